@@ -1,0 +1,459 @@
+//! The judgement a postmaster makes by hand: is this group already whitelisted, should it be,
+//! or does it look like a spam source that greylisting is right to slow down?
+//!
+//! * **Status** compares the clients seen with postgrey's whitelist *now*: `whitelisted` when
+//!   every host name (or every address — Mailchimp is listed by CIDR only) is covered;
+//!   `ignored` when the postmaster put the domain in the ignore file; `partly-whitelisted`
+//!   when some clients are covered; otherwise `candidate`.
+//! * **Verdict** (candidates with at least `min_count` greylistings only) follows
+//!   [`Thresholds`] in [`verdict`], the one place the rule is written down.
+//! * **Suggestion** (for `whitelist` verdicts): the tightest DNS suffix covering every host seen,
+//!   never shorter than the registrable domain. A plain name in `whitelist_clients` matches
+//!   at a label boundary, so the line is safe by construction.
+
+use std::fmt;
+
+use crate::group::{GroupKey, Grouper};
+use crate::tally::Evidence;
+use crate::whitelist::Whitelist;
+
+/// Where a group stands against the whitelist and ignore files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    Whitelisted,
+    Ignored,
+    PartlyWhitelisted,
+    Candidate,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Whitelisted => "whitelisted",
+            Status::Ignored => "ignored",
+            Status::PartlyWhitelisted => "partly-whitelisted",
+            Status::Candidate => "candidate",
+        }
+    }
+
+    /// Not yet decided by the postmaster: what the monitoring check counts.
+    pub fn is_unreviewed(self) -> bool {
+        matches!(self, Status::PartlyWhitelisted | Status::Candidate)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A multi-server sender that greylisting delays for nothing.
+    Whitelist,
+    /// Looks like a dynamic-IP pool or spam run: greylisting is doing its job.
+    SpamLike,
+    /// Not enough evidence either way.
+    Review,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Whitelist => "whitelist",
+            Verdict::SpamLike => "spam-like",
+            Verdict::Review => "review",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The numbers behind a verdict. Documented in README ("How verdicts are made").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Fewer greylistings than this: no verdict (the classic Nagios plugin's 15).
+    pub min_count: u64,
+    /// Greylisted again from another network of the group at least this often → whitelist.
+    pub min_retries_from_other_net: u64,
+    /// A median wait at least this long (seconds) for mail that did come back → whitelist.
+    pub long_delay_s: u64,
+    /// At least this share of greylisted triplets came back (passed after delay or retried
+    /// from elsewhere) for a whitelist verdict.
+    pub min_return_share: f64,
+    /// At most this share came back, from at least `min_spam_ips` addresses → spam-like.
+    pub max_spam_return_share: f64,
+    pub min_spam_ips: u64,
+    /// At least this share of host names look like dynamic pools → spam-like.
+    pub dynamic_share: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            min_count: 15,
+            min_retries_from_other_net: 2,
+            long_delay_s: 1800,
+            min_return_share: 0.25,
+            max_spam_return_share: 0.1,
+            min_spam_ips: 10,
+            dynamic_share: 0.5,
+        }
+    }
+}
+
+/// Status, verdict and suggestion for one group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Advice {
+    pub status: Status,
+    pub verdict: Option<Verdict>,
+    /// One line a postmaster can check against the evidence; empty without a verdict.
+    pub reason: String,
+    /// The DNS suffix to whitelist (see [`suggestion`]).
+    pub suggestion: Option<String>,
+}
+
+/// What advice is measured against.
+pub struct Context<'a> {
+    pub whitelist: &'a Whitelist,
+    /// Ignore-file entries, lower-case.
+    pub ignored: &'a [String],
+    pub grouper: &'a Grouper,
+    pub thresholds: Thresholds,
+}
+
+/// True when `name` is `domain` or a subdomain of it (label boundary, ASCII case-insensitive).
+pub fn is_within(name: &str, domain: &str) -> bool {
+    let (name, domain) = (name.as_bytes(), domain.as_bytes());
+    if name.len() < domain.len() {
+        return false;
+    }
+    let start = name.len() - domain.len();
+    name[start..].eq_ignore_ascii_case(domain) && (start == 0 || name[start - 1] == b'.')
+}
+
+/// Where a group stands now.
+pub fn status(
+    key: &GroupKey,
+    evidence: &Evidence,
+    whitelist: &Whitelist,
+    ignored: &[String],
+) -> Status {
+    let hosts_covered = evidence
+        .hosts
+        .iter()
+        .filter(|h| whitelist.covers_name(h))
+        .count();
+    let ips_covered = evidence
+        .ips
+        .iter()
+        .filter(|ip| whitelist.covers_address(**ip))
+        .count();
+    let all_hosts = !evidence.hosts.is_empty() && hosts_covered == evidence.hosts.len();
+    let all_ips = !evidence.ips.is_empty() && ips_covered == evidence.ips.len();
+    let is_ignored = match key {
+        GroupKey::Domain(domain) => ignored.iter().any(|i| is_within(domain, i)),
+        GroupKey::Network(net) => ignored.iter().any(|i| i.parse() == Ok(*net)),
+    };
+    if (all_hosts || all_ips) && !evidence.capped {
+        Status::Whitelisted
+    } else if is_ignored {
+        Status::Ignored
+    } else if hosts_covered > 0 || ips_covered > 0 {
+        Status::PartlyWhitelisted
+    } else {
+        Status::Candidate
+    }
+}
+
+/// Dynamic-pool names carry the address (`dynamic-203-0-113-77`, `77.113.0.203.adsl…`) or
+/// a provider's pool keyword.
+pub fn looks_dynamic(host: &str) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "dyn",
+        "dynamic",
+        "dsl",
+        "adsl",
+        "vdsl",
+        "xdsl",
+        "cable",
+        "pool",
+        "dhcp",
+        "ppp",
+        "pppoe",
+        "dial",
+        "dialup",
+        "broadband",
+        "bb",
+        "cust",
+        "customer",
+        "client",
+        "clients",
+        "user",
+        "home",
+        "res",
+        "residential",
+        "ip",
+        "host",
+        "static",
+        "fttx",
+        "ftth",
+        "mobile",
+        "wireless",
+    ];
+    let first_labels: Vec<&str> = host.split('.').take(3).collect();
+    let tokens = first_labels
+        .iter()
+        .flat_map(|l| l.split(|c: char| c == '-' || c == '_'))
+        .collect::<Vec<_>>();
+    if tokens
+        .iter()
+        .any(|t| KEYWORDS.contains(&t.trim_end_matches(|c: char| c.is_ascii_digit())))
+    {
+        return true;
+    }
+    // Four or more numeric runs in the leading labels: an address spelled out.
+    let numeric_runs = host
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|run| !run.is_empty() && run.len() <= 3)
+        .count();
+    numeric_runs >= 4
+}
+
+fn share(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+/// Human form of a number of seconds: `45s`, `12m`, `3h10m`, `2d4h`.
+pub fn human_duration(seconds: u64) -> String {
+    let (d, h, m, s) = (
+        seconds / 86_400,
+        seconds / 3600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m"),
+        (0, _, 0) => format!("{h}h"),
+        (0, _, _) => format!("{h}h{m:02}m"),
+        (_, 0, _) => format!("{d}d"),
+        _ => format!("{d}d{h}h"),
+    }
+}
+
+/// The rule. Returns `None` below `min_count` greylistings.
+pub fn verdict(evidence: &Evidence, t: &Thresholds) -> Option<(Verdict, String)> {
+    let greylisted = evidence.greylisted();
+    if greylisted < t.min_count {
+        return None;
+    }
+    let came_back = evidence.passed_after_delay + evidence.retried_from_other_net;
+    let return_share = share(came_back, evidence.new.max(1));
+    let dynamic = evidence.hosts.iter().filter(|h| looks_dynamic(h)).count() as u64;
+    let dynamic_share = share(dynamic, evidence.hosts.len() as u64);
+    let delay = evidence
+        .median_delay_s
+        .map(|d| format!(", median wait {}", human_duration(d)))
+        .unwrap_or_default();
+    let mostly_dynamic = !evidence.hosts.is_empty() && dynamic_share >= t.dynamic_share;
+
+    let multi_server = evidence.retried_from_other_net >= t.min_retries_from_other_net;
+    let long_waits = evidence.passed_after_delay > 0
+        && evidence.median_delay_s.is_some_and(|d| d >= t.long_delay_s);
+    if (multi_server || long_waits) && return_share >= t.min_return_share && !mostly_dynamic {
+        let why = format!(
+            "multi-server sender: {} of {} greylistings retried from another network, {} passed after delay{delay}",
+            evidence.retried_from_other_net, evidence.new, evidence.passed_after_delay
+        );
+        return Some((Verdict::Whitelist, why));
+    }
+    if mostly_dynamic
+        || (return_share <= t.max_spam_return_share && evidence.distinct_ips >= t.min_spam_ips)
+    {
+        let why = format!(
+            "{} hosts on {} addresses, {} of {} came back; {:.0}% of names look like dynamic pools",
+            evidence.distinct_hosts,
+            evidence.distinct_ips,
+            came_back,
+            evidence.new,
+            dynamic_share * 100.0
+        );
+        return Some((Verdict::SpamLike, why));
+    }
+    let why = format!(
+        "{} greylistings from {} addresses in {} networks, {} came back{delay}",
+        greylisted, evidence.distinct_ips, evidence.distinct_nets, came_back
+    );
+    Some((Verdict::Review, why))
+}
+
+/// The tightest DNS suffix that covers every host and is at least the registrable domain, or
+/// `None` when no safe name exists (unresolved clients, hosts that are public suffixes).
+pub fn suggestion(key: &GroupKey, evidence: &Evidence, grouper: &Grouper) -> Option<String> {
+    let GroupKey::Domain(domain) = key else {
+        return None;
+    };
+    if evidence.hosts.is_empty()
+        || grouper.is_public_suffix(domain)
+        || evidence.hosts.iter().any(|h| grouper.is_public_suffix(h))
+    {
+        return None;
+    }
+    let mut common: Vec<&str> = evidence.hosts[0].rsplit('.').collect();
+    for host in &evidence.hosts[1..] {
+        let shared = common
+            .iter()
+            .zip(host.rsplit('.'))
+            .take_while(|(a, b)| a.eq_ignore_ascii_case(b))
+            .count();
+        common.truncate(shared);
+    }
+    common.reverse();
+    let suffix = common.join(".");
+    if is_within(&suffix, domain) {
+        Some(suffix)
+    } else {
+        Some(domain.clone())
+    }
+}
+
+/// Status, verdict, reason and suggestion for one group.
+pub fn advise(key: &GroupKey, evidence: &Evidence, ctx: &Context<'_>) -> Advice {
+    let status = status(key, evidence, ctx.whitelist, ctx.ignored);
+    let judged = match status {
+        Status::Candidate | Status::PartlyWhitelisted => verdict(evidence, &ctx.thresholds),
+        Status::Whitelisted | Status::Ignored => None,
+    };
+    let (verdict, reason) = match judged {
+        Some((v, why)) => (Some(v), why),
+        None => (None, String::new()),
+    };
+    let suggestion = match verdict {
+        Some(Verdict::Whitelist) => suggestion(key, evidence, ctx.grouper),
+        _ => None,
+    };
+    Advice {
+        status,
+        verdict,
+        reason,
+        suggestion,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evidence(hosts: &[&str], ips: &[&str]) -> Evidence {
+        Evidence {
+            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            ips: ips.iter().map(|i| i.parse().unwrap()).collect(),
+            distinct_hosts: hosts.len() as u64,
+            distinct_ips: ips.len() as u64,
+            ..Evidence::default()
+        }
+    }
+
+    fn domain(d: &str) -> GroupKey {
+        GroupKey::Domain(d.to_string())
+    }
+
+    #[test]
+    fn label_boundary() {
+        assert!(is_within("o1.sendgrid.net", "sendgrid.net"));
+        assert!(is_within("SendGrid.NET", "sendgrid.net"));
+        assert!(!is_within("evilsendgrid.net", "sendgrid.net"));
+        assert!(!is_within("net", "sendgrid.net"));
+    }
+
+    #[test]
+    fn suggestion_is_tightest_common_suffix() {
+        let g = Grouper::builtin();
+        let e = evidence(
+            &[
+                "mail-eopbgr140085.outbound.protection.outlook.com",
+                "mail-db8eur05on2061.outbound.protection.outlook.com",
+            ],
+            &[],
+        );
+        assert_eq!(
+            suggestion(&domain("outlook.com"), &e, &g).as_deref(),
+            Some("outbound.protection.outlook.com")
+        );
+        let e = evidence(&["a.mx.example.com", "b.smtp.example.com"], &[]);
+        assert_eq!(
+            suggestion(&domain("example.com"), &e, &g).as_deref(),
+            Some("example.com")
+        );
+        let e = evidence(&[], &["192.0.2.1"]);
+        assert_eq!(
+            suggestion(&GroupKey::Network("192.0.2.0/24".parse().unwrap()), &e, &g),
+            None
+        );
+    }
+
+    #[test]
+    fn dynamic_names() {
+        assert!(looks_dynamic("dynamic-203-0-113-77.adsl.example-isp.net"));
+        assert!(looks_dynamic("77.113.0.203.static.example.net"));
+        assert!(looks_dynamic("ppp-1-2-3-4.example.net"));
+        assert!(!looks_dynamic("a1-2.smtp-out.eu-west-1.amazonses.com"));
+        assert!(!looks_dynamic(
+            "mail-eopbgr140085.outbound.protection.outlook.com"
+        ));
+        assert!(!looks_dynamic("mail132-4.atl131.mcsv.net"));
+    }
+
+    #[test]
+    fn verdicts_follow_the_rule() {
+        let t = Thresholds::default();
+        let mut multi = evidence(
+            &["a.smtp.example.com", "b.smtp.example.com"],
+            &["192.0.2.1", "198.51.100.1"],
+        );
+        multi.new = 20;
+        multi.retried_from_other_net = 8;
+        multi.passed_after_delay = 10;
+        multi.median_delay_s = Some(7200);
+        assert_eq!(verdict(&multi, &t).unwrap().0, Verdict::Whitelist);
+
+        let mut few = multi.clone();
+        few.new = 14;
+        assert_eq!(verdict(&few, &t), None);
+
+        let hosts: Vec<String> = (1..=30)
+            .map(|i| format!("dynamic-203-0-113-{i}.adsl.isp.example"))
+            .collect();
+        let host_refs: Vec<&str> = hosts.iter().map(String::as_str).collect();
+        let ips: Vec<String> = (1..=30).map(|i| format!("203.0.113.{i}")).collect();
+        let ip_refs: Vec<&str> = ips.iter().map(String::as_str).collect();
+        let mut spam = evidence(&host_refs, &ip_refs);
+        spam.new = 30;
+        assert_eq!(verdict(&spam, &t).unwrap().0, Verdict::SpamLike);
+
+        let mut small = evidence(&["mail.small.example"], &["192.0.2.9"]);
+        small.new = 16;
+        small.passed_after_delay = 16;
+        small.median_delay_s = Some(320);
+        assert_eq!(verdict(&small, &t).unwrap().0, Verdict::Review);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(human_duration(45), "45s");
+        assert_eq!(human_duration(600), "10m");
+        assert_eq!(human_duration(7200), "2h");
+        assert_eq!(human_duration(11_400), "3h10m");
+        assert_eq!(human_duration(187_200), "2d4h");
+    }
+}

@@ -1,0 +1,351 @@
+//! `check` (also `check_postgrey_whitelist`): a Monitoring Plugin that counts *unreviewed*
+//! sender groups — greylisted at least `--min-count` times in the window, neither whitelisted
+//! nor ignored. It reads the summary the timer job writes (no journal access needed) and
+//! re-evaluates every group against the whitelist and ignore files as they are *now*, so an
+//! alert clears as soon as the postmaster adds the entry. With `--since` it scans the journal
+//! itself, for hosts without the timer.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use super::report::{AdviceInputs, parse_span, parse_time, scan};
+use crate::advice::{self, Status};
+use crate::cli::{AdviceArgs, CheckArgs};
+use crate::group::GroupKey;
+use crate::nagios::{self, Range, State, sanitize};
+use crate::source::journal::Start;
+use crate::tally::{Day, Evidence, Tally, day_of};
+
+pub const EXIT_UNKNOWN: i32 = 3;
+const SERVICE: &str = "POSTGREY WHITELIST";
+/// Room for the names of unreviewed groups in the first line.
+const FIRST_LINE_BUDGET: usize = 80;
+
+/// One group as the check sees it.
+#[derive(Debug, Clone)]
+struct Group {
+    key: GroupKey,
+    greylisted: u64,
+    status: Status,
+    verdict: Option<String>,
+    suggestion: Option<String>,
+}
+
+/// What the check counts.
+#[derive(Debug, Default)]
+struct Findings {
+    groups: Vec<Group>,
+    greylisted: u64,
+    age_s: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct SummaryFile {
+    last_run: String,
+    totals: SummaryTotals,
+    groups: Vec<SummaryGroup>,
+    unresolved: Vec<SummaryGroup>,
+}
+
+#[derive(Deserialize)]
+struct SummaryTotals {
+    greylisted: u64,
+}
+
+#[derive(Deserialize)]
+struct SummaryGroup {
+    #[serde(default)]
+    domain: Option<String>,
+    #[serde(default)]
+    network: Option<String>,
+    greylisted: u64,
+    #[serde(default)]
+    hosts: Vec<String>,
+    #[serde(default)]
+    addresses: Vec<IpAddr>,
+    #[serde(default)]
+    capped: bool,
+    #[serde(default)]
+    verdict: Option<String>,
+    #[serde(default)]
+    suggestion: Option<String>,
+    #[serde(default)]
+    daily_greylisted: BTreeMap<String, u64>,
+}
+
+fn day_of_date(date: &str) -> Option<Day> {
+    let date: jiff::civil::Date = date.parse().ok()?;
+    let epoch = jiff::civil::date(1970, 1, 1);
+    Some(i64::from(date.since(epoch).ok()?.get_days()))
+}
+
+fn advice_args(args: &CheckArgs) -> AdviceArgs {
+    AdviceArgs {
+        whitelist_clients: args.whitelist_clients.clone(),
+        ignore_file: args.ignore_file.clone(),
+        min_count: args.min_count,
+        all: false,
+        regex: false,
+    }
+}
+
+fn from_summary(
+    args: &CheckArgs,
+    inputs: &AdviceInputs,
+    now: Timestamp,
+) -> anyhow::Result<Findings> {
+    let path: &Path = &args.summary;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read summary {}", path.display()))?;
+    let summary: SummaryFile = serde_json::from_slice(&bytes)
+        .with_context(|| format!("summary {} is corrupt", path.display()))?;
+    let last_run: Timestamp = summary
+        .last_run
+        .parse()
+        .with_context(|| format!("summary {}: bad last_run", path.display()))?;
+    let age_s = now.as_second() - last_run.as_second();
+    let max_age = parse_span("--max-age", &args.max_age)?;
+    if age_s > i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX) {
+        return Err(anyhow!(
+            "summary {} is {} old (--max-age {}): is postgrey-advisor.timer running?",
+            path.display(),
+            advice::human_duration(age_s.unsigned_abs()),
+            args.max_age
+        ));
+    }
+    let window = parse_span("--window", &args.window)?;
+    let first_day =
+        day_of(now.as_microsecond() - i64::try_from(window.as_micros()).unwrap_or(i64::MAX));
+    let mut groups = Vec::new();
+    for g in summary.groups.into_iter().chain(summary.unresolved) {
+        let key = match (&g.domain, &g.network) {
+            (Some(d), _) => GroupKey::Domain(d.clone()),
+            (None, Some(n)) => GroupKey::Network(
+                n.parse()
+                    .map_err(|_| anyhow!("summary {}: bad network {n:?}", path.display()))?,
+            ),
+            (None, None) => {
+                return Err(anyhow!(
+                    "summary {}: a group without a name",
+                    path.display()
+                ));
+            }
+        };
+        // Days let a narrower --window than the run's be honoured.
+        let greylisted = if g.daily_greylisted.is_empty() {
+            g.greylisted
+        } else {
+            g.daily_greylisted
+                .iter()
+                .filter(|(date, _)| day_of_date(date).is_some_and(|d| d >= first_day))
+                .map(|(_, n)| n)
+                .sum()
+        };
+        let evidence = Evidence {
+            hosts: g.hosts,
+            ips: g.addresses,
+            capped: g.capped,
+            ..Evidence::default()
+        };
+        let status = advice::status(&key, &evidence, &inputs.whitelist, &inputs.ignored);
+        groups.push(Group {
+            key,
+            greylisted,
+            status,
+            verdict: g.verdict,
+            suggestion: g.suggestion,
+        });
+    }
+    Ok(Findings {
+        groups,
+        greylisted: summary.totals.greylisted,
+        age_s: Some(age_s),
+    })
+}
+
+fn from_journal(
+    args: &CheckArgs,
+    since: &str,
+    inputs: &AdviceInputs,
+    now: Timestamp,
+) -> anyhow::Result<Findings> {
+    let since_us = parse_time("--since", since, now)?;
+    let mut tally = Tally::default();
+    scan(
+        &args.source,
+        Start::Time(Some(since_us)),
+        None,
+        &inputs.grouper,
+        &mut tally,
+    )?;
+    let report = inputs.report(
+        &tally,
+        day_of(since_us),
+        day_of(now.as_microsecond()),
+        &advice_args(args),
+    );
+    let groups = report
+        .groups
+        .iter()
+        .chain(report.unresolved.iter())
+        .map(|f| Group {
+            key: f.key.clone(),
+            greylisted: f.evidence.greylisted(),
+            status: f.advice.status,
+            verdict: f.advice.verdict.map(|v| v.as_str().to_owned()),
+            suggestion: f.advice.suggestion.clone(),
+        })
+        .collect();
+    Ok(Findings {
+        groups,
+        greylisted: report.totals.greylisted,
+        age_s: None,
+    })
+}
+
+/// The first line's text: the count and as many names as fit.
+fn headline(unreviewed: &[&Group]) -> String {
+    if unreviewed.is_empty() {
+        return String::from("no unreviewed senders");
+    }
+    let noun = if unreviewed.len() == 1 {
+        "sender"
+    } else {
+        "senders"
+    };
+    let mut text = format!("{} unreviewed {noun}: ", unreviewed.len());
+    for (i, g) in unreviewed.iter().enumerate() {
+        let name = sanitize(&g.key.to_string());
+        let more = format!(", +{} more", unreviewed.len() - i);
+        let separator = if i == 0 { "" } else { ", " };
+        if text.len() + separator.len() + name.len() + more.len()
+            > FIRST_LINE_BUDGET - SERVICE.len() - 12
+        {
+            text.push_str(&more[if i == 0 { 2 } else { 0 }..]);
+            break;
+        }
+        text.push_str(separator);
+        text.push_str(&name);
+    }
+    text
+}
+
+fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
+    let warning = Range::parse(&args.warning).map_err(|e| anyhow!("-w: {e}"))?;
+    let critical = args
+        .critical
+        .as_deref()
+        .map(Range::parse)
+        .transpose()
+        .map_err(|e| anyhow!("-c: {e}"))?;
+    let now = Timestamp::now();
+    let inputs = AdviceInputs::load(&advice_args(args), &args.source)?;
+    let findings = match &args.since {
+        Some(since) => from_journal(args, since, &inputs, now)?,
+        None => from_summary(args, &inputs, now)?,
+    };
+    let mut unreviewed: Vec<&Group> = findings
+        .groups
+        .iter()
+        .filter(|g| g.greylisted >= args.min_count && g.status.is_unreviewed())
+        .collect();
+    unreviewed.sort_by(|a, b| {
+        b.greylisted
+            .cmp(&a.greylisted)
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    let count = unreviewed.len();
+    let state = nagios::evaluate(count as f64, Some(&warning), critical.as_ref());
+    let whitelisted = findings
+        .groups
+        .iter()
+        .filter(|g| g.status == Status::Whitelisted)
+        .count();
+    let mut out = format!(
+        "{SERVICE} {state} - {} | unreviewed={count};{};{};0 greylisted={};;;0 groups={};;;0 whitelisted_groups={whitelisted};;;0",
+        headline(&unreviewed),
+        warning.text,
+        critical.as_ref().map_or("", |c| c.text.as_str()),
+        findings.greylisted,
+        findings.groups.len(),
+    );
+    if let Some(age) = findings.age_s {
+        out.push_str(&format!(" age={age}s;;;0"));
+    }
+    for g in &unreviewed {
+        out.push_str(&format!(
+            "\n{}: {} greylisted, {}, verdict {}{}",
+            sanitize(&g.key.to_string()),
+            g.greylisted,
+            g.status,
+            g.verdict.as_deref().map_or("none", sanitize_str),
+            g.suggestion
+                .as_deref()
+                .map(|s| format!(", suggest {}", sanitize(s)))
+                .unwrap_or_default()
+        ));
+    }
+    if args.verbose > 0 {
+        for g in findings
+            .groups
+            .iter()
+            .filter(|g| !unreviewed.iter().any(|u| u.key == g.key))
+        {
+            out.push_str(&format!(
+                "\n{}: {} greylisted, {}",
+                sanitize(&g.key.to_string()),
+                g.greylisted,
+                g.status
+            ));
+        }
+    }
+    Ok((state, out))
+}
+
+fn sanitize_str(s: &str) -> &str {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        s
+    } else {
+        "?"
+    }
+}
+
+fn unknown(reason: &str) -> String {
+    format!("{SERVICE} UNKNOWN - {}", sanitize(reason))
+}
+
+/// Runs the check and prints its result; returns the plugin exit code (0–3).
+pub fn check(args: &CheckArgs) -> i32 {
+    if args.version {
+        println!(
+            "check_postgrey_whitelist (postgrey-advisor) {}",
+            env!("CARGO_PKG_VERSION")
+        );
+        return State::Ok.code();
+    }
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    std::thread::spawn(move || {
+        std::thread::sleep(timeout);
+        println!(
+            "{}",
+            unknown(&format!("timed out after {} s (-t)", timeout.as_secs()))
+        );
+        std::process::exit(EXIT_UNKNOWN);
+    });
+    match evaluate(args) {
+        Ok((state, text)) => {
+            println!("{text}");
+            state.code()
+        }
+        Err(e) => {
+            println!("{}", unknown(&format!("{e:#}")));
+            EXIT_UNKNOWN
+        }
+    }
+}

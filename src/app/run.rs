@@ -1,0 +1,202 @@
+//! `run`, the timer job: lock → load state → read the journal after the saved cursor → fold into
+//! the day buckets → save cursor and counts in one atomic replace → summary file → report to the
+//! journal (or stdout) → digest mail → Prometheus metrics.
+//!
+//! The digest covers everything since the last *delivered* digest: a failed delivery leaves
+//! `last_mailed` where it was, exits non-zero, and the next run mails the findings again.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow};
+use jiff::Timestamp;
+use serde_json::json;
+
+use super::report::{AdviceInputs, parse_span, parse_time, scan};
+use crate::cli::{Format, MailWhen, RunArgs};
+use crate::render;
+use crate::render::journal::RunFacts;
+use crate::report::Report;
+use crate::source::journal::Start;
+use crate::state::{self, State};
+use crate::tally::{PAIR_MEMORY_US, day_of};
+
+/// File name of the summary, beside the state file.
+pub const SUMMARY_NAME: &str = "summary.json";
+
+const MICROS_PER_SECOND: i64 = 1_000_000;
+
+fn span_us(span: Duration) -> i64 {
+    i64::try_from(span.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// The summary file that belongs to a state file.
+pub fn summary_path(state: &Path) -> PathBuf {
+    state
+        .parent()
+        .map(|dir| dir.join(SUMMARY_NAME))
+        .unwrap_or_else(|| PathBuf::from(SUMMARY_NAME))
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let now = Timestamp::now();
+    let now_us = now.as_microsecond();
+    let keep_us = span_us(parse_span("--keep", &args.keep)?);
+    let window_us = span_us(parse_span("--window", &args.window)?);
+    let initial_since_us = parse_time("--initial-since", &args.initial_since, now)?;
+    let inputs = AdviceInputs::load(&args.advice, &args.source)?;
+
+    let _lock = state::lock(&args.state, Duration::from_secs(args.lock_timeout))?;
+    let mut state = if args.reset_state {
+        State::fresh()
+    } else {
+        state::load(&args.state)?
+    };
+
+    let start = match (&state.cursor, state.last_entry_us) {
+        (Some(cursor), Some(last_us)) => Start::AfterCursor {
+            cursor: cursor.clone(),
+            fallback_since_us: last_us + 1,
+        },
+        (None, Some(last_us)) => Start::Time(Some(last_us + 1)),
+        _ => Start::Time(Some(initial_since_us)),
+    };
+    let outcome = scan(&args.source, start, None, &inputs.grouper, &mut state.tally)?;
+    if outcome.last_cursor.is_some() || outcome.cursor_lost {
+        // A lost cursor is never tried again: the saved time takes over until a new entry.
+        state.cursor = outcome.last_cursor.clone();
+    }
+    if outcome.last_realtime_us.is_some() {
+        state.last_entry_us = outcome.last_realtime_us;
+    }
+    state
+        .tally
+        .prune(day_of(now_us - keep_us), now_us - PAIR_MEMORY_US);
+    state.last_run_us = Some(now_us);
+    state::test_pause("POSTGREY_ADVISOR_TEST_PAUSE_BEFORE_SAVE_MS");
+    state::save(&args.state, &state)?;
+
+    let facts = RunFacts {
+        entries_read: outcome.entries,
+        cursor_lost: outcome.cursor_lost,
+    };
+    let mut report = inputs.report(
+        &state.tally,
+        day_of(now_us - window_us),
+        day_of(now_us),
+        &args.advice,
+    );
+    report.since_us = Some(now_us - window_us);
+    report.until_us = Some(now_us);
+    if outcome.cursor_lost {
+        report.notes.push(String::from(
+            "the saved journal cursor no longer exists (journal rotated or vacuumed); reading resumed \
+             from the time of the last entry counted, and entries logged in between may have been lost",
+        ));
+    }
+    write_summary(&args.state, &report, &facts, now_us)?;
+
+    if args.to_journal || std::env::var_os("JOURNAL_STREAM").is_some() {
+        for fields in render::journal::entries(&report, &facts) {
+            let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
+            systemd::journal::send(&refs).context("cannot write the report to the journal")?;
+        }
+    } else {
+        let mut out = io::stdout().lock();
+        match args.format {
+            Format::Json => render::json::write(&report, &mut out)?,
+            Format::Counts => render::counts::write(&report, &mut out)?,
+            Format::Table => render::table::write(
+                &report,
+                render::table::colour_wanted(io::stdout().is_terminal()),
+                &mut out,
+            )?,
+        }
+        out.flush()?;
+    }
+
+    if let Some(path) = prometheus_path(args) {
+        let metrics = render::prometheus::RunMetrics {
+            last_run_unix_s: now_us as f64 / MICROS_PER_SECOND as f64,
+            entries_read: outcome.entries,
+            duration_s: started.elapsed().as_secs_f64(),
+        };
+        let text = render::prometheus::render(&report, &metrics, args.prometheus_top);
+        state::write_atomically(&path, text.as_bytes(), 0o644)?;
+    }
+
+    if let Some(to) = &args.mail {
+        mail_digest(args, to, &inputs, &mut state, now_us, window_us)?;
+    }
+    Ok(())
+}
+
+fn prometheus_path(args: &RunArgs) -> Option<PathBuf> {
+    args.prometheus.clone().or_else(|| {
+        args.textfile_dir
+            .as_ref()
+            .map(|d| d.join("postgrey_advisor.prom"))
+    })
+}
+
+/// `summary.json`: the report's JSON contract over the rolling window plus run metadata,
+/// world-readable so monitoring needs no journal access.
+fn write_summary(
+    state_path: &Path,
+    report: &Report,
+    facts: &RunFacts,
+    now_us: i64,
+) -> anyhow::Result<()> {
+    let mut value = render::json::to_value(report).context("cannot serialise the summary")?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert("last_run".into(), json!(render::rfc3339(now_us)));
+        object.insert("entries_read".into(), json!(facts.entries_read));
+        object.insert("cursor_lost".into(), json!(facts.cursor_lost));
+        object.insert("min_count".into(), json!(report.min_count));
+    }
+    let bytes = serde_json::to_vec_pretty(&value).context("cannot serialise the summary")?;
+    let path = summary_path(state_path);
+    state::write_atomically(&path, &bytes, 0o644)
+}
+
+fn mail_digest(
+    args: &RunArgs,
+    to: &str,
+    inputs: &AdviceInputs,
+    state: &mut State,
+    now_us: i64,
+    window_us: i64,
+) -> anyhow::Result<()> {
+    let since_us = state.last_mailed_us.unwrap_or(now_us - window_us);
+    let mut digest = inputs.report(&state.tally, day_of(since_us), day_of(now_us), &args.advice);
+    digest.since_us = Some(since_us);
+    digest.until_us = Some(now_us);
+    let has_candidates = render::digest::candidates(&digest).next().is_some();
+    if args.mail_when == MailWhen::Candidates && !has_candidates {
+        return Ok(());
+    }
+    let host = crate::mail::host_name();
+    let lines: Vec<(String, String)> = digest
+        .suggestion_lines()
+        .map(|(f, line)| (line, format!("{}: {}", f.key, f.advice.reason)))
+        .collect();
+    let message = crate::mail::Digest {
+        from: args.mail_from.clone(),
+        to: to.to_owned(),
+        subject: render::digest::subject(&host, &digest),
+        body: render::digest::body(&host, &digest, &lines),
+    };
+    let delivery = match &args.sendmail {
+        Some(program) => crate::mail::Transport::Sendmail(program.clone()),
+        None => crate::mail::Transport::Smtp(args.smtp.clone()),
+    };
+    crate::mail::send(&message, &delivery).map_err(|e| {
+        anyhow!(e).context(format!(
+            "the digest to {to} was not delivered; the next run mails these findings again"
+        ))
+    })?;
+    state.last_mailed_us = Some(now_us);
+    state::save(&args.state, state)
+}

@@ -1,0 +1,367 @@
+//! Every command-line flag in one place, with its environment variable and help.
+//!
+//! Flags that mean the same thing are shared between commands (source, window, whitelist,
+//! ignore, format). Each has an environment variable `POSTGREY_ADVISOR_*`, so the systemd unit's
+//! options file (`/etc/default/postgrey-advisor`) can set it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub const DEFAULT_STATE: &str = "/var/lib/postgrey-advisor/state.json";
+pub const DEFAULT_SUMMARY: &str = "/var/lib/postgrey-advisor/summary.json";
+pub const DEFAULT_IGNORE: &str = "/etc/postgrey-advisor/ignore";
+pub const DEFAULT_WHITELIST_LOCAL: &str = "/etc/postgrey/whitelist_clients.local";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "postgrey-advisor",
+    version,
+    about = "Find the senders postgrey delays for hours, and whitelist them safely",
+    long_about = "Reads postgrey's log (systemd journal or mail.log files), groups greylisted \
+                  clients by sender organisation, and tells which are multi-server senders worth \
+                  adding to postgrey's whitelist_clients and which look like spam sources."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Report greylisting per sender organisation over a time window (never touches state).
+    Report(ReportArgs),
+    /// Print suggested whitelist_clients lines, with a `# why` comment each.
+    Whitelist(ReportArgs),
+    /// Append domains to whitelist_clients.local (atomically; prints how to reload postgrey).
+    Accept(AcceptArgs),
+    /// Append domains to the ignore file, so they are no longer proposed.
+    Ignore(IgnoreArgs),
+    /// Check whitelist_clients files for entries that do not do what they seem to.
+    Audit(AuditArgs),
+    /// The timer job: read what is new since the last run, update state, report, mail.
+    Run(Box<RunArgs>),
+    /// Monitoring plugin (Nagios/Icinga): unreviewed senders from the summary file.
+    Check(CheckArgs),
+    /// Write the man page or shell completions to stdout (for packaging).
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Counts,
+}
+
+/// Where postgrey's log lines are read from.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// Read classic syslog files (repeatable; `-` = stdin; .gz detected) instead of the journal.
+    #[arg(
+        long = "file",
+        value_name = "PATH",
+        env = "POSTGREY_ADVISOR_FILE",
+        value_delimiter = ','
+    )]
+    pub files: Vec<PathBuf>,
+    /// Read journal files from this directory (like journalctl -D).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "POSTGREY_ADVISOR_JOURNAL_DIR",
+        conflicts_with = "files"
+    )]
+    pub journal_dir: Option<PathBuf>,
+    /// Read these journal files (like journalctl --file; repeatable).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["files", "journal_dir"])]
+    pub journal_file: Vec<PathBuf>,
+    /// SYSLOG_IDENTIFIER (journal) or program name (text) of postgrey's lines.
+    #[arg(long, default_value = "postgrey", env = "POSTGREY_ADVISOR_IDENTIFIER")]
+    pub identifier: String,
+    /// Trust entries that journald attributes to this systemd unit.
+    #[arg(
+        long,
+        default_value = "postgrey.service",
+        env = "POSTGREY_ADVISOR_UNIT"
+    )]
+    pub unit: String,
+    /// Trust entries with this _UID (repeatable). Default: 0 and the local `postgrey` user.
+    #[arg(
+        long = "trust-uid",
+        value_name = "UID",
+        env = "POSTGREY_ADVISOR_TRUST_UID",
+        value_delimiter = ','
+    )]
+    pub trust_uids: Vec<u32>,
+    /// Count every entry with the identifier, even ones journald does not vouch for.
+    #[arg(long, env = "POSTGREY_ADVISOR_TRUST_ANY")]
+    pub trust_any: bool,
+    /// Year of traditional syslog stamps (default: inferred from each file's mtime).
+    #[arg(long, value_name = "YEAR")]
+    pub year: Option<i16>,
+    /// Public Suffix List file to use instead of the built-in list.
+    #[arg(long, value_name = "FILE", env = "POSTGREY_ADVISOR_PSL")]
+    pub psl: Option<PathBuf>,
+}
+
+/// Which part of the log to look at (systemd.time(7) syntax, local time zone).
+#[derive(Debug, Clone, Args)]
+pub struct WindowArgs {
+    /// Start of the window: "1 week ago", yesterday, 2026-11-01, "2026-11-01 10:00:00", @EPOCH, -2d.
+    #[arg(long, short = 'S', value_name = "TIME")]
+    pub since: Option<String>,
+    /// End of the window (exclusive), same syntax.
+    #[arg(long, short = 'U', value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+/// What the advice is measured against.
+#[derive(Debug, Clone, Args)]
+pub struct AdviceArgs {
+    /// postgrey whitelist_clients file (repeatable; replaces the two Debian defaults, as in postgrey).
+    #[arg(
+        long = "whitelist-clients",
+        value_name = "FILE",
+        env = "POSTGREY_ADVISOR_WHITELIST_CLIENTS",
+        value_delimiter = ','
+    )]
+    pub whitelist_clients: Vec<PathBuf>,
+    /// Domains never to propose (one per line, `#` comments).
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_IGNORE, env = "POSTGREY_ADVISOR_IGNORE_FILE")]
+    pub ignore_file: PathBuf,
+    /// Groups greylisted fewer times than this get no verdict.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 15,
+        env = "POSTGREY_ADVISOR_MIN_COUNT"
+    )]
+    pub min_count: u64,
+    /// Show groups below --min-count too.
+    #[arg(long)]
+    pub all: bool,
+    /// Write suggestions as anchored regexes instead of plain names.
+    #[arg(long, env = "POSTGREY_ADVISOR_REGEX")]
+    pub regex: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub advice: AdviceArgs,
+    /// Output format.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "table",
+        env = "POSTGREY_ADVISOR_FORMAT"
+    )]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AcceptArgs {
+    /// Domains (or host suffixes) to whitelist.
+    #[arg(required = true, value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// The file to append to.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_WHITELIST_LOCAL, env = "POSTGREY_ADVISOR_WHITELIST_LOCAL")]
+    pub whitelist_local: PathBuf,
+    /// Write anchored regex lines instead of plain names.
+    #[arg(long)]
+    pub regex: bool,
+    /// Show what would change, change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct IgnoreArgs {
+    /// Domains never to propose again.
+    #[arg(required = true, value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_IGNORE, env = "POSTGREY_ADVISOR_IGNORE_FILE")]
+    pub ignore_file: PathBuf,
+    /// Show what would change, change nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// postgrey whitelist_clients file (repeatable; default: the two Debian files).
+    #[arg(
+        long = "whitelist-clients",
+        value_name = "FILE",
+        env = "POSTGREY_ADVISOR_WHITELIST_CLIENTS",
+        value_delimiter = ','
+    )]
+    pub whitelist_clients: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MailWhen {
+    /// Only when there are candidates to review.
+    Candidates,
+    Always,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub advice: AdviceArgs,
+    /// State file (cursor and day buckets).
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_STATE, env = "POSTGREY_ADVISOR_STATE")]
+    pub state: PathBuf,
+    /// How long day buckets are kept (systemd time span).
+    #[arg(
+        long,
+        value_name = "SPAN",
+        default_value = "8w",
+        env = "POSTGREY_ADVISOR_KEEP"
+    )]
+    pub keep: String,
+    /// The rolling window the summary and report cover.
+    #[arg(
+        long,
+        value_name = "SPAN",
+        default_value = "7d",
+        env = "POSTGREY_ADVISOR_WINDOW"
+    )]
+    pub window: String,
+    /// Where the first run starts reading.
+    #[arg(
+        long,
+        value_name = "TIME",
+        default_value = "7 days ago",
+        env = "POSTGREY_ADVISOR_INITIAL_SINCE"
+    )]
+    pub initial_since: String,
+    /// Seconds to wait for another run's lock before exiting with 75.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 60,
+        env = "POSTGREY_ADVISOR_LOCK_TIMEOUT"
+    )]
+    pub lock_timeout: u64,
+    /// Discard the state file and start over.
+    #[arg(long)]
+    pub reset_state: bool,
+    /// Write the report to the journal (default when stdout is the journal).
+    #[arg(long, env = "POSTGREY_ADVISOR_TO_JOURNAL")]
+    pub to_journal: bool,
+    /// Mail a digest to this address.
+    #[arg(long, value_name = "ADDR", env = "POSTGREY_ADVISOR_MAIL")]
+    pub mail: Option<String>,
+    /// Sender address of the digest (default postgrey-advisor@FQDN).
+    #[arg(long, value_name = "ADDR", env = "POSTGREY_ADVISOR_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    #[arg(
+        long,
+        value_enum,
+        default_value = "candidates",
+        env = "POSTGREY_ADVISOR_MAIL_WHEN"
+    )]
+    pub mail_when: MailWhen,
+    /// SMTP server for the digest.
+    #[arg(
+        long,
+        value_name = "HOST[:PORT]",
+        default_value = "localhost:25",
+        env = "POSTGREY_ADVISOR_SMTP"
+    )]
+    pub smtp: String,
+    /// Pipe the digest to this sendmail program instead of SMTP.
+    #[arg(long, value_name = "PATH", env = "POSTGREY_ADVISOR_SENDMAIL")]
+    pub sendmail: Option<PathBuf>,
+    /// Write node_exporter textfile metrics to this file.
+    #[arg(long, value_name = "FILE", env = "POSTGREY_ADVISOR_PROMETHEUS")]
+    pub prometheus: Option<PathBuf>,
+    /// Write node_exporter textfile metrics as postgrey_advisor.prom in this directory.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "POSTGREY_ADVISOR_TEXTFILE_DIR",
+        conflicts_with = "prometheus"
+    )]
+    pub textfile_dir: Option<PathBuf>,
+    /// How many top groups get a labelled metric.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 20,
+        env = "POSTGREY_ADVISOR_PROMETHEUS_TOP"
+    )]
+    pub prometheus_top: usize,
+    /// Output format when not writing to the journal.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(disable_version_flag = true)]
+pub struct CheckArgs {
+    /// Summary file written by `run`.
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_SUMMARY, env = "POSTGREY_ADVISOR_SUMMARY")]
+    pub summary: PathBuf,
+    /// Scan the journal from this time instead of reading the summary.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Warning range on the number of unreviewed groups (Nagios range syntax).
+    #[arg(short = 'w', long, value_name = "RANGE", default_value = "0")]
+    pub warning: String,
+    /// Critical range on the number of unreviewed groups.
+    #[arg(short = 'c', long, value_name = "RANGE")]
+    pub critical: Option<String>,
+    /// Seconds before giving up with UNKNOWN.
+    #[arg(short = 't', long, value_name = "SECONDS", default_value_t = 10)]
+    pub timeout: u64,
+    /// Window the counts cover.
+    #[arg(long, value_name = "SPAN", default_value = "7d")]
+    pub window: String,
+    /// A summary older than this is UNKNOWN (the timer stopped).
+    #[arg(long, value_name = "SPAN", default_value = "8d")]
+    pub max_age: String,
+    #[arg(
+        long = "whitelist-clients",
+        value_name = "FILE",
+        env = "POSTGREY_ADVISOR_WHITELIST_CLIENTS",
+        value_delimiter = ','
+    )]
+    pub whitelist_clients: Vec<PathBuf>,
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_IGNORE, env = "POSTGREY_ADVISOR_IGNORE_FILE")]
+    pub ignore_file: PathBuf,
+    #[arg(long, value_name = "N", default_value_t = 15)]
+    pub min_count: u64,
+    /// More output (repeatable).
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print the plugin version.
+    #[arg(short = 'V', long)]
+    pub version: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GenerateArgs {
+    #[arg(value_enum)]
+    pub what: Generate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    Man,
+    Bash,
+    Zsh,
+    Fish,
+}

@@ -1,0 +1,65 @@
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use postgrey_advisor::app::{self, Failure};
+use postgrey_advisor::cli::{Cli, Command};
+
+/// Name under which the binary acts as the Nagios plugin (a symlink in the plugin directory).
+const PLUGIN_NAME: &str = "check_postgrey_whitelist";
+
+fn invoked_as_plugin(argv0: Option<&OsString>) -> bool {
+    argv0
+        .and_then(|a| {
+            std::path::Path::new(a)
+                .file_name()
+                .map(|n| n == PLUGIN_NAME)
+        })
+        .unwrap_or(false)
+}
+
+fn main() -> ExitCode {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    let plugin = invoked_as_plugin(args.first());
+    if plugin {
+        args.insert(1, OsString::from("check"));
+    }
+    let is_check = plugin || args.get(1).is_some_and(|a| a == "check");
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                // Monitoring plugins report usage errors as UNKNOWN.
+                _ if is_check => app::check::EXIT_UNKNOWN,
+                _ => app::EXIT_USAGE,
+            };
+            let _ = e.print();
+            return ExitCode::from(code as u8);
+        }
+    };
+    let result = match cli.command {
+        Command::Report(a) => app::report::report(&a).map(|()| 0),
+        Command::Whitelist(a) => app::report::whitelist(&a).map(|()| 0),
+        Command::Accept(a) => app::edit::accept(&a).map(|()| 0),
+        Command::Ignore(a) => app::edit::ignore(&a).map(|()| 0),
+        Command::Audit(a) => app::audit::audit(&a),
+        Command::Run(a) => app::run::run(&a).map(|()| 0),
+        Command::Check(a) => Ok(app::check::check(&a)),
+        Command::Generate(a) => app::report::generate(a.what).map(|()| 0),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) if app::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = app::exit_code_of(&e);
+            if let Some(Failure::Usage(_)) = e.downcast_ref::<Failure>() {
+                eprintln!("postgrey-advisor: {e}");
+            } else {
+                eprintln!("postgrey-advisor: {e:#}");
+            }
+            ExitCode::from(code as u8)
+        }
+    }
+}

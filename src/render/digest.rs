@@ -1,0 +1,167 @@
+//! The digest mail's text: plain UTF-8 that reads well at 80 columns in a plain-text mail
+//! client. Candidates first with their evidence, a per-day sparkline and ready-to-paste lines,
+//! then the rest in brief. The envelope (headers, transport) is `app::run`'s business.
+
+use std::fmt::Write;
+
+use crate::advice::{Status, Verdict, human_duration};
+use crate::escape::printable;
+use crate::report::{Finding, Report};
+
+/// `▁▂▃▄▅▆▇█` scaled to the largest value; a blank for a day without greylistings.
+pub fn sparkline(values: &[u64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = values.iter().copied().max().unwrap_or(0);
+    values
+        .iter()
+        .map(|&v| {
+            if v == 0 || max == 0 {
+                ' '
+            } else {
+                let steps = BARS.len() as u64;
+                let index = ((v * steps).div_ceil(max) - 1) as usize;
+                BARS[index.min(BARS.len() - 1)]
+            }
+        })
+        .collect()
+}
+
+/// Candidates that need the postmaster: not yet whitelisted or ignored, with a verdict.
+pub fn candidates(report: &Report) -> impl Iterator<Item = &Finding> {
+    report
+        .groups
+        .iter()
+        .chain(report.unresolved.iter())
+        .filter(|f| f.advice.status.is_unreviewed() && f.advice.verdict.is_some())
+}
+
+pub fn subject(host: &str, report: &Report) -> String {
+    let n = candidates(report).count();
+    let what = if n == 1 { "candidate" } else { "candidates" };
+    // The host name is ours, but it still passes the escaper: a header must stay one line.
+    format!(
+        "postgrey-advisor on {}: {n} {what} to review",
+        printable(host)
+    )
+}
+
+fn describe(f: &Finding, out: &mut String) {
+    let e = &f.evidence;
+    let verdict = f.advice.verdict.map_or("-", Verdict::as_str);
+    let _ = writeln!(out, "{}  [{}]", printable(&f.key.to_string()), verdict);
+    let wait = e
+        .median_delay_s
+        .map(|d| format!(", median wait {}", human_duration(d)))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "  {} greylisted, {} retried from another network, {} passed after delay{wait}",
+        e.greylisted(),
+        e.retried_from_other_net,
+        e.passed_after_delay
+    );
+    let sample = e
+        .hosts
+        .first()
+        .map(|h| format!(", e.g. {}", printable(h)))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "  {} hosts, {} addresses, {} networks{sample}",
+        e.distinct_hosts, e.distinct_ips, e.distinct_nets
+    );
+    let per_day: Vec<u64> = e.per_day.iter().map(|(_, n)| *n).collect();
+    let _ = writeln!(out, "  per day |{}|", sparkline(&per_day));
+    if !f.advice.reason.is_empty() {
+        let _ = writeln!(out, "  why: {}", printable(&f.advice.reason));
+    }
+    let _ = writeln!(out);
+}
+
+/// The body. `suggestion_lines` are the whitelist lines as they would be written.
+pub fn body(host: &str, report: &Report, suggestion_lines: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let span = match (report.since_us, report.until_us) {
+        (Some(s), Some(u)) => format!("{} to {}", super::local_time(s), super::local_time(u)),
+        _ => String::from("the whole log"),
+    };
+    let _ = writeln!(out, "Greylisting on {} from {span}.", printable(host));
+    let t = &report.totals;
+    let _ = writeln!(
+        out,
+        "{} postgrey decisions read, {} greylisted, {} untrusted entries skipped.\n",
+        t.postgrey_lines, t.greylisted, t.untrusted_skipped
+    );
+    let candidates: Vec<&Finding> = candidates(report).collect();
+    if candidates.is_empty() {
+        let _ = writeln!(out, "No sender needs a decision.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "Senders that need a decision ({}):\n",
+            candidates.len()
+        );
+        for f in &candidates {
+            describe(f, &mut out);
+        }
+    }
+    if !suggestion_lines.is_empty() {
+        let _ = writeln!(
+            out,
+            "Ready to paste into /etc/postgrey/whitelist_clients.local:\n"
+        );
+        for (line, why) in suggestion_lines {
+            let _ = writeln!(out, "# {}", printable(why));
+            let _ = writeln!(out, "{}", printable(line));
+        }
+        let _ = writeln!(
+            out,
+            "\nor run: postgrey-advisor accept DOMAIN...   then: systemctl reload postgrey\n"
+        );
+    }
+    let rest: Vec<&Finding> = report
+        .shown(&report.groups)
+        .filter(|f| !candidates.iter().any(|c| c.key == f.key))
+        .collect();
+    if !rest.is_empty() {
+        let _ = writeln!(out, "Other senders:");
+        for f in rest {
+            let status = match f.advice.status {
+                Status::Whitelisted => "whitelisted",
+                Status::Ignored => "ignored",
+                other => other.as_str(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:>6}  {:<40} {}",
+                f.evidence.greylisted(),
+                printable(&f.key.to_string()),
+                status
+            );
+        }
+        let _ = writeln!(out);
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "Note: {}", printable(note));
+    }
+    let _ = writeln!(out, "-- \npostgrey-advisor {}", env!("CARGO_PKG_VERSION"));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparkline_scales_to_the_maximum() {
+        assert_eq!(sparkline(&[0, 1, 4, 8]), " ▁▄█");
+        assert_eq!(sparkline(&[3, 3]), "██");
+        assert_eq!(sparkline(&[]), "");
+    }
+
+    #[test]
+    fn subject_cannot_carry_a_line_break() {
+        let s = subject("mx\r\nBcc: x@example.org", &Report::default());
+        assert!(!s.contains('\n') && !s.contains('\r'), "{s}");
+    }
+}

@@ -1,0 +1,102 @@
+//! node_exporter textfile-collector metrics (Prometheus text exposition format 0.0.4).
+//! Only the top groups get a labelled series, so the label set stays bounded however many
+//! spam sources appear.
+
+use std::fmt::Write;
+
+use crate::report::Report;
+
+/// Escapes a label value: backslash, double quote and line feed, per the exposition format.
+/// Other control characters cannot occur in a group name, but are dropped to be sure.
+pub fn label_value(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub struct RunMetrics {
+    pub last_run_unix_s: f64,
+    pub entries_read: u64,
+    pub duration_s: f64,
+}
+
+pub fn render(report: &Report, run: &RunMetrics, top: usize) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP postgrey_advisor_greylisted_total Greylistings in the summary window, per sender group (top groups only)."
+    );
+    let _ = writeln!(out, "# TYPE postgrey_advisor_greylisted_total gauge");
+    let mut top_groups: Vec<_> = report
+        .groups
+        .iter()
+        .chain(report.unresolved.iter())
+        .collect();
+    top_groups.sort_by(|a, b| {
+        b.evidence
+            .greylisted()
+            .cmp(&a.evidence.greylisted())
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    for f in top_groups.iter().take(top) {
+        let _ = writeln!(
+            out,
+            "postgrey_advisor_greylisted_total{{domain=\"{}\",status=\"{}\"}} {}",
+            label_value(&f.key.to_string()),
+            f.advice.status,
+            f.evidence.greylisted()
+        );
+    }
+    let unreviewed = super::digest::candidates(report).count();
+    let gauges: [(&str, &str, String); 5] = [
+        (
+            "postgrey_advisor_unreviewed_groups",
+            "Sender groups with a verdict that are neither whitelisted nor ignored.",
+            unreviewed.to_string(),
+        ),
+        (
+            "postgrey_advisor_window_greylisted",
+            "All greylistings in the summary window.",
+            report.totals.greylisted.to_string(),
+        ),
+        (
+            "postgrey_advisor_last_run_timestamp_seconds",
+            "When the last run finished.",
+            format!("{:.3}", run.last_run_unix_s),
+        ),
+        (
+            "postgrey_advisor_entries_read_total",
+            "Journal entries the last run read.",
+            run.entries_read.to_string(),
+        ),
+        (
+            "postgrey_advisor_run_duration_seconds",
+            "How long the last run took.",
+            format!("{:.3}", run.duration_s),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        let _ = writeln!(out, "{name} {value}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label_value("a\"b\\c\nd\x07"), "a\\\"b\\\\c\\nd");
+    }
+}

@@ -1,0 +1,938 @@
+//! Reading postgrey's entries from the systemd journal through sd-journal.
+//!
+//! Entries are selected by `SYSLOG_IDENTIFIER`, which any local user can set (`logger -t
+//! postgrey …`), so it is no evidence of who wrote an entry. Evidence is what journald records
+//! itself from kernel credentials and cgroups: `_SYSTEMD_UNIT` and `_UID`. An entry is
+//! [`Origin::Trusted`] when one of them says postgrey ([`Trust`]); every other entry is still
+//! handed on, as [`Origin::Untrusted`], so that it can be counted and reported but never tallied.
+//!
+//! Reading can start at a time or right after a cursor saved by an earlier run ([`Start`]). A
+//! cursor names one entry; when that entry's file was vacuumed or rotated away, sd-journal
+//! silently positions on the "closest" entry instead. [`read`] detects that with
+//! `sd_journal_test_cursor` and then resumes from a fallback time, reporting
+//! [`ReadSummary::cursor_lost`].
+//!
+//! sd-journal also silently skips journal files it cannot open, so a user who is not in group
+//! `systemd-journal` would see an empty journal rather than an error; [`read`] checks for that
+//! and fails with [`AccessError`].
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use systemd::journal::{Journal, OpenDirectoryOptions, OpenFilesOptions, OpenOptions};
+
+use super::{Entry, Origin};
+
+/// Directories where journald keeps the system journal (persistent, volatile).
+const SYSTEM_JOURNAL_DIRS: [&str; 2] = ["/var/log/journal", "/run/log/journal"];
+
+/// Longest MESSAGE read in full; longer ones are cut (postgrey never logs that much).
+const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+
+/// Which journal files to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// This machine's system journal (like plain `journalctl`).
+    System,
+    /// All journal files in a directory (like `journalctl -D DIR`).
+    Directory(PathBuf),
+    /// These journal files (like `journalctl --file FILE…`).
+    Files(Vec<PathBuf>),
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::System => {
+                write!(f, "the system journal ({})", SYSTEM_JOURNAL_DIRS.join(", "))
+            }
+            Location::Directory(dir) => write!(f, "journal directory {}", dir.display()),
+            Location::Files(files) => {
+                let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+                write!(f, "journal file(s) {}", names.join(", "))
+            }
+        }
+    }
+}
+
+/// Which entries journald vouches for as postgrey's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trust {
+    /// `_SYSTEMD_UNIT` of postgrey's service.
+    pub unit: String,
+    /// `_UID`s that postgrey runs as (root starts it; the daemon drops to its own user).
+    pub uids: Vec<u32>,
+    /// Trust every entry with the identifier (for journals whose credentials mean nothing here).
+    pub any: bool,
+}
+
+impl Trust {
+    /// The service name of Debian's postgrey package.
+    pub const DEFAULT_UNIT: &'static str = "postgrey.service";
+
+    /// Root and, when it exists on this machine, the `postgrey` user.
+    pub fn default_uids() -> Vec<u32> {
+        let mut uids = vec![0];
+        // A lookup failure (no NSS, broken passwd) only means fewer trusted uids.
+        if let Ok(Some(user)) = nix::unistd::User::from_name("postgrey") {
+            let uid = user.uid.as_raw();
+            if !uids.contains(&uid) {
+                uids.push(uid);
+            }
+        }
+        uids
+    }
+
+    /// The origin of an entry with these journald-set fields (raw values, maybe absent).
+    pub fn origin(&self, systemd_unit: Option<&[u8]>, uid: Option<&[u8]>) -> Origin {
+        if self.any || systemd_unit.is_some_and(|unit| unit == self.unit.as_bytes()) {
+            return Origin::Trusted;
+        }
+        let uid = uid
+            .and_then(|raw| std::str::from_utf8(raw).ok())
+            .and_then(|text| text.parse::<u32>().ok());
+        match uid {
+            Some(uid) if self.uids.contains(&uid) => Origin::Trusted,
+            _ => Origin::Untrusted,
+        }
+    }
+}
+
+impl Default for Trust {
+    fn default() -> Self {
+        Trust {
+            unit: Self::DEFAULT_UNIT.to_string(),
+            uids: Self::default_uids(),
+            any: false,
+        }
+    }
+}
+
+/// What to read and whom to believe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalSpec {
+    pub location: Location,
+    /// `SYSLOG_IDENTIFIER` of postgrey's entries.
+    pub identifier: String,
+    pub trust: Trust,
+}
+
+/// Where reading begins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Start {
+    /// Entries at or after this time (µs since the epoch); `None` = the oldest entry.
+    Time(Option<i64>),
+    /// Entries after the one `cursor` names. When that entry is gone (vacuumed, rotated away,
+    /// files not given), entries at or after `fallback_since_us` instead, and
+    /// [`ReadSummary::cursor_lost`] is set.
+    AfterCursor {
+        cursor: String,
+        fallback_since_us: i64,
+    },
+}
+
+/// What a [`read`] saw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadSummary {
+    /// Entries handed to the callback (trusted and untrusted).
+    pub entries: u64,
+    /// Of those, entries journald does not vouch for ([`Origin::Untrusted`]).
+    pub untrusted: u64,
+    /// Entries with the identifier but without a MESSAGE field; not handed on.
+    pub without_message: u64,
+    /// The cursor's entry no longer exists: reading resumed from the fallback time, and entries
+    /// logged between the cursor and the oldest entry still present may have been lost.
+    pub cursor_lost: bool,
+    /// Cursor of the last entry read (handed on or not), to resume after it next time.
+    /// `None` when no entry was read; keep the previous cursor then.
+    pub last_cursor: Option<String>,
+    /// Realtime stamp of that entry (µs since the epoch).
+    pub last_realtime_us: Option<i64>,
+}
+
+/// The journal cannot be read, in a way the postmaster can fix.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    #[error(
+        "permission denied reading {}: add the user to group `systemd-journal` (or `adm`), \
+         e.g. `usermod -a -G systemd-journal USER`, and log in again",
+        .path.display()
+    )]
+    PermissionDenied { path: PathBuf },
+    #[error("no journal files found in {location}")]
+    NoFiles { location: String },
+}
+
+/// Reads the entries of `spec.identifier` from `start` until `until_us` (exclusive), handing
+/// each to `on_entry` in journal order. An error from `on_entry` stops reading and is returned.
+pub fn read(
+    spec: &JournalSpec,
+    start: Start,
+    until_us: Option<i64>,
+    on_entry: &mut dyn FnMut(Entry) -> Result<()>,
+) -> Result<ReadSummary> {
+    let location = &spec.location;
+    let mut journal = open(location)?;
+    journal
+        .set_data_threshold(MAX_MESSAGE_BYTES)
+        .with_context(|| format!("setting up {location}"))?;
+    add_identifier_match(&mut journal, &spec.identifier)
+        .with_context(|| format!("filtering {location}"))?;
+
+    let mut summary = ReadSummary::default();
+    let since_us = position(&mut journal, &spec.identifier, &start, &mut summary).with_context(
+        || match &start {
+            Start::AfterCursor { cursor, .. } => {
+                format!("seeking to journal cursor {cursor:?} in {location}")
+            }
+            Start::Time(_) => format!("seeking in {location}"),
+        },
+    )?;
+
+    loop {
+        let advanced = journal
+            .next()
+            .with_context(|| format!("reading {location}"))?;
+        if advanced == 0 {
+            break;
+        }
+        let realtime_us = realtime_of(&journal).with_context(|| format!("reading {location}"))?;
+        if until_us.is_some_and(|until| realtime_us >= until) {
+            break;
+        }
+        if since_us.is_some_and(|since| realtime_us < since) {
+            // Only an entry from a file that interleaves out of time order lands here.
+            continue;
+        }
+        let entry = read_entry(&mut journal, &spec.trust, realtime_us)
+            .with_context(|| format!("reading an entry of {location}"))?;
+        summary.last_cursor = Some(
+            journal
+                .cursor()
+                .with_context(|| format!("reading {location}"))?,
+        );
+        summary.last_realtime_us = Some(realtime_us);
+        let Some(mut entry) = entry else {
+            summary.without_message += 1;
+            continue;
+        };
+        entry.cursor = summary.last_cursor.clone();
+        summary.entries += 1;
+        if entry.origin == Origin::Untrusted {
+            summary.untrusted += 1;
+        }
+        on_entry(entry)?;
+    }
+    Ok(summary)
+}
+
+fn add_identifier_match(journal: &mut Journal, identifier: &str) -> systemd::Result<()> {
+    journal.match_add("SYSLOG_IDENTIFIER", identifier)?;
+    Ok(())
+}
+
+/// Positions the read pointer so that the next `next()` yields the first entry to read, and
+/// returns the earliest realtime still to read (entries before it are skipped).
+fn position(
+    journal: &mut Journal,
+    identifier: &str,
+    start: &Start,
+    summary: &mut ReadSummary,
+) -> systemd::Result<Option<i64>> {
+    match start {
+        Start::Time(None) => {
+            journal.seek_head()?;
+            Ok(None)
+        }
+        Start::Time(Some(since_us)) => {
+            seek_time(journal, *since_us)?;
+            Ok(Some(*since_us))
+        }
+        Start::AfterCursor {
+            cursor,
+            fallback_since_us,
+        } => match seek_after_cursor(journal, identifier, cursor)? {
+            CursorSeek::Found => Ok(None),
+            CursorSeek::Lost => {
+                summary.cursor_lost = true;
+                seek_time(journal, *fallback_since_us)?;
+                Ok(Some(*fallback_since_us))
+            }
+        },
+    }
+}
+
+fn seek_time(journal: &mut Journal, since_us: i64) -> systemd::Result<()> {
+    match u64::try_from(since_us) {
+        Ok(usec) => journal.seek_realtime_usec(usec),
+        Err(_) => journal.seek_head(),
+    }
+}
+
+enum CursorSeek {
+    /// The next `next()` yields the first entry after the cursor's.
+    Found,
+    /// The cursor's entry is not in the journal any more.
+    Lost,
+}
+
+/// Seeks right after the entry `cursor` names, without skipping an entry that is not it.
+///
+/// `sd_journal_seek_cursor` + `sd_journal_next` lands on the cursor's entry when it exists and
+/// passes the filter, otherwise on the closest following entry that passes it: skipping that
+/// one blindly loses an entry (systemd#30288), so `sd_journal_test_cursor` decides. When the
+/// landed entry is not the cursor's, a second look without the identifier filter tells a cursor
+/// that names an entry of another program (which still exists: go on from the landed entry)
+/// from one whose entry is gone (vacuumed, rotated away: lost).
+fn seek_after_cursor(
+    journal: &mut Journal,
+    identifier: &str,
+    cursor: &str,
+) -> systemd::Result<CursorSeek> {
+    journal.seek_cursor(cursor)?;
+    if journal.next()? > 0 && journal.test_cursor(cursor)? {
+        return Ok(CursorSeek::Found);
+    }
+
+    journal.match_flush()?;
+    journal.seek_cursor(cursor)?;
+    let exists = journal.next()? > 0 && journal.test_cursor(cursor)?;
+    add_identifier_match(journal, identifier)?;
+    if !exists {
+        return Ok(CursorSeek::Lost);
+    }
+    // The cursor's entry is not one of ours: the first of ours after it is still unread.
+    journal.seek_cursor(cursor)?;
+    Ok(CursorSeek::Found)
+}
+
+fn realtime_of(journal: &Journal) -> systemd::Result<i64> {
+    let usec = journal.timestamp_usec()?;
+    // Journal stamps are far below i64::MAX µs (year 294247); saturate rather than wrap.
+    Ok(i64::try_from(usec).unwrap_or(i64::MAX))
+}
+
+/// The current entry, or `None` when it has no MESSAGE.
+fn read_entry(
+    journal: &mut Journal,
+    trust: &Trust,
+    realtime_us: i64,
+) -> systemd::Result<Option<Entry>> {
+    let Some(message) = field(journal, "MESSAGE")? else {
+        return Ok(None);
+    };
+    let unit = field(journal, "_SYSTEMD_UNIT")?;
+    let uid = field(journal, "_UID")?;
+    let origin = trust.origin(unit.as_deref(), uid.as_deref());
+    let host = field(journal, "_HOSTNAME")?.map(|raw| String::from_utf8_lossy(&raw).into_owned());
+    Ok(Some(Entry {
+        realtime_us,
+        message,
+        origin,
+        host,
+        cursor: None,
+    }))
+}
+
+/// The raw value of `name` in the current entry.
+fn field(journal: &mut Journal, name: &str) -> systemd::Result<Option<Vec<u8>>> {
+    Ok(journal
+        .get_data(name)?
+        .map(|data| data.value().unwrap_or_default().to_vec()))
+}
+
+/// Opens `location`, failing when sd-journal could open none of its files or, for lack of
+/// permission, not all of the ones that matter.
+fn open(location: &Location) -> Result<Journal> {
+    let journal = match location {
+        Location::System => OpenOptions::default()
+            .local_only(true)
+            .open()
+            .with_context(|| format!("opening {location}"))?,
+        Location::Directory(dir) => {
+            let metadata = std::fs::metadata(dir).with_context(|| format!("opening {location}"))?;
+            if !metadata.is_dir() {
+                anyhow::bail!("opening {location}: not a directory");
+            }
+            // Before opening: sd-journal refuses an unreadable directory with a bare EACCES.
+            let unreadable = unreadable_journal_files(std::slice::from_ref(dir), 1, |_| true);
+            if let Some(path) = unreadable.into_iter().next() {
+                return Err(AccessError::PermissionDenied { path }.into());
+            }
+            OpenDirectoryOptions::default()
+                .open_directory(c_path(dir)?)
+                .with_context(|| format!("opening {location}"))?
+        }
+        Location::Files(files) => {
+            for file in files {
+                check_readable(file)?;
+            }
+            let paths = files
+                .iter()
+                .map(|file| c_path(file))
+                .collect::<Result<Vec<_>>>()?;
+            OpenFilesOptions::default()
+                .open_files(paths.iter())
+                .with_context(|| format!("opening {location}"))?
+        }
+    };
+
+    let opened_any = journal
+        .usage()
+        .with_context(|| format!("opening {location}"))?
+        > 0;
+    if *location == Location::System {
+        let unreadable = unreadable_journal_files(
+            &this_machines_journal_dirs(),
+            0,
+            // Other users' journals may be closed to us; postgrey logs to the system journal.
+            |name| !opened_any || name.starts_with(b"system"),
+        );
+        if let Some(path) = unreadable.into_iter().next() {
+            return Err(AccessError::PermissionDenied { path }.into());
+        }
+    }
+    if !opened_any {
+        return Err(AccessError::NoFiles {
+            location: location.to_string(),
+        }
+        .into());
+    }
+    Ok(journal)
+}
+
+/// `/var/log/journal/<machine-id>` and `/run/log/journal/<machine-id>`: the default
+/// namespace of this machine, what `sd_journal_open(SD_JOURNAL_LOCAL_ONLY)` reads.
+fn this_machines_journal_dirs() -> Vec<PathBuf> {
+    match std::fs::read_to_string("/etc/machine-id") {
+        Ok(id) if !id.trim().is_empty() => SYSTEM_JOURNAL_DIRS
+            .iter()
+            .map(|root| Path::new(root).join(id.trim()))
+            .collect(),
+        // Without a machine id there is nothing to check against; sd-journal found what it found.
+        _ => Vec::new(),
+    }
+}
+
+fn c_path(path: &Path) -> Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .with_context(|| format!("path {} contains a NUL byte", path.display()))
+}
+
+fn check_readable(file: &Path) -> Result<()> {
+    match File::open(file) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+            Err(AccessError::PermissionDenied {
+                path: file.to_path_buf(),
+            }
+            .into())
+        }
+        Err(error) => {
+            Err(error).with_context(|| format!("opening journal file {}", file.display()))
+        }
+    }
+}
+
+/// Journal files (and directories) in `roots`, and `depth` levels of subdirectories, that we
+/// may not read, among those whose file name passes `relevant`.
+fn unreadable_journal_files(
+    roots: &[PathBuf],
+    depth: u32,
+    relevant: impl Fn(&[u8]) -> bool,
+) -> Vec<PathBuf> {
+    let mut unreadable = Vec::new();
+    for root in roots {
+        scan_for_unreadable(root, depth, &relevant, &mut unreadable);
+    }
+    unreadable
+}
+
+fn scan_for_unreadable(
+    dir: &Path,
+    depth_left: u32,
+    relevant: &impl Fn(&[u8]) -> bool,
+    unreadable: &mut Vec<PathBuf>,
+) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == io::ErrorKind::PermissionDenied => {
+            unreadable.push(dir.to_path_buf());
+            return;
+        }
+        // Missing (no persistent journal) or unreadable for other reasons: sd-journal says so.
+        Err(_) => return,
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.as_bytes();
+        let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
+        if is_dir {
+            if depth_left > 0 {
+                scan_for_unreadable(&path, depth_left - 1, relevant, unreadable);
+            }
+        } else if (name.ends_with(b".journal") || name.ends_with(b".journal~"))
+            && relevant(name)
+            && File::open(&path).is_err_and(|error| error.kind() == io::ErrorKind::PermissionDenied)
+        {
+            unreadable.push(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Command;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/journal");
+    /// 2026-11-27T10:00:00Z, the first entry of `source-a.export`.
+    const T0: i64 = 1_795_773_600_000_000;
+    const SECOND: i64 = 1_000_000;
+    /// Every fixture entry is this many µs into its second.
+    const FRACTION: i64 = 123_456;
+
+    fn trust() -> Trust {
+        Trust {
+            unit: "postgrey.service".to_string(),
+            uids: vec![0, 102],
+            any: false,
+        }
+    }
+
+    /// Builds a real journal file from an export-format fixture.
+    fn build_journal(dir: &Path, fixture: &str) -> PathBuf {
+        let output = dir.join(fixture.replace(".export", ".journal"));
+        let status = Command::new("/lib/systemd/systemd-journal-remote")
+            .arg(format!("--output={}", output.display()))
+            .arg(Path::new(FIXTURES).join(fixture))
+            .status()
+            .expect("systemd-journal-remote runs (package systemd-journal-remote)");
+        assert!(
+            status.success(),
+            "systemd-journal-remote failed on {fixture}"
+        );
+        output
+    }
+
+    fn spec(location: Location, trust: Trust) -> JournalSpec {
+        JournalSpec {
+            location,
+            identifier: "postgrey".to_string(),
+            trust,
+        }
+    }
+
+    fn read_all(spec: &JournalSpec, start: Start, until: Option<i64>) -> (Vec<Entry>, ReadSummary) {
+        let mut entries = Vec::new();
+        let summary = read(spec, start, until, &mut |entry| {
+            entries.push(entry);
+            Ok(())
+        })
+        .expect("journal reads");
+        (entries, summary)
+    }
+
+    fn offsets(entries: &[Entry]) -> Vec<i64> {
+        entries
+            .iter()
+            .map(|entry| (entry.realtime_us - T0) / SECOND)
+            .collect()
+    }
+
+    fn journal_a() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = build_journal(dir.path(), "source-a.export");
+        (dir, file)
+    }
+
+    #[test]
+    fn origin_follows_unit_and_uid_set_by_journald() {
+        let trust = trust();
+        assert_eq!(
+            trust.origin(Some(b"postgrey.service"), Some(b"104")),
+            Origin::Trusted
+        );
+        assert_eq!(trust.origin(None, Some(b"0")), Origin::Trusted);
+        assert_eq!(trust.origin(None, Some(b"102")), Origin::Trusted);
+        assert_eq!(trust.origin(None, Some(b"1000")), Origin::Untrusted);
+        assert_eq!(
+            trust.origin(Some(b"cron.service"), Some(b"1000")),
+            Origin::Untrusted
+        );
+        assert_eq!(
+            trust.origin(Some(b"postgrey.service "), None),
+            Origin::Untrusted
+        );
+        assert_eq!(trust.origin(None, Some(b"0x0")), Origin::Untrusted);
+        assert_eq!(trust.origin(None, None), Origin::Untrusted);
+        let any = Trust { any: true, ..trust };
+        assert_eq!(any.origin(None, Some(b"1000")), Origin::Trusted);
+    }
+
+    #[test]
+    fn default_uids_are_root_and_the_local_postgrey_user() {
+        let expected_postgrey = nix::unistd::User::from_name("postgrey")
+            .unwrap()
+            .map(|user| user.uid.as_raw());
+        let mut expected = vec![0];
+        expected.extend(expected_postgrey);
+        assert_eq!(Trust::default_uids(), expected);
+        assert_eq!(Trust::default().unit, "postgrey.service");
+    }
+
+    #[test]
+    fn reads_postgrey_entries_with_origin_host_and_raw_bytes() {
+        let (_dir, file) = journal_a();
+        let (entries, summary) = read_all(
+            &spec(Location::Files(vec![file]), trust()),
+            Start::Time(None),
+            None,
+        );
+
+        assert_eq!(offsets(&entries), vec![1, 2, 3, 5, 7, 8, 9, 10]);
+        let origins: Vec<Origin> = entries.iter().map(|entry| entry.origin).collect();
+        use Origin::{Trusted, Untrusted};
+        assert_eq!(
+            origins,
+            vec![
+                Trusted, Trusted, Untrusted, Trusted, Untrusted, Trusted, Trusted, Trusted
+            ]
+        );
+        let hosts: Vec<&str> = entries
+            .iter()
+            .map(|entry| entry.host.as_deref().unwrap_or("-"))
+            .collect();
+        assert_eq!(
+            hosts,
+            vec!["mx1", "mx1", "mx1", "mx1", "mx2", "mx1", "mx1", "mx1"]
+        );
+        assert_eq!(
+            entries[0].message,
+            b"action=greylist, reason=new, client_name=a.mail.example.com, \
+              client_address=192.0.2.1/32, sender=alice@example.com, recipient=bob@example.net"
+        );
+        assert_eq!(
+            entries[3].message,
+            b"action=greylist, reason=new, client_name=b\xffc.example.org, \
+              client_address=198.51.100.7/32, sender=x@example.org, recipient=bob@example.net"
+        );
+        assert!(entries.iter().all(|entry| entry.cursor.is_some()));
+        assert_eq!(
+            summary,
+            ReadSummary {
+                entries: 8,
+                untrusted: 2,
+                without_message: 1,
+                cursor_lost: false,
+                last_cursor: entries[7].cursor.clone(),
+                last_realtime_us: Some(T0 + 10 * SECOND + FRACTION),
+            }
+        );
+    }
+
+    #[test]
+    fn trust_uid_and_trust_any_widen_what_is_trusted() {
+        let (_dir, file) = journal_a();
+        let location = Location::Files(vec![file]);
+        let with_uid = Trust {
+            uids: vec![0, 102, 104],
+            ..trust()
+        };
+        let (_, summary) = read_all(&spec(location.clone(), with_uid), Start::Time(None), None);
+        assert_eq!((summary.entries, summary.untrusted), (8, 1));
+
+        let any = Trust {
+            any: true,
+            ..trust()
+        };
+        let (_, summary) = read_all(&spec(location, any), Start::Time(None), None);
+        assert_eq!((summary.entries, summary.untrusted), (8, 0));
+    }
+
+    #[test]
+    fn other_identifier_selects_other_entries() {
+        let (_dir, file) = journal_a();
+        let mut other = spec(Location::Files(vec![file]), trust());
+        other.identifier = "postfix/smtpd".to_string();
+        let (entries, summary) = read_all(&other, Start::Time(None), None);
+        assert_eq!(offsets(&entries), vec![6]);
+        assert_eq!(summary.untrusted, 1);
+    }
+
+    #[test]
+    fn time_window_is_half_open() {
+        let (_dir, file) = journal_a();
+        let spec = spec(Location::Files(vec![file]), trust());
+        let (entries, summary) = read_all(
+            &spec,
+            Start::Time(Some(T0 + 3 * SECOND)),
+            Some(T0 + 9 * SECOND),
+        );
+        assert_eq!(offsets(&entries), vec![3, 5, 7, 8]);
+        assert_eq!(summary.last_realtime_us, Some(T0 + 8 * SECOND + FRACTION));
+        assert_eq!(summary.without_message, 1);
+    }
+
+    #[test]
+    fn resumes_exactly_after_a_cursor() {
+        let (_dir, file) = journal_a();
+        let spec = spec(Location::Files(vec![file]), trust());
+        let (all, _) = read_all(&spec, Start::Time(None), None);
+
+        for split in 0..all.len() {
+            let start = Start::AfterCursor {
+                cursor: all[split].cursor.clone().unwrap(),
+                fallback_since_us: all[split].realtime_us + 1,
+            };
+            let (rest, summary) = read_all(&spec, start, None);
+            assert_eq!(
+                offsets(&rest),
+                offsets(&all[split + 1..]),
+                "after entry {split}"
+            );
+            assert!(!summary.cursor_lost);
+        }
+        let last = all.last().unwrap();
+        let start = Start::AfterCursor {
+            cursor: last.cursor.clone().unwrap(),
+            fallback_since_us: last.realtime_us + 1,
+        };
+        let (rest, summary) = read_all(&spec, start, None);
+        assert!(rest.is_empty());
+        assert_eq!(summary.last_cursor, None);
+    }
+
+    /// systemd#30288: a cursor naming an entry the filter does not pass must not cost the
+    /// following postgrey entry.
+    #[test]
+    fn cursor_of_another_programs_entry_skips_nothing() {
+        let (_dir, file) = journal_a();
+        let mut journal = OpenFilesOptions::default()
+            .open_files([c_path(&file).unwrap()].iter())
+            .unwrap();
+        journal
+            .match_add("SYSLOG_IDENTIFIER", "postfix/smtpd")
+            .unwrap();
+        assert_eq!(journal.next().unwrap(), 1);
+        let postfix_cursor = journal.cursor().unwrap();
+        assert_eq!(realtime_of(&journal).unwrap(), T0 + 6 * SECOND + FRACTION);
+
+        let spec = spec(Location::Files(vec![file.clone()]), trust());
+        let start = Start::AfterCursor {
+            cursor: postfix_cursor,
+            fallback_since_us: T0 + 6 * SECOND + FRACTION + 1,
+        };
+        let (rest, summary) = read_all(&spec, start, None);
+        assert_eq!(offsets(&rest), vec![7, 8, 9, 10]);
+        assert!(!summary.cursor_lost);
+    }
+
+    #[test]
+    fn cursor_of_a_file_no_longer_there_resumes_by_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let file_a = build_journal(dir.path(), "source-a.export");
+        let file_b = build_journal(dir.path(), "source-b.export");
+        let both = spec(Location::Files(vec![file_a, file_b.clone()]), trust());
+        let (all, summary) = read_all(&both, Start::Time(None), None);
+        assert_eq!(offsets(&all), vec![1, 2, 3, 5, 7, 8, 9, 10, 60, 61, 62]);
+        assert_eq!(summary.last_realtime_us, Some(T0 + 62 * SECOND + FRACTION));
+
+        // The saved cursor names entry 8 of file a; a was "vacuumed".
+        let saved = &all[5];
+        let only_b = spec(Location::Files(vec![file_b]), trust());
+        let start = Start::AfterCursor {
+            cursor: saved.cursor.clone().unwrap(),
+            fallback_since_us: saved.realtime_us + 1,
+        };
+        let (rest, summary) = read_all(&only_b, start, None);
+        assert_eq!(offsets(&rest), vec![60, 61, 62]);
+        assert!(summary.cursor_lost);
+        assert_eq!(summary.last_cursor, rest[2].cursor);
+
+        // The fallback time applies: nothing before it is read again.
+        let start = Start::AfterCursor {
+            cursor: saved.cursor.clone().unwrap(),
+            fallback_since_us: T0 + 61 * SECOND,
+        };
+        let (rest, summary) = read_all(&only_b, start, None);
+        assert_eq!(offsets(&rest), vec![61, 62]);
+        assert!(summary.cursor_lost);
+    }
+
+    #[test]
+    fn malformed_cursor_is_an_error_naming_it() {
+        let (_dir, file) = journal_a();
+        let spec = spec(Location::Files(vec![file.clone()]), trust());
+        let start = Start::AfterCursor {
+            cursor: "not a cursor".to_string(),
+            fallback_since_us: T0,
+        };
+        let error = read(&spec, start, None, &mut |_| Ok(())).unwrap_err();
+        assert!(
+            format!("{error:#}").starts_with(&format!(
+                "seeking to journal cursor \"not a cursor\" in journal file(s) {}: ",
+                file.display()
+            )),
+            "{error:#}"
+        );
+    }
+
+    #[test]
+    fn reads_a_journal_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        build_journal(dir.path(), "source-a.export");
+        build_journal(dir.path(), "source-b.export");
+        let spec = spec(Location::Directory(dir.path().to_path_buf()), trust());
+        let (entries, summary) = read_all(&spec, Start::Time(None), None);
+        assert_eq!(offsets(&entries), vec![1, 2, 3, 5, 7, 8, 9, 10, 60, 61, 62]);
+        assert_eq!(summary.untrusted, 3);
+    }
+
+    #[test]
+    fn callback_error_stops_reading() {
+        let (_dir, file) = journal_a();
+        let spec = spec(Location::Files(vec![file]), trust());
+        let mut seen = 0;
+        let error = read(&spec, Start::Time(None), None, &mut |_| {
+            seen += 1;
+            anyhow::ensure!(seen < 3, "closed pipe");
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(error.to_string(), "closed pipe");
+        assert_eq!(seen, 3);
+    }
+
+    #[test]
+    fn missing_and_empty_locations_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("gone.journal");
+        let error = read(
+            &spec(Location::Files(vec![missing.clone()]), trust()),
+            Start::Time(None),
+            None,
+            &mut |_| Ok(()),
+        )
+        .unwrap_err();
+        assert_eq!(
+            format!("{error:#}"),
+            format!(
+                "opening journal file {}: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+
+        let error = read(
+            &spec(Location::Directory(dir.path().to_path_buf()), trust()),
+            Start::Time(None),
+            None,
+            &mut |_| Ok(()),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "no journal files found in journal directory {}",
+                dir.path().display()
+            )
+        );
+
+        let error = read(
+            &spec(Location::Directory(missing.clone()), trust()),
+            Start::Time(None),
+            None,
+            &mut |_| Ok(()),
+        )
+        .unwrap_err();
+        assert_eq!(
+            format!("{error:#}"),
+            format!(
+                "opening journal directory {}: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+    }
+
+    /// Runs the named test of this binary again as user `nobody`, with `PGA_TEST_JOURNAL` set
+    /// to `file`.
+    fn rerun_as_nobody(test: &str, file: &Path) {
+        let exe = std::env::current_exe().unwrap();
+        let reachable = exe
+            .ancestors()
+            .skip(1)
+            .all(|dir| std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o001 != 0));
+        assert!(reachable, "user nobody cannot reach {}", exe.display());
+        let output = Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+            .arg(exe)
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env("PGA_TEST_JOURNAL", file)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "child test failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// `<tmp>/j/source-a.journal` and `<tmp>/closed/`, neither readable.
+    #[test]
+    fn permission_denied_names_the_file_and_the_group() {
+        let (_dir, file) = match std::env::var_os("PGA_TEST_JOURNAL") {
+            Some(file) => (None, PathBuf::from(file)),
+            None => {
+                let dir = tempfile::tempdir().unwrap();
+                let journals = dir.path().join("j");
+                std::fs::create_dir(&journals).unwrap();
+                std::fs::create_dir(dir.path().join("closed")).unwrap();
+                let file = build_journal(&journals, "source-a.export");
+                for (path, mode) in [
+                    (dir.path(), 0o755),
+                    (&journals, 0o755),
+                    (&dir.path().join("closed"), 0o000),
+                    (&file, 0o000),
+                ] {
+                    std::fs::set_permissions(path, PermissionsExt::from_mode(mode)).unwrap();
+                }
+                if nix::unistd::geteuid().is_root() {
+                    // root reads everything: look as an ordinary user.
+                    rerun_as_nobody(
+                        "source::journal::tests::permission_denied_names_the_file_and_the_group",
+                        &file,
+                    );
+                    return;
+                }
+                (Some(dir), file)
+            }
+        };
+        let journals = file.parent().unwrap().to_path_buf();
+        let closed = journals.parent().unwrap().join("closed");
+        let hint = "add the user to group `systemd-journal` (or `adm`), \
+                    e.g. `usermod -a -G systemd-journal USER`, and log in again";
+        for (location, denied) in [
+            (Location::Files(vec![file.clone()]), &file),
+            (Location::Directory(journals.clone()), &file),
+            (Location::Directory(closed.clone()), &closed),
+        ] {
+            let error = read(
+                &spec(location, trust()),
+                Start::Time(None),
+                None,
+                &mut |_| Ok(()),
+            )
+            .unwrap_err();
+            let expected = format!("permission denied reading {}: {hint}", denied.display());
+            assert_eq!(error.to_string(), expected);
+            assert!(error.downcast_ref::<AccessError>().is_some());
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The timer job's memory: the journal cursor and the tally, in one JSON file.
+//!
+//! **Exactly once.** The cursor of the last entry read and the counts that include it are
+//! written together in one atomic replace (temporary file in the same directory, fsync, rename,
+//! fsync the directory). A run killed at any moment leaves either the old state or the new one,
+//! never a mix, so the next run neither loses nor double-counts an entry.
+//!
+//! **One run at a time.** An exclusive `flock` on `<state>.lock` keeps runs apart. The lock
+//! cannot live on the state file itself: the atomic rename replaces that inode, and a second
+//! run would lock the new inode while the first still holds the old one.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde::{Deserialize, Serialize};
+
+use crate::app::Failure;
+use crate::tally::Tally;
+
+/// Bumped when the file layout changes incompatibly.
+pub const SCHEMA: u32 = 1;
+
+/// Everything a run carries over to the next.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub schema: u32,
+    /// Cursor of the last journal entry counted.
+    pub cursor: Option<String>,
+    /// Realtime of that entry (µs): where to resume when the cursor's file is gone.
+    pub last_entry_us: Option<i64>,
+    /// When the last run finished (µs).
+    pub last_run_us: Option<i64>,
+    /// When a digest was last delivered (µs); the next digest covers everything since.
+    pub last_mailed_us: Option<i64>,
+    /// Day buckets per group, within the retention.
+    pub tally: Tally,
+}
+
+impl State {
+    pub fn fresh() -> Self {
+        State {
+            schema: SCHEMA,
+            ..State::default()
+        }
+    }
+}
+
+/// Holds the run lock until dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    _file: File,
+}
+
+fn lock_path(state: &Path) -> PathBuf {
+    let mut name = state.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Takes the exclusive run lock, waiting up to `timeout`; a [`Failure::Busy`] after that.
+pub fn lock(state: &Path, timeout: Duration) -> anyhow::Result<RunLock> {
+    let path = lock_path(state);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create state directory {}", dir.display()))?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open lock file {}", path.display()))?;
+    let started = Instant::now();
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(RunLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(e)) => {
+                return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+            }
+        }
+        if started.elapsed() >= timeout {
+            return Err(Failure::Busy(format!(
+                "another postgrey-advisor run holds {} (waited {} s); try again later",
+                path.display(),
+                timeout.as_secs()
+            ))
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Reads the state; a missing file is a fresh state. A file that does not parse is an error
+/// naming it, and the file is left as it is.
+pub fn load(path: &Path) -> anyhow::Result<State> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(State::fresh()),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read state file {}", path.display()));
+        }
+    };
+    let state: State = serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "state file {} is corrupt (left untouched; --reset-state starts over)",
+            path.display()
+        )
+    })?;
+    if state.schema != SCHEMA {
+        bail!(
+            "state file {} has schema {}, this version reads {} (--reset-state starts over)",
+            path.display(),
+            state.schema,
+            SCHEMA
+        );
+    }
+    Ok(state)
+}
+
+/// Replaces `path` with `bytes` atomically and durably: temp file in the same directory,
+/// fsync, rename, fsync the directory. Keeps the existing file's permissions; a new file
+/// gets `mode`.
+pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".postgrey-advisor.")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    let permissions = match fs::metadata(path) {
+        Ok(m) => m.permissions(),
+        Err(_) => fs::Permissions::from_mode(mode),
+    };
+    temp.as_file()
+        .set_permissions(permissions)
+        .with_context(|| {
+            format!(
+                "cannot set permissions on a temporary file in {}",
+                dir.display()
+            )
+        })?;
+    temp.write_all(bytes)
+        .and_then(|()| temp.as_file().sync_all())
+        .with_context(|| format!("cannot write a temporary file in {}", dir.display()))?;
+    test_pause("POSTGREY_ADVISOR_TEST_PAUSE_BEFORE_RENAME_MS");
+    temp.persist(path)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync directory {}", dir.display()))?;
+    Ok(())
+}
+
+/// Saves cursor and counts together (see the module docs). Mode 0600 for a new file: the state
+/// holds host names of the mail peers.
+pub fn save(path: &Path, state: &State) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec(state).context("cannot serialise the state")?;
+    write_atomically(path, &bytes, 0o600)
+}
+
+/// A hidden knob for the crash-safety tests: sleep this many milliseconds at a critical point
+/// so a test can kill the process there. Unset in production.
+pub fn test_pause(variable: &str) {
+    if let Some(ms) = std::env::var(variable)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_then_load_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let mut state = State::fresh();
+        state.cursor = Some("s=abc;i=1".into());
+        state.last_entry_us = Some(42);
+        save(&path, &state).unwrap();
+        assert_eq!(load(&path).unwrap(), state);
+    }
+
+    #[test]
+    fn missing_is_fresh_and_corrupt_is_an_error_that_keeps_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        assert_eq!(load(&path).unwrap(), State::fresh());
+        fs::write(&path, b"{\"schema\":1,\"cur").unwrap();
+        let err = format!("{:#}", load(&path).unwrap_err());
+        assert!(err.contains("state.json is corrupt"), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), b"{\"schema\":1,\"cur");
+    }
+
+    #[test]
+    fn second_lock_times_out_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let _held = lock(&path, Duration::ZERO).unwrap();
+        let err = lock(&path, Duration::from_millis(200)).unwrap_err();
+        assert!(matches!(
+            err.downcast_ref::<Failure>(),
+            Some(Failure::Busy(_))
+        ));
+    }
+
+    #[test]
+    fn existing_permissions_are_kept() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, b"old").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomically(&path, b"new", 0o600).unwrap();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+    }
+}
