@@ -291,7 +291,8 @@ pub fn whitelist(args: &ReportArgs) -> anyhow::Result<()> {
             crate::escape::printable(&finding.key.to_string()),
             crate::escape::printable(&finding.advice.reason)
         )?;
-        writeln!(out, "{}", crate::escape::printable(&line))?;
+        // Built from validated host names only: written as is, so a regex keeps its backslashes.
+        writeln!(out, "{line}")?;
     }
     out.flush()?;
     Ok(())

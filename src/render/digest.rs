@@ -112,7 +112,7 @@ pub fn body(host: &str, report: &Report, suggestion_lines: &[(String, String)]) 
         );
         for (line, why) in suggestion_lines {
             let _ = writeln!(out, "# {}", printable(why));
-            let _ = writeln!(out, "{}", printable(line));
+            let _ = writeln!(out, "{line}");
         }
         let _ = writeln!(
             out,

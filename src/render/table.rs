@@ -133,12 +133,7 @@ pub fn write(report: &Report, colour: bool, out: &mut dyn Write) -> io::Result<(
             "\nSuggested for /etc/postgrey/whitelist_clients.local:"
         )?;
         for (f, line) in suggestions {
-            writeln!(
-                out,
-                "  {}    # {}",
-                printable(&line),
-                printable(&f.key.to_string())
-            )?;
+            writeln!(out, "  {}    # {}", line, printable(&f.key.to_string()))?;
         }
     }
     for note in &report.notes {
