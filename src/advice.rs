@@ -209,7 +209,7 @@ pub fn looks_dynamic(host: &str) -> bool {
     let first_labels: Vec<&str> = host.split('.').take(3).collect();
     let tokens = first_labels
         .iter()
-        .flat_map(|l| l.split(|c: char| c == '-' || c == '_'))
+        .flat_map(|l| l.split(['-', '_']))
         .collect::<Vec<_>>();
     if tokens
         .iter()

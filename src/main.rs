@@ -32,7 +32,7 @@ fn main() -> ExitCode {
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
                 // Monitoring plugins report usage errors as UNKNOWN.
-                _ if is_check => app::check::EXIT_UNKNOWN,
+                _ if is_check => app::check::refused_arguments(&e),
                 _ => app::EXIT_USAGE,
             };
             let _ = e.print();

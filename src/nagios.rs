@@ -83,10 +83,10 @@ impl Range {
                 (start, end)
             }
         };
-        if let (Some(s), Some(e)) = (start, end) {
-            if s > e {
-                return Err(RangeError(text.to_owned()));
-            }
+        if let (Some(s), Some(e)) = (start, end)
+            && s > e
+        {
+            return Err(RangeError(text.to_owned()));
         }
         Ok(Range {
             start,

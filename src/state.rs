@@ -131,7 +131,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<
         _ => Path::new("."),
     };
     let mut temp = tempfile::Builder::new()
-        .prefix(".postgrey-advisor.")
+        .prefix(TEMP_PREFIX)
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     let permissions = match fs::metadata(path) {
@@ -173,6 +173,43 @@ pub fn test_pause(variable: &str) {
         .and_then(|v| v.parse::<u64>().ok())
     {
         std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+/// A hidden knob for the locking tests: when `variable` names a file, wait here until that file
+/// exists, so a test decides how long a run holds the lock without guessing at durations.
+/// Unset in production.
+pub fn test_gate(variable: &str) {
+    if let Some(path) = std::env::var_os(variable) {
+        let path = PathBuf::from(path);
+        while !path.exists() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Prefix of the temporary files [`write_atomically`] renames into place.
+const TEMP_PREFIX: &str = ".postgrey-advisor.";
+
+/// Removes the temporary files that runs killed between creating and renaming them left beside
+/// the state file (a unit stopped by SIGKILL, a crash). Call it with the run lock held: then no
+/// other run is writing one there. Failing to remove one only leaves it for the next run.
+pub fn remove_stale_temporaries(state: &Path) {
+    let dir = match state.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let is_ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with(TEMP_PREFIX));
+        if is_ours && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -155,17 +155,10 @@ pub fn parse(text: &str, origin: &str) -> (Whitelist, Vec<Problem>) {
     (list, problems)
 }
 
-/// Reads whitelist files in order (the two Debian defaults when `paths` is empty). As in
-/// postgrey, a missing file whose name ends in `.local` is fine; any other missing file is an
-/// error naming it.
+/// Reads whitelist files in order (callers pass [`default_paths`] when no file is named; no
+/// paths, no entries). As in postgrey, a missing file whose name ends in `.local` is fine; any
+/// other missing file is an error naming it.
 pub fn load(paths: &[PathBuf]) -> anyhow::Result<Whitelist> {
-    let defaults;
-    let paths = if paths.is_empty() {
-        defaults = default_paths();
-        &defaults
-    } else {
-        paths
-    };
     let mut list = Whitelist::default();
     for path in paths {
         if let Some(text) = read_file(path)? {
@@ -941,6 +934,25 @@ mod tests {
         assert!(l.covers(Some("unknown"), Some(ip("195.235.39.4"))));
         assert!(l.covers(None, Some(ip("2a01:4180:4050:400::9"))));
         assert!(!l.covers(None, Some(ip("2a01:4180:4050:401::9"))));
+    }
+
+    #[test]
+    fn load_reads_exactly_the_given_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let main = dir.path().join("whitelist_clients");
+        std::fs::write(&main, "example.com\n").expect("write");
+        let local = dir.path().join("whitelist_clients.local");
+        let l = load(&[main.clone(), local.clone()]).expect("a missing .local is fine");
+        assert_eq!(l.len(), 1);
+        assert!(load(&[]).expect("nothing to read").is_empty());
+        let err = load(&[local, dir.path().join("other")]).expect_err("missing");
+        assert_eq!(
+            format!("{err:#}"),
+            format!(
+                "cannot read whitelist {}: No such file or directory (os error 2)",
+                dir.path().join("other").display()
+            )
+        );
     }
 
     #[test]

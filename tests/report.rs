@@ -374,3 +374,38 @@ fn closed_pipe_ends_quietly() {
     assert!(output.status.success(), "{:?}", output.status);
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
 }
+
+#[test]
+fn journalctl_short_output_piped_to_stdin_gives_the_weeks_figures() {
+    let journal = week_in_journal();
+    let dir = tempfile::tempdir().unwrap();
+    let short = common::run_ok(
+        std::process::Command::new("journalctl")
+            .env("TZ", "UTC")
+            .args(["--no-pager", "-o", "short", "-D"])
+            .arg(journal.dir())
+            .arg("_SYSTEMD_UNIT=postgrey.service"),
+    )
+    .stdout;
+    let (whitelist, ignore) = postmaster_files(dir.path());
+    let output = bin()
+        .env("TZ", "UTC")
+        .args([
+            "report", "--year", "2026", "--file", "-", "--format", "json",
+        ])
+        .arg("--whitelist-clients")
+        .arg(&whitelist)
+        .arg("--ignore-file")
+        .arg(&ignore)
+        .write_stdin(short)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_week(&report);
+    assert_eq!(report["totals"]["entries"], 411);
+}

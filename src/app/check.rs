@@ -24,7 +24,7 @@ use crate::tally::{Day, Evidence, Tally, day_of};
 
 pub const EXIT_UNKNOWN: i32 = 3;
 const SERVICE: &str = "POSTGREY WHITELIST";
-/// Room for the names of unreviewed groups in the first line.
+/// Longest first line before ` | `, for the monitoring UIs that show only that much.
 const FIRST_LINE_BUDGET: usize = 80;
 
 /// One group as the check sees it.
@@ -48,14 +48,8 @@ struct Findings {
 #[derive(Deserialize)]
 struct SummaryFile {
     last_run: String,
-    totals: SummaryTotals,
     groups: Vec<SummaryGroup>,
     unresolved: Vec<SummaryGroup>,
-}
-
-#[derive(Deserialize)]
-struct SummaryTotals {
-    greylisted: u64,
 }
 
 #[derive(Deserialize)]
@@ -162,9 +156,11 @@ fn from_summary(
             suggestion: g.suggestion,
         });
     }
+    // The run's total covers the run's window; the groups' sum honours this --window.
+    let greylisted = groups.iter().map(|g| g.greylisted).sum();
     Ok(Findings {
         groups,
-        greylisted: summary.totals.greylisted,
+        greylisted,
         age_s: Some(age_s),
     })
 }
@@ -209,8 +205,9 @@ fn from_journal(
     })
 }
 
-/// The first line's text: the count and as many names as fit.
-fn headline(unreviewed: &[&Group]) -> String {
+/// The first line's text: the count and as many names as fit, most greylisted first, the rest
+/// as `+N more`; just the count when not even the first name fits.
+fn headline(unreviewed: &[&Group], state: State) -> String {
     if unreviewed.is_empty() {
         return String::from("no unreviewed senders");
     }
@@ -219,19 +216,27 @@ fn headline(unreviewed: &[&Group]) -> String {
     } else {
         "senders"
     };
-    let mut text = format!("{} unreviewed {noun}: ", unreviewed.len());
+    let budget = FIRST_LINE_BUDGET.saturating_sub(format!("{SERVICE} {state} - ").len());
+    let mut text = format!("{} unreviewed {noun}", unreviewed.len());
+    let mut shown = 0;
     for (i, g) in unreviewed.iter().enumerate() {
         let name = sanitize(&g.key.to_string());
-        let more = format!(", +{} more", unreviewed.len() - i);
-        let separator = if i == 0 { "" } else { ", " };
-        if text.len() + separator.len() + name.len() + more.len()
-            > FIRST_LINE_BUDGET - SERVICE.len() - 12
-        {
-            text.push_str(&more[if i == 0 { 2 } else { 0 }..]);
+        let rest = unreviewed.len() - i - 1;
+        let more = if rest == 0 {
+            0
+        } else {
+            format!(", +{rest} more").len()
+        };
+        // ": " before the first name, ", " before the others.
+        if text.chars().count() + 2 + name.chars().count() + more > budget {
             break;
         }
-        text.push_str(separator);
+        text.push_str(if i == 0 { ": " } else { ", " });
         text.push_str(&name);
+        shown += 1;
+    }
+    if shown > 0 && shown < unreviewed.len() {
+        text.push_str(&format!(", +{} more", unreviewed.len() - shown));
     }
     text
 }
@@ -269,7 +274,7 @@ fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
         .count();
     let mut out = format!(
         "{SERVICE} {state} - {} | unreviewed={count};{};{};0 greylisted={};;;0 groups={};;;0 whitelisted_groups={whitelisted};;;0",
-        headline(&unreviewed),
+        headline(&unreviewed, state),
         warning.text,
         critical.as_ref().map_or("", |c| c.text.as_str()),
         findings.greylisted,
@@ -320,6 +325,16 @@ fn unknown(reason: &str) -> String {
     format!("{SERVICE} UNKNOWN - {}", sanitize(reason))
 }
 
+/// A command line clap refused: UNKNOWN with clap's one-line reason on stdout, where the
+/// monitoring core looks (clap's full message with the usage still goes to stderr).
+pub fn refused_arguments(error: &clap::Error) -> i32 {
+    let message = error.to_string();
+    let reason = message.lines().next().unwrap_or_default();
+    let reason = reason.strip_prefix("error: ").unwrap_or(reason);
+    println!("{}", unknown(&format!("{reason} (see --help)")));
+    EXIT_UNKNOWN
+}
+
 /// Runs the check and prints its result; returns the plugin exit code (0–3).
 pub fn check(args: &CheckArgs) -> i32 {
     if args.version {
@@ -347,5 +362,89 @@ pub fn check(args: &CheckArgs) -> i32 {
             println!("{}", unknown(&format!("{e:#}")));
             EXIT_UNKNOWN
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(name: &str) -> Group {
+        Group {
+            key: GroupKey::Domain(name.to_owned()),
+            greylisted: 20,
+            status: Status::Candidate,
+            verdict: None,
+            suggestion: None,
+        }
+    }
+
+    fn headline_in(state: State, names: &[&str]) -> String {
+        let groups: Vec<Group> = names.iter().map(|n| group(n)).collect();
+        let refs: Vec<&Group> = groups.iter().collect();
+        headline(&refs, state)
+    }
+
+    fn headline_of(names: &[&str]) -> String {
+        headline_in(State::Critical, names)
+    }
+
+    #[test]
+    fn names_that_fit_are_listed_the_rest_counted() {
+        assert_eq!(headline_of(&[]), "no unreviewed senders");
+        assert_eq!(
+            headline_of(&["amazonses.com"]),
+            "1 unreviewed sender: amazonses.com"
+        );
+        assert_eq!(
+            headline_of(&["amazonses.com", "outlook.com"]),
+            "2 unreviewed senders: amazonses.com, outlook.com"
+        );
+        assert_eq!(
+            headline_of(&["amazonses.com", "outlook.com", "example-isp.net"]),
+            "3 unreviewed senders: amazonses.com, +2 more"
+        );
+    }
+
+    #[test]
+    fn a_shorter_state_leaves_room_for_more() {
+        let names = ["example-isp.net", "smallshop.de"];
+        assert_eq!(
+            headline_in(State::Ok, &names),
+            "2 unreviewed senders: example-isp.net, smallshop.de"
+        );
+        assert_eq!(
+            headline_in(State::Critical, &names),
+            "2 unreviewed senders: example-isp.net, +1 more"
+        );
+    }
+
+    #[test]
+    fn a_name_too_long_for_the_line_leaves_just_the_count() {
+        let long = format!("{}.com", "a".repeat(63));
+        assert_eq!(headline_of(&[&long]), "1 unreviewed sender");
+        assert_eq!(headline_of(&[&long, "x.com"]), "2 unreviewed senders");
+    }
+
+    #[test]
+    fn the_first_line_stays_within_its_budget() {
+        let names: Vec<String> = (0..30)
+            .map(|i| format!("sender{i:02}-{}.de", "x".repeat(i)))
+            .collect();
+        for state in [State::Ok, State::Warning, State::Critical] {
+            for n in 1..names.len() {
+                let refs: Vec<&str> = names[..n].iter().map(String::as_str).collect();
+                let line = format!("{SERVICE} {state} - {}", headline_in(state, &refs));
+                assert!(line.chars().count() <= FIRST_LINE_BUDGET, "{line}");
+            }
+        }
+    }
+
+    #[test]
+    fn log_names_cannot_break_the_line() {
+        assert_eq!(
+            headline_of(&["evil|x\ny.com"]),
+            "1 unreviewed sender: evil_x_y.com"
+        );
     }
 }

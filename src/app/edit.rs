@@ -1,5 +1,7 @@
 //! `postgrey-advisor accept` and `ignore`: append domains to `whitelist_clients.local` or to the
 //! ignore file (see `crate::edit` for how the file is kept safe), refusing what is already there.
+//! For `accept` that is a domain an entry already covers, in the file or in postgrey's main
+//! whitelist beside it (`whitelist_clients` for `whitelist_clients.local`).
 
 use std::io::Write;
 use std::path::Path;
@@ -17,9 +19,10 @@ const RELOAD_HINT: &str = "postgrey rereads its whitelists on SIGHUP: systemctl 
 pub fn accept(args: &AcceptArgs) -> anyhow::Result<()> {
     let domains = normalized(&args.domains)?;
     let path = &args.whitelist_local;
+    let mut existing = main_whitelist_beside(path)?;
     let added = append_new(path, args.dry_run, |before| {
         let text = before.map(String::from_utf8_lossy).unwrap_or_default();
-        let existing = whitelist::parse(&text, &path.display().to_string()).0;
+        existing.extend(whitelist::parse(&text, &path.display().to_string()).0);
         let mut lines = Vec::new();
         for (index, domain) in domains.iter().enumerate() {
             if let Some(rule) = existing.rule_covering_domain(domain) {
@@ -100,6 +103,17 @@ fn append_new(
         writeln!(out, "  {line}").context("cannot write to stdout")?;
     }
     Ok(true)
+}
+
+/// The main whitelist postgrey reads before `X.local`: `X`, if it exists.
+fn main_whitelist_beside(local: &Path) -> anyhow::Result<whitelist::Whitelist> {
+    let Some(main) = local.to_str().and_then(|l| l.strip_suffix(".local")) else {
+        return Ok(whitelist::Whitelist::default());
+    };
+    Ok(match edit::read_optional(Path::new(main))? {
+        Some(bytes) => whitelist::parse(&String::from_utf8_lossy(&bytes), main).0,
+        None => whitelist::Whitelist::default(),
+    })
 }
 
 fn normalized(domains: &[String]) -> anyhow::Result<Vec<String>> {

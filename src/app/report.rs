@@ -72,7 +72,7 @@ impl Progress {
 
     fn tick(&mut self) {
         self.count += 1;
-        if !self.enabled || self.count % 4096 != 0 {
+        if !self.enabled || !self.count.is_multiple_of(4096) {
             return;
         }
         if self.bar.is_none() && self.started.elapsed() > Duration::from_secs(1) {

@@ -49,6 +49,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let inputs = AdviceInputs::load(&args.advice, &args.source)?;
 
     let _lock = state::lock(&args.state, Duration::from_secs(args.lock_timeout))?;
+    state::remove_stale_temporaries(&args.state);
     let mut state = if args.reset_state {
         State::fresh()
     } else {
@@ -76,6 +77,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .prune(day_of(now_us - keep_us), now_us - PAIR_MEMORY_US);
     state.last_run_us = Some(now_us);
     state::test_pause("POSTGREY_ADVISOR_TEST_PAUSE_BEFORE_SAVE_MS");
+    state::test_gate("POSTGREY_ADVISOR_TEST_GATE_BEFORE_SAVE");
     state::save(&args.state, &state)?;
 
     let facts = RunFacts {

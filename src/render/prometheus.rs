@@ -34,7 +34,9 @@ pub fn render(report: &Report, run: &RunMetrics, top: usize) -> String {
         out,
         "# HELP postgrey_advisor_greylisted_total Greylistings in the summary window, per sender group (top groups only)."
     );
-    let _ = writeln!(out, "# TYPE postgrey_advisor_greylisted_total gauge");
+    // `_total` names a counter, but these values are per window and per run and go down as well:
+    // `untyped` claims no type, so neither `rate()` nor promtool's lint misreads them.
+    let _ = writeln!(out, "# TYPE postgrey_advisor_greylisted_total untyped");
     let mut top_groups: Vec<_> = report
         .groups
         .iter()
@@ -56,36 +58,41 @@ pub fn render(report: &Report, run: &RunMetrics, top: usize) -> String {
         );
     }
     let unreviewed = super::digest::candidates(report).count();
-    let gauges: [(&str, &str, String); 5] = [
+    let singles: [(&str, &str, &str, String); 5] = [
         (
             "postgrey_advisor_unreviewed_groups",
+            "gauge",
             "Sender groups with a verdict that are neither whitelisted nor ignored.",
             unreviewed.to_string(),
         ),
         (
             "postgrey_advisor_window_greylisted",
+            "gauge",
             "All greylistings in the summary window.",
             report.totals.greylisted.to_string(),
         ),
         (
             "postgrey_advisor_last_run_timestamp_seconds",
+            "gauge",
             "When the last run finished.",
             format!("{:.3}", run.last_run_unix_s),
         ),
         (
             "postgrey_advisor_entries_read_total",
+            "untyped",
             "Journal entries the last run read.",
             run.entries_read.to_string(),
         ),
         (
             "postgrey_advisor_run_duration_seconds",
+            "gauge",
             "How long the last run took.",
             format!("{:.3}", run.duration_s),
         ),
     ];
-    for (name, help, value) in gauges {
+    for (name, kind, help, value) in singles {
         let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} gauge");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
         let _ = writeln!(out, "{name} {value}");
     }
     out

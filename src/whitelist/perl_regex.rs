@@ -44,7 +44,7 @@ pub fn compile(perl: &str) -> Result<Regex, Refusal> {
 /// The syntax tree of a translated pattern (the audit inspects it).
 pub fn parse(translated: &str) -> Result<Ast, Refusal> {
     ast::parse::Parser::new()
-        .parse(&translated)
+        .parse(translated)
         .map_err(|e| classify(e.kind()))
 }
 
@@ -275,6 +275,15 @@ fn open_group(chars: &[char], start: usize, out: &mut String) -> Result<usize, R
                 Err(perl_only("a recursive pattern"))
             }
             'P' if matches!(at(3), Some('>' | '=')) => Err(perl_only("a named backreference")),
+            // Named groups (?<name>…) and (?P<name>…), written the same in both dialects.
+            '<' => {
+                out.push_str("(?<");
+                Ok(start + 3)
+            }
+            'P' if at(3) == Some('<') => {
+                out.push_str("(?P<");
+                Ok(start + 4)
+            }
             '{' | '?' => Err(Refusal::InvalidInPerl(
                 "code in a regex, which perl refuses at run time".to_string(),
             )),
@@ -396,6 +405,7 @@ mod tests {
         assert_eq!(translate("(?aa)x"), Ok("x".into()));
         assert_eq!(translate("(?ai-u:x)"), Ok("(?i:x)".into()));
         assert_eq!(translate("(?a:x)"), Ok("(?:x)".into()));
+        assert_eq!(translate("(?<n>x)(?P<m>y)"), Ok("(?<n>x)(?P<m>y)".into()));
     }
 
     #[test]
@@ -457,6 +467,14 @@ mod tests {
             refusal("(?{ 1 })"),
             invalid("code in a regex, which perl refuses at run time")
         );
+    }
+
+    #[test]
+    fn escaped_punctuation_is_literal() {
+        let regex = compile(r"^a\/b\_c\-d\.e$").expect("compiles");
+        assert!(regex.is_match("a/b_c-d.e"));
+        let regex = compile(r"^(?<n>x)(?P<m>y)$").expect("compiles");
+        assert!(regex.is_match("XY"));
     }
 
     #[test]

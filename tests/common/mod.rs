@@ -9,7 +9,8 @@
 //!   `logger` does ([`Journald::log_as_user`]);
 //! - [`Postgrey`] runs `/usr/sbin/postgrey` as `postgrey.service` into such a journald and speaks
 //!   the Postfix policy protocol to it;
-//! - [`Postfix`] runs a private loopback-only Postfix for mail delivery tests.
+//! - [`Postfix`] runs a private loopback-only Postfix for mail delivery tests;
+//! - [`nagios::check_once`] runs a throwaway nagios4 that executes real plugins once.
 //!
 //! The tests need root (journald namespaces, chown to the `postgrey` user, port 25) and the
 //! packages `.ci/run` installs. Every resource is unique per test (namespace name, ports bound
@@ -26,6 +27,7 @@
 pub mod export;
 pub mod journal_files;
 pub mod journald;
+pub mod nagios;
 pub mod postfix;
 pub mod postgrey;
 pub mod traffic;

@@ -1,0 +1,1113 @@
+//! `run`, the timer job, end to end with the real binary: reading only what is new after the
+//! saved cursor (real journald namespace, real postgrey), resuming by time when the cursor's file
+//! was vacuumed, surviving SIGKILL at any moment, the run lock, corrupt state files, the digest
+//! mail through a real Postfix, structured entries in the journal, and Prometheus metrics checked
+//! by `promtool`.
+//!
+//! Most tests use the week of tests/common/traffic.rs moved by whole days into the recent past
+//! ([`week_from`]), so that every documented figure holds and the run's rolling window
+//! (`--window 30d`) covers it whenever the suite runs. The week lies 14 days back: older than the
+//! five days a (sender, recipient) pair is remembered, so the state a run leaves does not depend on
+//! the time of day the test runs at.
+
+mod common;
+
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::postgrey::sleep_past_delay;
+use common::traffic::{self, Line};
+use common::{
+    ExportEntry, JournalEntry, JournalFiles, Journald, Postfix, Postgrey, bin, bin_in_journald,
+    bin_path, wait_for,
+};
+use serde_json::Value;
+
+const DAY_S: i64 = 86_400;
+/// The catalog id of the report entries (src/render/journal.rs, README).
+const MESSAGE_ID: &str = "81e1a72418af45329193ed2abb060aad";
+/// Test knobs of the binary (src/state.rs, src/app/run.rs).
+const PAUSE_BEFORE_SAVE: &str = "POSTGREY_ADVISOR_TEST_PAUSE_BEFORE_SAVE_MS";
+const PAUSE_BEFORE_RENAME: &str = "POSTGREY_ADVISOR_TEST_PAUSE_BEFORE_RENAME_MS";
+const GATE_BEFORE_SAVE: &str = "POSTGREY_ADVISOR_TEST_GATE_BEFORE_SAVE";
+/// What `run` says when the saved cursor's entry is gone (src/app/run.rs).
+const CURSOR_LOST_NOTE: &str = "the saved journal cursor no longer exists (journal rotated or \
+     vacuumed); reading resumed from the time of the last entry counted, and entries logged in \
+     between may have been lost";
+
+fn rfc3339(at_s: i64) -> String {
+    jiff::Timestamp::from_second(at_s).unwrap().to_string()
+}
+
+/// 00:00 UTC today, in seconds.
+fn today_s() -> i64 {
+    jiff::Timestamp::now().as_second().div_euclid(DAY_S) * DAY_S
+}
+
+/// The week of traffic.rs moved by whole days so that its first day is `days_ago` days before
+/// today (UTC): every figure the table in traffic.rs gives stays the same.
+fn week_from(days_ago: i64) -> Vec<Line> {
+    let offset = today_s() - days_ago * DAY_S - traffic::WEEK_START_S;
+    traffic::week()
+        .into_iter()
+        .map(|l| Line {
+            at_s: l.at_s + offset,
+            message: l.message,
+        })
+        .collect()
+}
+
+fn export_entries(lines: &[Line]) -> Vec<ExportEntry> {
+    lines
+        .iter()
+        .map(|l| ExportEntry::postgrey(&rfc3339(l.at_s), &l.message))
+        .collect()
+}
+
+/// The postmaster's side of a test: whitelist (the CIDR that whitelists Mailchimp), ignore file
+/// (bulk.co.uk), and the state file in a directory of its own (summary.json goes beside it).
+struct Postmaster {
+    dir: tempfile::TempDir,
+    whitelist: PathBuf,
+    ignore: PathBuf,
+}
+
+impl Postmaster {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let whitelist = dir.path().join("whitelist_clients");
+        fs::write(
+            &whitelist,
+            "# test whitelist\n205.201.128.0/20\nmx.awl.example\n",
+        )
+        .unwrap();
+        let ignore = dir.path().join("ignore");
+        fs::write(&ignore, "# decided: not worth it\nbulk.co.uk\n").unwrap();
+        fs::create_dir(dir.path().join("lib")).unwrap();
+        Postmaster {
+            dir,
+            whitelist,
+            ignore,
+        }
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("lib")
+    }
+
+    fn state(&self) -> PathBuf {
+        self.state_dir().join("state.json")
+    }
+
+    fn lock_file(&self) -> PathBuf {
+        self.state_dir().join("state.json.lock")
+    }
+
+    fn summary(&self) -> PathBuf {
+        self.state_dir().join("summary.json")
+    }
+
+    /// `run` over `journal_dir` with this postmaster's files, a 30-day window, reading everything
+    /// on the first run, JSON on stdout.
+    fn run_args(&self, journal_dir: &Path) -> Vec<OsString> {
+        let mut args: Vec<OsString> = ["run", "--journal-dir"].map(OsString::from).to_vec();
+        args.push(journal_dir.into());
+        args.push("--state".into());
+        args.push(self.state().into());
+        args.push("--whitelist-clients".into());
+        args.push(self.whitelist.clone().into());
+        args.push("--ignore-file".into());
+        args.push(self.ignore.clone().into());
+        for a in [
+            "--window",
+            "30d",
+            "--initial-since",
+            "@0",
+            "--format",
+            "json",
+        ] {
+            args.push(a.into());
+        }
+        args
+    }
+
+    /// The binary as `std::process::Command` (for spawning and killing), set up like [`bin`].
+    fn command(&self, journal_dir: &Path) -> Command {
+        let mut cmd = Command::new(bin_path());
+        cmd.env_remove("JOURNAL_STREAM")
+            .env("TZ", "UTC")
+            .args(self.run_args(journal_dir));
+        cmd
+    }
+
+    /// Runs to the end and returns stdout parsed as JSON; panics with stderr on failure.
+    fn run_ok(&self, journal_dir: &Path, extra: &[&str]) -> Value {
+        let output = self.command(journal_dir).args(extra).output().unwrap();
+        assert_success(&output);
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("run printed no JSON ({e}): {}", stdout_of(&output)))
+    }
+
+    fn state_json(&self) -> Value {
+        read_json(&self.state())
+    }
+
+    fn summary_json(&self) -> Value {
+        read_json(&self.summary())
+    }
+}
+
+fn stdout_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "run failed ({}):\nstdout: {}\nstderr: {}",
+        output.status,
+        stdout_of(output),
+        stderr_of(output)
+    );
+}
+
+fn read_json(path: &Path) -> Value {
+    let bytes = fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("{} is not JSON ({e})", path.display()))
+}
+
+fn group<'a>(report: &'a Value, domain: &str) -> &'a Value {
+    report["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["domain"] == domain)
+        .unwrap_or_else(|| panic!("no group {domain} in {report:#}"))
+}
+
+/// The analysis part of a report or summary: what must be equal however the entries were read.
+fn findings(report: &Value) -> Value {
+    serde_json::json!({
+        "totals": report["totals"],
+        "groups": report["groups"],
+        "unresolved": report["unresolved"],
+    })
+}
+
+/// The week's figures (the same as tests/report.rs asserts for `report`).
+fn assert_week(report: &Value) {
+    let amazon = group(report, "amazonses.com");
+    assert_eq!(amazon["new"], 84);
+    assert_eq!(amazon["retried_from_other_net"], 56);
+    assert_eq!(amazon["passed_after_delay"], 28);
+    assert_eq!(amazon["median_delay_s"], 10800);
+    assert_eq!(amazon["distinct_ips"], 12);
+    assert_eq!(amazon["distinct_nets"], 3);
+    assert_eq!(amazon["status"], "candidate");
+    assert_eq!(amazon["verdict"], "whitelist");
+    assert_eq!(amazon["suggestion"], "smtp-out.eu-west-1.amazonses.com");
+    let outlook = group(report, "outlook.com");
+    assert_eq!(outlook["new"], 42);
+    assert_eq!(outlook["retried_from_other_net"], 21);
+    assert_eq!(outlook["suggestion"], "outbound.protection.outlook.com");
+    assert_eq!(group(report, "example-isp.net")["new"], 35);
+    assert_eq!(group(report, "example-isp.net")["verdict"], "spam-like");
+    assert_eq!(group(report, "smallshop.de")["passed_after_delay"], 21);
+    assert_eq!(group(report, "mcsv.net")["status"], "whitelisted");
+    assert_eq!(group(report, "bulk.co.uk")["status"], "ignored");
+    assert_eq!(report["unresolved"][0]["network"], "192.0.2.0/24");
+    assert_eq!(report["unresolved"][0]["new"], 14);
+    assert_eq!(report["groups"].as_array().unwrap().len(), 15);
+    assert_eq!(report["totals"]["entries"], 411);
+    assert_eq!(report["totals"]["greylisted"], 265);
+    assert_eq!(report["totals"]["malformed"], 7);
+}
+
+/// A small deterministic generator (xorshift64*); the seed is printed so a failure can be
+/// replayed with `RUN_TEST_SEED=…`.
+struct Rng(u64);
+
+impl Rng {
+    fn seeded() -> Self {
+        let seed = std::env::var("RUN_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        eprintln!("RUN_TEST_SEED={seed}");
+        Rng(seed)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
+    }
+}
+
+/// Files `write_atomically` left behind (a run killed between creating and renaming one).
+fn temporaries(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".postgrey-advisor."))
+        .collect()
+}
+
+/// Sum of a tally's per-day `entries` in a state file.
+fn state_entries(state: &Value) -> u64 {
+    state["tally"]["totals"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|t| t["entries"].as_u64().unwrap())
+        .sum()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real journald + real postgrey: only new entries, and a lost cursor.
+
+const RCPT: &str = "bob@example.org";
+
+/// Mail `i` of a multi-server sender: greylisted from two /24s of amazonses.com.
+fn greylist_twice(postgrey: &Postgrey, i: u32) {
+    let sender = format!("0102018c{i}@eu-west-1.amazonses.com");
+    for k in 1..=2 {
+        let reply = postgrey.request(
+            &format!("a{i}-{k}.smtp-out.eu-west-1.amazonses.com"),
+            &format!("54.240.{}.{}", 3 + k, 10 + i),
+            &sender,
+            RCPT,
+        );
+        assert!(reply.starts_with("action=DEFER_IF_PERMIT"), "{reply}");
+    }
+}
+
+/// The retry of mail `i` from its first server, after the delay: passes.
+fn retry_passes(postgrey: &Postgrey, i: u32) {
+    let reply = postgrey.request(
+        &format!("a{i}-1.smtp-out.eu-west-1.amazonses.com"),
+        &format!("54.240.4.{}", 10 + i),
+        &format!("0102018c{i}@eu-west-1.amazonses.com"),
+        RCPT,
+    );
+    assert!(
+        reply.starts_with(common::postgrey::PASS_AFTER_DELAY_PREFIX),
+        "{reply}"
+    );
+}
+
+/// A dynamic-pool host that tries once.
+fn one_shot(postgrey: &Postgrey, n: u32) {
+    let reply = postgrey.request(
+        &format!("dynamic-203-0-113-{n}.adsl.example-isp.net"),
+        &format!("203.0.113.{n}"),
+        &format!("xk{n}@random-bot.example"),
+        RCPT,
+    );
+    assert!(reply.starts_with("action=DEFER_IF_PERMIT"), "{reply}");
+}
+
+/// Waits until journald has `decisions` postgrey decision lines (`action=…`), then returns how
+/// many postgrey entries (decisions and start-up lines) the namespace holds.
+fn postgrey_entries_once(journald: &Journald, decisions: usize) -> u64 {
+    wait_for(
+        &format!("{decisions} postgrey decisions in the journal"),
+        || {
+            let entries = journald.entries(&["SYSLOG_IDENTIFIER=postgrey"]);
+            let seen = entries
+                .iter()
+                .filter(|e| e.message().is_some_and(|m| m.starts_with("action=")))
+                .count();
+            (seen >= decisions).then_some(entries.len() as u64)
+        },
+    )
+}
+
+#[test]
+fn a_second_run_counts_only_new_entries_and_a_vacuumed_cursor_resumes_by_time() {
+    let journald = Journald::start();
+    // Debian's whitelist_clients lists amazonses.com: an empty list instead.
+    let lists = common::world_readable_tempdir();
+    let no_whitelist = lists.path().join("whitelist_clients");
+    fs::write(&no_whitelist, "").unwrap();
+    let postgrey = Postgrey::builder()
+        .delay(1)
+        .whitelist_clients(&no_whitelist)
+        .start(&journald);
+    let pm = Postmaster::new();
+    let journal_dir = journald.journal_dir().to_path_buf();
+
+    // Three mails greylisted from two networks each.
+    for i in 0..3 {
+        greylist_twice(&postgrey, i);
+    }
+    let after_first = postgrey_entries_once(&journald, 6);
+    pm.run_ok(&journal_dir, &[]);
+    let first = pm.summary_json();
+    assert_eq!(first["entries_read"], after_first);
+    assert_eq!(first["cursor_lost"], false);
+    assert_eq!(first["totals"]["entries"], after_first);
+    assert_eq!(first["totals"]["greylisted"], 6);
+    assert_eq!(group(&first, "amazonses.com")["new"], 6);
+    assert_eq!(group(&first, "amazonses.com")["retried_from_other_net"], 3);
+    assert_eq!(group(&first, "amazonses.com")["passed_after_delay"], 0);
+
+    // The retries pass; two one-shot hosts appear.
+    sleep_past_delay(1);
+    for i in 0..3 {
+        retry_passes(&postgrey, i);
+    }
+    one_shot(&postgrey, 1);
+    one_shot(&postgrey, 2);
+    let after_second = postgrey_entries_once(&journald, 11);
+    pm.run_ok(&journal_dir, &[]);
+    let second = pm.summary_json();
+    assert_eq!(second["entries_read"], after_second - after_first);
+    assert_eq!(second["cursor_lost"], false);
+    assert_eq!(second["totals"]["entries"], after_second);
+    assert_eq!(second["totals"]["greylisted"], 8);
+    let amazon = group(&second, "amazonses.com");
+    assert_eq!(
+        (
+            &amazon["new"],
+            &amazon["retried_from_other_net"],
+            &amazon["passed_after_delay"]
+        ),
+        (&Value::from(6), &Value::from(3), &Value::from(3))
+    );
+    assert_eq!(group(&second, "example-isp.net")["new"], 2);
+
+    // The two runs together are one `report` over the whole journal.
+    let output = bin()
+        .env("TZ", "UTC")
+        .arg("report")
+        .arg("--journal-dir")
+        .arg(&journal_dir)
+        .arg("--whitelist-clients")
+        .arg(&pm.whitelist)
+        .arg("--ignore-file")
+        .arg(&pm.ignore)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(findings(&second), findings(&report));
+
+    // Retention removes the file that holds the cursor's entry; new traffic lands in a new file.
+    journald.rotate();
+    journald.vacuum_archived();
+    for i in 3..5 {
+        greylist_twice(&postgrey, i);
+    }
+    let in_new_file = postgrey_entries_once(&journald, 4);
+    let output = pm
+        .command(&journal_dir)
+        .args(["--format", "table"])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let table = stdout_of(&output);
+    assert!(
+        table.contains(&format!("Note: {CURSOR_LOST_NOTE}")),
+        "no cursor note in:\n{table}"
+    );
+    let third = pm.summary_json();
+    assert_eq!(third["cursor_lost"], true);
+    assert_eq!(third["entries_read"], in_new_file);
+    assert_eq!(third["totals"]["entries"], after_second + in_new_file);
+    assert_eq!(third["totals"]["greylisted"], 12);
+    assert_eq!(group(&third, "amazonses.com")["new"], 10);
+    assert!(
+        third["notes"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from(CURSOR_LOST_NOTE)),
+        "{third:#}"
+    );
+
+    // The new cursor holds: nothing new, nothing lost, nothing counted twice.
+    let fourth_stdout = pm.run_ok(&journal_dir, &[]);
+    let fourth = pm.summary_json();
+    assert_eq!(fourth["cursor_lost"], false);
+    assert_eq!(fourth["entries_read"], 0);
+    assert_eq!(findings(&fourth), findings(&third));
+    assert_eq!(fourth_stdout["notes"], Value::Array(Vec::new()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crash safety.
+
+/// Whatever a kill left must parse; the state holds either no run's counts or the counts of
+/// every entry some earlier complete read saw (`complete_reads`, cumulative entry counts).
+fn assert_intact_after_kill(pm: &Postmaster, complete_reads: &[u64]) {
+    if pm.state().exists() {
+        let state = pm.state_json();
+        assert_eq!(state["schema"], 1);
+        let entries = state_entries(&state);
+        assert!(
+            complete_reads.contains(&entries),
+            "state counts {entries} entries, not the end of any complete read {complete_reads:?}"
+        );
+    }
+    if pm.summary().exists() {
+        let summary = pm.summary_json();
+        assert!(summary["totals"]["entries"].is_u64(), "{summary:#}");
+    }
+}
+
+#[test]
+fn sigkill_at_twenty_random_moments_loses_and_doubles_nothing() {
+    let week = week_from(14);
+    let first_day = week[0].at_s.div_euclid(DAY_S);
+    // The week in four files written one after the other, split at midnight UTC: days 0–1,
+    // 2–3, 4–5 and 6 (no mail of the week spans midnight).
+    let parts: Vec<Vec<Line>> = [0..2, 2..4, 4..6, 6..7]
+        .into_iter()
+        .map(|days| {
+            week.iter()
+                .filter(|l| days.contains(&(l.at_s.div_euclid(DAY_S) - first_day)))
+                .cloned()
+                .collect()
+        })
+        .collect();
+    assert_eq!(parts.iter().map(Vec::len).sum::<usize>(), week.len());
+
+    // A clean run over all of it in one file.
+    let clean_journal = JournalFiles::with_entries(&export_entries(&week));
+    let clean = Postmaster::new();
+    clean.run_ok(clean_journal.dir(), &[]);
+    let clean_state = clean.state_json();
+    let clean_summary = clean.summary_json();
+    assert_week(&clean_summary);
+    assert_eq!(clean_summary["entries_read"], 411);
+
+    let journal = JournalFiles::new();
+    let pm = Postmaster::new();
+    let mut rng = Rng::seeded();
+    let mut complete_reads = vec![0u64];
+    let mut kills = 0;
+    let mut completed_unkilled = 0;
+    for (i, part) in parts.iter().enumerate() {
+        journal.add(&format!("part{i}"), &export_entries(part));
+        complete_reads.push(complete_reads.last().unwrap() + part.len() as u64);
+        let mut kills_here = 0;
+        for _attempt in 0..50 {
+            if kills_here == 5 {
+                break;
+            }
+            let before_save = rng.below(250);
+            let before_rename = rng.below(120);
+            // The run sleeps before_save, then before_rename for the state and again for the
+            // summary: any moment in there, or in the milliseconds of reading before.
+            let kill_after = rng.below(before_save + 2 * before_rename + 40);
+            let mut child = pm
+                .command(journal.dir())
+                .env(PAUSE_BEFORE_SAVE, before_save.to_string())
+                .env(PAUSE_BEFORE_RENAME, before_rename.to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(kill_after));
+            match child.try_wait().unwrap() {
+                Some(status) => {
+                    assert!(status.success(), "an unkilled run failed: {status}");
+                    completed_unkilled += 1;
+                }
+                None => {
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                    kills_here += 1;
+                    kills += 1;
+                }
+            }
+            assert_intact_after_kill(&pm, &complete_reads);
+        }
+        assert_eq!(kills_here, 5, "could not kill a run 5 times in 50 tries");
+    }
+    assert_eq!(kills, 20);
+    eprintln!("{kills} runs killed, {completed_unkilled} finished before their kill");
+
+    // Run to the end: the same counts as the clean run, to the last field of the state.
+    pm.run_ok(journal.dir(), &[]);
+    let state = pm.state_json();
+    assert_eq!(state["tally"], clean_state["tally"]);
+    assert_eq!(state["last_entry_us"], clean_state["last_entry_us"]);
+    let summary = pm.summary_json();
+    assert_eq!(findings(&summary), findings(&clean_summary));
+    assert_week(&summary);
+    // Temporary files of killed runs are cleaned up by the next run (under the lock).
+    assert_eq!(temporaries(&pm.state_dir()), Vec::<String>::new());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run lock and broken state files.
+
+/// True while some process holds the exclusive lock on `path`.
+fn lock_is_held(path: &Path) -> bool {
+    let Ok(file) = File::options().write(true).open(path) else {
+        return false;
+    };
+    match file.try_lock() {
+        Ok(()) => false,
+        Err(fs::TryLockError::WouldBlock) => true,
+        Err(fs::TryLockError::Error(e)) => panic!("try_lock {}: {e}", path.display()),
+    }
+}
+
+/// True when process `pid` has `path` open.
+fn has_open(pid: u32, path: &Path) -> bool {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten()
+        .any(|fd| fs::read_link(fd.path()).is_ok_and(|target| target == path))
+}
+
+fn wait_success(child: Child) -> Output {
+    let output = child.wait_with_output().unwrap();
+    assert_success(&output);
+    output
+}
+
+#[test]
+fn two_runs_at_once_take_turns_and_a_busy_lock_exits_75() {
+    let journal = JournalFiles::with_entries(&export_entries(&week_from(14)));
+    let pm = Postmaster::new();
+    let go = pm.dir.path().join("go");
+
+    // The first run holds the lock at the gate before its save until the test lets it go on.
+    let first = pm
+        .command(journal.dir())
+        .env(GATE_BEFORE_SAVE, &go)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the first run to hold the lock", || {
+        lock_is_held(&pm.lock_file()).then_some(())
+    });
+
+    let impatient = pm
+        .command(journal.dir())
+        .args(["--lock-timeout", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        impatient.status.code(),
+        Some(75),
+        "{}",
+        stderr_of(&impatient)
+    );
+    assert_eq!(
+        stderr_of(&impatient),
+        format!(
+            "postgrey-advisor: another postgrey-advisor run holds {} (waited 1 s); try again later\n",
+            pm.lock_file().display()
+        )
+    );
+    assert_eq!(stdout_of(&impatient), "");
+    assert!(!pm.state().exists() && !pm.summary().exists());
+
+    // A patient run opens the lock file and waits; only then does the first go on.
+    let patient = pm
+        .command(journal.dir())
+        .args(["--lock-timeout", "600"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let patient_pid = patient.id();
+    wait_for("the second run to wait for the lock", || {
+        has_open(patient_pid, &pm.lock_file()).then_some(())
+    });
+    assert!(
+        !pm.state().exists(),
+        "a run saved while another held the lock"
+    );
+    File::create(&go).unwrap();
+    let first = wait_success(first);
+    let patient = wait_success(patient);
+
+    // The first read everything; the second, after it, nothing new: the week counted once.
+    let first_report: Value = serde_json::from_slice(&first.stdout).unwrap();
+    let patient_report: Value = serde_json::from_slice(&patient.stdout).unwrap();
+    assert_week(&first_report);
+    assert_eq!(findings(&first_report), findings(&patient_report));
+    let summary = pm.summary_json();
+    assert_eq!(summary["entries_read"], 0);
+    assert_week(&summary);
+    assert_eq!(state_entries(&pm.state_json()), 411);
+}
+
+#[test]
+fn a_corrupt_state_file_is_named_and_left_alone_until_reset() {
+    let journal = JournalFiles::with_entries(&export_entries(&week_from(14)));
+    let pm = Postmaster::new();
+    pm.run_ok(journal.dir(), &[]);
+    let good = fs::read(pm.state()).unwrap();
+    let good_state = pm.state_json();
+    let summary_before = fs::read(pm.summary()).unwrap();
+
+    let truncated = good[..good.len() / 2].to_vec();
+    let mut wrong_schema = good_state.clone();
+    wrong_schema["schema"] = Value::from(99);
+    let cases: [(&str, Vec<u8>, &str); 4] = [
+        (
+            "truncated",
+            truncated,
+            "is corrupt (left untouched; --reset-state starts over): ",
+        ),
+        (
+            "empty",
+            Vec::new(),
+            "is corrupt (left untouched; --reset-state starts over): ",
+        ),
+        (
+            "garbage",
+            b"\x00\xffnot json at all\n".to_vec(),
+            "is corrupt (left untouched; --reset-state starts over): ",
+        ),
+        (
+            "schema",
+            serde_json::to_vec(&wrong_schema).unwrap(),
+            "has schema 99, this version reads 1 (--reset-state starts over)",
+        ),
+    ];
+    for (what, bytes, problem) in cases {
+        fs::write(pm.state(), &bytes).unwrap();
+        let output = pm.command(journal.dir()).output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{what}: {}",
+            stderr_of(&output)
+        );
+        let expected = format!(
+            "postgrey-advisor: state file {} {problem}",
+            pm.state().display()
+        );
+        assert!(
+            stderr_of(&output).starts_with(&expected),
+            "{what}: {}",
+            stderr_of(&output)
+        );
+        assert_eq!(stdout_of(&output), "", "{what}");
+        assert_eq!(
+            fs::read(pm.state()).unwrap(),
+            bytes,
+            "{what}: state changed"
+        );
+        assert_eq!(
+            fs::read(pm.summary()).unwrap(),
+            summary_before,
+            "{what}: summary changed"
+        );
+    }
+
+    // --reset-state starts over: the week read once more from the beginning, counted once.
+    pm.run_ok(journal.dir(), &["--reset-state"]);
+    let state = pm.state_json();
+    assert_eq!(state["tally"], good_state["tally"]);
+    let summary = pm.summary_json();
+    assert_eq!(summary["entries_read"], 411);
+    assert_week(&summary);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Structured entries in the journal.
+
+fn one_with<'a>(entries: &'a [JournalEntry], field: &str, value: &str) -> &'a JournalEntry {
+    let found: Vec<&JournalEntry> = entries
+        .iter()
+        .filter(|e| e.get(field).as_deref() == Some(value))
+        .collect();
+    assert_eq!(found.len(), 1, "entries with {field}={value}");
+    found[0]
+}
+
+fn assert_fields(entry: &JournalEntry, expected: &[(&str, &str)]) {
+    for (field, value) in expected {
+        assert_eq!(
+            entry.get(field).as_deref(),
+            Some(*value),
+            "{field} of {:?}",
+            entry.message()
+        );
+    }
+}
+
+#[test]
+fn the_report_reaches_the_journal_as_structured_entries() {
+    let journald = Journald::start();
+    let journal = JournalFiles::with_entries(&export_entries(&week_from(14)));
+    let pm = Postmaster::new();
+    let by_id = format!("MESSAGE_ID={MESSAGE_ID}");
+
+    let output = bin_in_journald(&journald)
+        .env("TZ", "UTC")
+        .args(pm.run_args(journal.dir()))
+        .arg("--to-journal")
+        .output()
+        .unwrap();
+    assert_success(&output);
+    assert_eq!(stdout_of(&output), "", "the report went to stdout as well");
+
+    let candidates = [
+        "amazonses.com",
+        "outlook.com",
+        "example-isp.net",
+        "smallshop.de",
+    ];
+    let entries = journald.wait_for_entries(&[&by_id], 1 + candidates.len());
+    assert_eq!(entries.len(), 1 + candidates.len());
+    let summary = one_with(&entries, "PGADVISOR_KIND", "summary");
+    assert_fields(
+        summary,
+        &[
+            (
+                "MESSAGE",
+                "postgrey-advisor: 411 entries read, 265 greylisted, 4 candidates to review",
+            ),
+            ("PRIORITY", "5"),
+            ("PGADVISOR_CANDIDATES", "4"),
+            ("PGADVISOR_ENTRIES_READ", "411"),
+            ("PGADVISOR_GREYLISTED", "265"),
+            ("PGADVISOR_UNTRUSTED_SKIPPED", "0"),
+            ("PGADVISOR_CURSOR_LOST", "0"),
+        ],
+    );
+    let amazon = one_with(&entries, "PGADVISOR_DOMAIN", "amazonses.com");
+    assert_fields(
+        amazon,
+        &[
+            (
+                "MESSAGE",
+                "postgrey-advisor: amazonses.com: whitelist, 84 greylisted, suggest \
+                 smtp-out.eu-west-1.amazonses.com",
+            ),
+            ("PRIORITY", "5"),
+            ("PGADVISOR_KIND", "candidate"),
+            ("PGADVISOR_NEW", "84"),
+            ("PGADVISOR_GREYLISTED", "84"),
+            ("PGADVISOR_RETRIED_FROM_OTHER_NET", "56"),
+            ("PGADVISOR_PASSED_AFTER_DELAY", "28"),
+            ("PGADVISOR_STATUS", "candidate"),
+            ("PGADVISOR_VERDICT", "whitelist"),
+            ("PGADVISOR_SUGGESTION", "smtp-out.eu-west-1.amazonses.com"),
+        ],
+    );
+    let outlook = one_with(&entries, "PGADVISOR_DOMAIN", "outlook.com");
+    assert_fields(
+        outlook,
+        &[
+            ("PGADVISOR_NEW", "42"),
+            ("PGADVISOR_VERDICT", "whitelist"),
+            ("PGADVISOR_SUGGESTION", "outbound.protection.outlook.com"),
+        ],
+    );
+    let isp = one_with(&entries, "PGADVISOR_DOMAIN", "example-isp.net");
+    assert_fields(
+        isp,
+        &[("PGADVISOR_NEW", "35"), ("PGADVISOR_VERDICT", "spam-like")],
+    );
+    assert!(!isp.has("PGADVISOR_SUGGESTION"));
+    let shop = one_with(&entries, "PGADVISOR_DOMAIN", "smallshop.de");
+    assert_fields(
+        shop,
+        &[("PGADVISOR_NEW", "21"), ("PGADVISOR_VERDICT", "review")],
+    );
+    for domain in candidates {
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.get("PGADVISOR_DOMAIN").as_deref() == Some(domain))
+        );
+    }
+
+    // A run started the way systemd starts the unit (stdout is a journal stream, JOURNAL_STREAM
+    // set) writes the same entries without --to-journal, and prints nothing on the stream.
+    let mut cmd = journald.command_with_journal_socket(bin_path());
+    cmd.env("TZ", "UTC")
+        .args(pm.run_args(journal.dir()))
+        .stdin(Stdio::null());
+    journald.attach_as_unit(&mut cmd, "postgrey-advisor", "postgrey-advisor.service");
+    let status = cmd.status().unwrap();
+    drop(cmd);
+    assert!(status.success(), "{status}");
+    let entries = journald.wait_for_entries(&[&by_id], 2 * (1 + candidates.len()));
+    let summaries: Vec<&JournalEntry> = entries
+        .iter()
+        .filter(|e| e.get("PGADVISOR_KIND").as_deref() == Some("summary"))
+        .collect();
+    assert_eq!(summaries.len(), 2);
+    assert_fields(
+        summaries[1],
+        &[
+            (
+                "MESSAGE",
+                "postgrey-advisor: 0 entries read, 265 greylisted, 4 candidates to review",
+            ),
+            ("PGADVISOR_ENTRIES_READ", "0"),
+            ("PGADVISOR_CANDIDATES", "4"),
+        ],
+    );
+    let printed = journald.entries(&["SYSLOG_IDENTIFIER=postgrey-advisor", "_TRANSPORT=stdout"]);
+    assert!(
+        printed.is_empty(),
+        "run printed on its journal stream: {:?}",
+        printed
+            .iter()
+            .map(JournalEntry::message)
+            .collect::<Vec<_>>()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The digest mail through a real Postfix.
+
+/// This host's name as the digest names it.
+fn host_name() -> String {
+    let output = common::run_ok(Command::new("hostname").arg("--fqdn"));
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// Headers (unfolded) and the body of a delivered message.
+struct Mail {
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Mail {
+    fn parse(text: &str) -> Self {
+        let (head, raw_body) = text.split_once("\n\n").expect("a header/body separator");
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for line in head.lines() {
+            if line.starts_with([' ', '\t']) {
+                let last = headers.last_mut().expect("a continuation after a header");
+                last.1.push_str(line);
+            } else {
+                let (name, value) = line
+                    .split_once(':')
+                    .unwrap_or_else(|| panic!("not a header line: {line:?}"));
+                headers.push((name.to_owned(), value.trim_start().to_owned()));
+            }
+        }
+        let encoding = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("Content-Transfer-Encoding"))
+            .map(|(_, v)| v.to_ascii_lowercase());
+        let body = match encoding.as_deref() {
+            Some("quoted-printable") => String::from_utf8(
+                quoted_printable::decode(
+                    // local(8) stores lines with LF; the encoding is defined on CRLF lines.
+                    raw_body.replace('\n', "\r\n"),
+                    quoted_printable::ParseMode::Strict,
+                )
+                .unwrap(),
+            )
+            .unwrap(),
+            Some("7bit" | "8bit") | None => raw_body.to_owned(),
+            Some(other) => panic!("unexpected transfer encoding {other}"),
+        };
+        Mail {
+            headers,
+            body: body.replace("\r\n", "\n"),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        let all: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert!(all.len() <= 1, "{name} appears {} times", all.len());
+        all.first().copied()
+    }
+}
+
+/// Lines that try to smuggle headers into the digest through postgrey's log.
+fn hostile_entries(at_s: i64) -> Vec<ExportEntry> {
+    [
+        "action=greylist, reason=new, client_name=mx.evil.example\r\nBcc: victim@example.net, client_address=198.51.100.66, sender=a@evil.example, recipient=bob@example.org",
+        "action=greylist, reason=new, client_name=mx.evil.example\nX-Injected: yes, client_address=198.51.100.67, sender=a@evil.example, recipient=bob@example.org",
+        "action=greylist, reason=new, client_name=mx\x1b[2J\x07\x0b.evil.example, client_address=198.51.100.68, sender=a@evil.example, recipient=bob@example.org",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, m)| ExportEntry::postgrey(&rfc3339(at_s + i as i64), m))
+    .collect()
+}
+
+#[test]
+fn the_digest_is_mailed_through_postfix_and_mailed_again_after_a_failure() {
+    let mut postfix = Postfix::start();
+    let week = week_from(14);
+    let mut entries = export_entries(&week);
+    entries.extend(hostile_entries(week[0].at_s + 3600));
+    entries.sort_by_key(ExportEntry::realtime_us);
+    let journal = JournalFiles::with_entries(&entries);
+    let pm = Postmaster::new();
+    let mail = [
+        "--mail",
+        "root",
+        "--smtp",
+        "127.0.0.1:25",
+        "--mail-when",
+        "always",
+    ];
+
+    // Postfix is down: the run counts the week, saves it, and fails for want of delivery.
+    postfix.stop();
+    let output = pm.command(journal.dir()).args(mail).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr_of(&output));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.starts_with(
+            "postgrey-advisor: the digest to root was not delivered; the next run mails these \
+             findings again: SMTP delivery to 127.0.0.1:25 failed"
+        ),
+        "{stderr}"
+    );
+    let summary = pm.summary_json();
+    assert_eq!(summary["entries_read"], 414);
+    assert_eq!(summary["totals"]["malformed"], 10);
+    assert_eq!(pm.state_json()["last_mailed_us"], Value::Null);
+
+    // Postfix is back: the next run reads nothing new and mails the week's findings.
+    postfix.start_again();
+    pm.run_ok(journal.dir(), &mail);
+    assert_eq!(pm.summary_json()["entries_read"], 0);
+    assert!(pm.state_json()["last_mailed_us"].is_i64());
+    let messages = postfix.wait_for_messages("root", 1);
+    assert_eq!(messages.len(), 1);
+    let raw = &messages[0];
+    let digest = Mail::parse(raw);
+    let host = host_name();
+    assert_eq!(
+        digest.header("From"),
+        Some(format!("postgrey-advisor@{host}").as_str())
+    );
+    assert_eq!(digest.header("To"), Some("root@localhost"));
+    assert_eq!(
+        digest.header("Subject"),
+        Some(format!("postgrey-advisor on {host}: 4 candidates to review").as_str())
+    );
+    assert_eq!(digest.header("Auto-Submitted"), Some("auto-generated"));
+    assert_eq!(
+        digest.header("Content-Type"),
+        Some("text/plain; charset=utf-8")
+    );
+    assert_eq!(digest.header("MIME-Version"), Some("1.0"));
+    let date = digest.header("Date").expect("a Date header");
+    jiff::fmt::rfc2822::parse(date).unwrap_or_else(|e| panic!("Date {date:?}: {e}"));
+    let message_id = digest.header("Message-ID").expect("a Message-ID header");
+    assert!(
+        message_id.starts_with('<') && message_id.ends_with('>') && message_id.contains('@'),
+        "{message_id}"
+    );
+    // Nothing from the hostile log lines made it into the message, let alone its header.
+    for name in ["Bcc", "X-Injected"] {
+        assert_eq!(digest.header(name), None, "{raw}");
+    }
+    assert!(!raw.contains("victim") && !raw.contains("evil"), "{raw}");
+    assert!(
+        !postfix.maillog().contains("victim"),
+        "{}",
+        postfix.maillog()
+    );
+
+    let body = &digest.body;
+    for expected in [
+        "Senders that need a decision (4):\n\namazonses.com  [whitelist]\n  84 greylisted, 56 retried from another network, 28 passed after delay, median wait 3h\n",
+        "  per day |▇▇▇▇▇▇▇|\n",
+        "Ready to paste into /etc/postgrey/whitelist_clients.local:\n\n",
+        "\nsmtp-out.eu-west-1.amazonses.com\n",
+        "\noutbound.protection.outlook.com\n",
+        "example-isp.net  [spam-like]\n",
+        "smallshop.de  [review]\n",
+        "Other senders:\n",
+    ] {
+        assert!(body.contains(expected), "no {expected:?} in:\n{body}");
+    }
+    for line in body.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "line wider than 80 columns: {line:?}"
+        );
+        assert!(
+            !line.chars().any(|c| c.is_control()),
+            "control character in {line:?}"
+        );
+    }
+
+    // After a delivered digest the next one covers only what came since (nothing here).
+    pm.run_ok(journal.dir(), &mail);
+    let messages = postfix.wait_for_messages("root", 2);
+    let second = Mail::parse(&messages[1]);
+    assert_eq!(
+        second.header("Subject"),
+        Some(format!("postgrey-advisor on {host}: 0 candidates to review").as_str())
+    );
+    assert!(
+        second.body.contains("No sender needs a decision.\n"),
+        "{}",
+        second.body
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prometheus textfile metrics.
+
+#[test]
+fn prometheus_metrics_pass_promtool() {
+    let journal = JournalFiles::with_entries(&export_entries(&week_from(14)));
+    let pm = Postmaster::new();
+    let prom = pm.dir.path().join("postgrey_advisor.prom");
+    pm.run_ok(journal.dir(), &["--prometheus", prom.to_str().unwrap()]);
+    let text = fs::read_to_string(&prom).unwrap();
+    for line in [
+        "postgrey_advisor_greylisted_total{domain=\"amazonses.com\",status=\"candidate\"} 84\n",
+        "postgrey_advisor_greylisted_total{domain=\"outlook.com\",status=\"candidate\"} 42\n",
+        "postgrey_advisor_greylisted_total{domain=\"bulk.co.uk\",status=\"ignored\"} 42\n",
+        "postgrey_advisor_unreviewed_groups 4\n",
+        "postgrey_advisor_window_greylisted 265\n",
+        "postgrey_advisor_entries_read_total 411\n",
+    ] {
+        assert!(text.contains(line), "no {line:?} in:\n{text}");
+    }
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run promtool (Debian package prometheus): {e}"));
+    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success() && checked.stdout.is_empty() && checked.stderr.is_empty(),
+        "promtool check metrics ({}):\n{}{}\non:\n{text}",
+        checked.status,
+        stdout_of(&checked),
+        stderr_of(&checked)
+    );
+}
