@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use lettre::message::Mailbox;
-use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue, MIME_VERSION_1_0};
 use lettre::{Message, SendmailTransport, SmtpTransport, Transport as _};
 
 /// Marks the digest as machine-made (RFC 3834), so vacation responders stay quiet.
@@ -72,6 +72,9 @@ pub fn build(digest: &Digest) -> anyhow::Result<Message> {
         .date_now()
         .message_id(None)
         .header(AutoSubmitted)
+        // lettre adds MIME-Version only to MIME-part bodies; without it a client may ignore
+        // the charset and the quoted-printable encoding of this plain body (RFC 2045).
+        .header(MIME_VERSION_1_0)
         .header(ContentType::TEXT_PLAIN)
         .body(digest.body.clone())
         .context("cannot build the digest message")
@@ -133,5 +136,6 @@ mod tests {
             "{headers}"
         );
         assert!(headers.contains("Message-ID: <"), "{headers}");
+        assert!(headers.contains("MIME-Version: 1.0"), "{headers}");
     }
 }

@@ -266,30 +266,45 @@ fn counts_match_the_json_new_figures_sorted_descending() {
     let dir = tempfile::tempdir().unwrap();
     let dir_arg = journal.dir().to_str().unwrap().to_owned();
     let report = report_json(&["--journal-dir", &dir_arg], dir.path());
-    let mut expected: Vec<(i64, String)> = report["groups"]
+    let mut expected: Vec<(i64, String, String)> = report["groups"]
         .as_array()
         .unwrap()
         .iter()
         .map(|g| {
+            let verdict = g["verdict"].as_str().unwrap_or("-");
             (
                 g["new"].as_i64().unwrap(),
                 g["domain"].as_str().unwrap().to_owned(),
+                format!("{} {verdict}", g["status"].as_str().unwrap()),
             )
         })
         .collect();
     expected.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     let expected_text: String = expected
         .iter()
-        .map(|(n, d)| format!("{n:>7} {d}\n"))
+        .map(|(n, d, advice)| format!("{n:>7} {d} {advice}\n"))
         .collect();
+    let (whitelist, ignore) = postmaster_files(dir.path());
     let output = bin()
         .args(["report", "--journal-dir", &dir_arg, "--format", "counts"])
+        .arg("--whitelist-clients")
+        .arg(&whitelist)
+        .arg("--ignore-file")
+        .arg(&ignore)
         .output()
         .unwrap();
     assert!(output.status.success());
     let text = String::from_utf8(output.stdout).unwrap();
     assert_eq!(text, expected_text);
-    assert!(text.starts_with("     84 amazonses.com\n     42 bulk.co.uk\n     42 outlook.com\n     35 example-isp.net\n"), "{text}");
+    assert!(
+        text.starts_with(concat!(
+            "     84 amazonses.com candidate whitelist\n",
+            "     42 bulk.co.uk ignored -\n",
+            "     42 outlook.com candidate whitelist\n",
+            "     35 example-isp.net candidate spam-like\n",
+        )),
+        "{text}"
+    );
 }
 
 #[test]
@@ -408,4 +423,45 @@ fn journalctl_short_output_piped_to_stdin_gives_the_weeks_figures() {
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_week(&report);
     assert_eq!(report["totals"]["entries"], 411);
+}
+
+/// Colour only on a terminal (a pseudo-terminal from script(1) here), never with NO_COLOR.
+#[test]
+fn table_colours_only_on_a_terminal_and_never_with_no_color() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_week_text(dir.path(), &traffic::week(), false);
+    let (whitelist, ignore) = postmaster_files(dir.path());
+    let command = format!(
+        "{} report --year 2026 --file {} --whitelist-clients {} --ignore-file {}",
+        common::bin_path().display(),
+        path.display(),
+        whitelist.display(),
+        ignore.display()
+    );
+    let on_tty = |no_color: Option<&str>| {
+        let mut script = std::process::Command::new("script");
+        script
+            .args(["-qec", &command, "/dev/null"])
+            .env("TZ", "UTC")
+            .env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            script.env("NO_COLOR", v);
+        }
+        String::from_utf8(common::run_ok(&mut script).stdout).unwrap()
+    };
+    let coloured = on_tty(None);
+    assert!(
+        coloured.contains("\x1b["),
+        "no colour on a terminal: {coloured}"
+    );
+    assert!(coloured.contains("amazonses.com"));
+    let plain = on_tty(Some("1"));
+    assert!(!plain.contains("\x1b["), "colour despite NO_COLOR: {plain}");
+    let piped = bin()
+        .env("TZ", "UTC")
+        .args(["report", "--year", "2026", "--file"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&piped.stdout).contains('\x1b'));
 }

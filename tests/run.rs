@@ -113,6 +113,11 @@ impl Postmaster {
     /// `run` over `journal_dir` with this postmaster's files, a 30-day window, reading everything
     /// on the first run, JSON on stdout.
     fn run_args(&self, journal_dir: &Path) -> Vec<OsString> {
+        self.run_args_as(journal_dir, "json")
+    }
+
+    /// [`Postmaster::run_args`] with another `--format`.
+    fn run_args_as(&self, journal_dir: &Path, format: &str) -> Vec<OsString> {
         let mut args: Vec<OsString> = ["run", "--journal-dir"].map(OsString::from).to_vec();
         args.push(journal_dir.into());
         args.push("--state".into());
@@ -127,7 +132,7 @@ impl Postmaster {
             "--initial-since",
             "@0",
             "--format",
-            "json",
+            format,
         ] {
             args.push(a.into());
         }
@@ -136,10 +141,15 @@ impl Postmaster {
 
     /// The binary as `std::process::Command` (for spawning and killing), set up like [`bin`].
     fn command(&self, journal_dir: &Path) -> Command {
+        self.command_as(journal_dir, "json")
+    }
+
+    /// [`Postmaster::command`] with another `--format`.
+    fn command_as(&self, journal_dir: &Path, format: &str) -> Command {
         let mut cmd = Command::new(bin_path());
         cmd.env_remove("JOURNAL_STREAM")
             .env("TZ", "UTC")
-            .args(self.run_args(journal_dir));
+            .args(self.run_args_as(journal_dir, format));
         cmd
     }
 
@@ -416,11 +426,7 @@ fn a_second_run_counts_only_new_entries_and_a_vacuumed_cursor_resumes_by_time() 
         greylist_twice(&postgrey, i);
     }
     let in_new_file = postgrey_entries_once(&journald, 4);
-    let output = pm
-        .command(&journal_dir)
-        .args(["--format", "table"])
-        .output()
-        .unwrap();
+    let output = pm.command_as(&journal_dir, "table").output().unwrap();
     assert_success(&output);
     let table = stdout_of(&output);
     assert!(
@@ -1000,6 +1006,7 @@ fn the_digest_is_mailed_through_postfix_and_mailed_again_after_a_failure() {
     let messages = postfix.wait_for_messages("root", 1);
     assert_eq!(messages.len(), 1);
     let raw = &messages[0];
+    fs::write("/tmp/digest-raw.txt", raw).unwrap();
     let digest = Mail::parse(raw);
     let host = host_name();
     assert_eq!(
