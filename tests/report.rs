@@ -465,3 +465,69 @@ fn table_colours_only_on_a_terminal_and_never_with_no_color() {
         .unwrap();
     assert!(!String::from_utf8_lossy(&piped.stdout).contains('\x1b'));
 }
+
+/// Rotated logs across New Year: a traditional-stamp file written on 2 January (its mtime) holds
+/// December and January lines; an rsyslog high-precision file carries its own year.
+#[test]
+fn text_logs_across_new_year_in_both_stamp_styles() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |name: &str, ip: &str| {
+        format!(
+            "action=greylist, reason=new, client_name={name}, client_address={ip}, sender=a@x.example, recipient=bob@example.org"
+        )
+    };
+    let traditional = dir.path().join("mail.log.1");
+    std::fs::write(
+        &traditional,
+        format!(
+            "Dec 31 23:59:58 mx1 postgrey[7]: {}\nJan  1 00:00:02 mx1 postgrey[7]: {}\nJan  1 00:00:03 mx1 postfix/smtpd[8]: disconnect\n",
+            line("a.old.example.com", "192.0.2.1"),
+            line("b.old.example.com", "192.0.2.2")
+        ),
+    )
+    .unwrap();
+    common::run_ok(
+        std::process::Command::new("touch")
+            .env("TZ", "UTC")
+            .args(["-d", "2027-01-02 06:25:00"])
+            .arg(&traditional),
+    );
+    let precise = dir.path().join("mail.log");
+    std::fs::write(
+        &precise,
+        format!(
+            "2027-01-01T00:30:00.123456+00:00 mx1 postgrey[7]: {}\n2027-01-01T01:30:00+01:00 mx1 postgrey[7]: {}\n",
+            line("c.new.example.net", "198.51.100.3"),
+            line("d.new.example.net", "198.51.100.4")
+        ),
+    )
+    .unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let output = bin()
+        .env("TZ", "UTC")
+        .args(["report", "--format", "json", "--file"])
+        .arg(&traditional)
+        .arg("--file")
+        .arg(&precise)
+        .arg("--whitelist-clients")
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["totals"]["entries"], 4);
+    let old = group(&report, "example.com");
+    assert_eq!(old["new"], 2);
+    assert_eq!(old["first_seen"], "2026-12-31T23:59:58Z");
+    assert_eq!(old["last_seen"], "2027-01-01T00:00:02Z");
+    let new = group(&report, "example.net");
+    assert_eq!(new["new"], 2);
+    // 01:30 at +01:00 is 00:30 UTC, a fraction of a second before the other line.
+    assert_eq!(new["first_seen"], "2027-01-01T00:30:00Z");
+    assert_eq!(new["last_seen"], "2027-01-01T00:30:00.123456Z");
+}

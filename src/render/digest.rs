@@ -45,6 +45,24 @@ pub fn subject(host: &str, report: &Report) -> String {
     )
 }
 
+/// Columns a plain-text mail client shows without wrapping lines itself.
+pub const WIDTH: usize = 80;
+
+/// Writes `text` in lines of at most [`WIDTH`] columns, the first line starting with `first`,
+/// the others with `rest`. Breaks only at spaces: a host name longer than a line stays whole
+/// (a client wraps it, but a reader can still copy it).
+fn wrapped(out: &mut String, first: &str, rest: &str, text: &str) {
+    let options = textwrap::Options::new(WIDTH)
+        .initial_indent(first)
+        .subsequent_indent(rest)
+        .word_separator(textwrap::WordSeparator::AsciiSpace)
+        .word_splitter(textwrap::WordSplitter::NoHyphenation)
+        .break_words(false);
+    for line in textwrap::wrap(text, options) {
+        let _ = writeln!(out, "{line}");
+    }
+}
+
 fn describe(f: &Finding, out: &mut String) {
     let e = &f.evidence;
     let verdict = f.advice.verdict.map_or("-", Verdict::as_str);
@@ -53,27 +71,27 @@ fn describe(f: &Finding, out: &mut String) {
         .median_delay_s
         .map(|d| format!(", median wait {}", human_duration(d)))
         .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "  {} greylisted, {} retried from another network, {} passed after delay{wait}",
+    let counts = format!(
+        "{} greylisted, {} retried from another network, {} passed after delay{wait}",
         e.greylisted(),
         e.retried_from_other_net,
         e.passed_after_delay
     );
+    wrapped(out, "  ", "    ", &counts);
     let sample = e
         .hosts
         .first()
         .map(|h| format!(", e.g. {}", printable(h)))
         .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "  {} hosts, {} addresses, {} networks{sample}",
+    let spread = format!(
+        "{} hosts, {} addresses, {} networks{sample}",
         e.distinct_hosts, e.distinct_ips, e.distinct_nets
     );
+    wrapped(out, "  ", "    ", &spread);
     let per_day: Vec<u64> = e.per_day.iter().map(|(_, n)| *n).collect();
     let _ = writeln!(out, "  per day |{}|", sparkline(&per_day));
     if !f.advice.reason.is_empty() {
-        let _ = writeln!(out, "  why: {}", printable(&f.advice.reason));
+        wrapped(out, "  why: ", "       ", &printable(&f.advice.reason));
     }
     let _ = writeln!(out);
 }
@@ -85,13 +103,23 @@ pub fn body(host: &str, report: &Report, suggestion_lines: &[(String, String)]) 
         (Some(s), Some(u)) => format!("{} to {}", super::local_time(s), super::local_time(u)),
         _ => String::from("the whole log"),
     };
-    let _ = writeln!(out, "Greylisting on {} from {span}.", printable(host));
-    let t = &report.totals;
-    let _ = writeln!(
-        out,
-        "{} postgrey decisions read, {} greylisted, {} untrusted entries skipped.\n",
-        t.postgrey_lines, t.greylisted, t.untrusted_skipped
+    wrapped(
+        &mut out,
+        "",
+        "",
+        &format!("Greylisting on {} from {span}.", printable(host)),
     );
+    let t = &report.totals;
+    wrapped(
+        &mut out,
+        "",
+        "",
+        &format!(
+            "{} postgrey decisions read, {} greylisted, {} untrusted entries skipped.",
+            t.postgrey_lines, t.greylisted, t.untrusted_skipped
+        ),
+    );
+    let _ = writeln!(out);
     let candidates: Vec<&Finding> = candidates(report).collect();
     if candidates.is_empty() {
         let _ = writeln!(out, "No sender needs a decision.\n");
@@ -111,7 +139,7 @@ pub fn body(host: &str, report: &Report, suggestion_lines: &[(String, String)]) 
             "Ready to paste into /etc/postgrey/whitelist_clients.local:\n"
         );
         for (line, why) in suggestion_lines {
-            let _ = writeln!(out, "# {}", printable(why));
+            wrapped(&mut out, "# ", "#   ", &printable(why));
             let _ = writeln!(out, "{line}");
         }
         let _ = writeln!(
@@ -142,7 +170,7 @@ pub fn body(host: &str, report: &Report, suggestion_lines: &[(String, String)]) 
         let _ = writeln!(out);
     }
     for note in &report.notes {
-        let _ = writeln!(out, "Note: {}", printable(note));
+        wrapped(&mut out, "Note: ", "      ", &printable(note));
     }
     let _ = writeln!(out, "-- \npostgrey-advisor {}", env!("CARGO_PKG_VERSION"));
     out
@@ -157,6 +185,25 @@ mod tests {
         assert_eq!(sparkline(&[0, 1, 4, 8]), " ▁▄█");
         assert_eq!(sparkline(&[3, 3]), "██");
         assert_eq!(sparkline(&[]), "");
+    }
+
+    #[test]
+    fn long_text_wraps_at_spaces_and_keeps_host_names_whole() {
+        let mut out = String::new();
+        let host = "a0-1.smtp-out.eu-west-1.amazonses.com";
+        wrapped(
+            &mut out,
+            "  why: ",
+            "       ",
+            &format!("{} e.g. {host}", "word ".repeat(20)),
+        );
+        assert!(out.lines().all(|l| l.chars().count() <= WIDTH), "{out}");
+        assert!(out.contains(host), "{out}");
+        assert!(out.starts_with("  why: word"), "{out}");
+        assert!(
+            out.lines().skip(1).all(|l| l.starts_with("       ")),
+            "{out}"
+        );
     }
 
     #[test]
