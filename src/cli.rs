@@ -186,6 +186,7 @@ pub struct IgnoreArgs {
     /// Domains never to propose again.
     #[arg(required = true, value_name = "DOMAIN")]
     pub domains: Vec<String>,
+    /// The ignore file to append to.
     #[arg(long, value_name = "FILE", default_value = DEFAULT_IGNORE, env = "POSTGREY_ADVISOR_IGNORE_FILE")]
     pub ignore_file: PathBuf,
     /// Show what would change, change nothing.
@@ -333,6 +334,7 @@ pub struct CheckArgs {
     /// A summary older than this is UNKNOWN (the timer stopped).
     #[arg(long, value_name = "SPAN", default_value = "8d")]
     pub max_age: String,
+    /// postgrey whitelist_clients file (repeatable; default: the two Debian files), read now.
     #[arg(
         long = "whitelist-clients",
         value_name = "FILE",
@@ -340,8 +342,10 @@ pub struct CheckArgs {
         value_delimiter = ','
     )]
     pub whitelist_clients: Vec<PathBuf>,
+    /// Domains you decided never to whitelist (one per line, `#` comments).
     #[arg(long, value_name = "FILE", default_value = DEFAULT_IGNORE, env = "POSTGREY_ADVISOR_IGNORE_FILE")]
     pub ignore_file: PathBuf,
+    /// Groups greylisted fewer times than this in the window are not counted.
     #[arg(long, value_name = "N", default_value_t = 15)]
     pub min_count: u64,
     /// More output (repeatable).
