@@ -117,9 +117,9 @@ pub struct WindowArgs {
     pub until: Option<String>,
 }
 
-/// What the advice is measured against.
+/// postgrey's whitelist files, read the way postgrey reads them.
 #[derive(Debug, Clone, Args)]
-pub struct AdviceArgs {
+pub struct WhitelistFiles {
     /// postgrey whitelist_clients file (repeatable; replaces the two Debian defaults, as in postgrey).
     #[arg(
         long = "whitelist-clients",
@@ -127,11 +127,19 @@ pub struct AdviceArgs {
         env = "POSTGREY_ADVISOR_WHITELIST_CLIENTS",
         value_delimiter = ','
     )]
-    pub whitelist_clients: Vec<PathBuf>,
+    pub paths: Vec<PathBuf>,
+}
+
+/// What the advice is measured against.
+#[derive(Debug, Clone, Args)]
+pub struct AdviceArgs {
+    #[command(flatten)]
+    pub whitelist: WhitelistFiles,
     /// Domains never to propose (one per line, `#` comments).
     #[arg(long, value_name = "FILE", default_value = DEFAULT_IGNORE, env = "POSTGREY_ADVISOR_IGNORE_FILE")]
     pub ignore_file: PathBuf,
-    /// Groups greylisted fewer times than this get no verdict.
+    /// Groups greylisted fewer times than this in the window get no verdict (and `check` does
+    /// not count them).
     #[arg(
         long,
         value_name = "N",
@@ -139,6 +147,11 @@ pub struct AdviceArgs {
         env = "POSTGREY_ADVISOR_MIN_COUNT"
     )]
     pub min_count: u64,
+}
+
+/// How findings are shown.
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
     /// Show groups below --min-count too.
     #[arg(long)]
     pub all: bool,
@@ -155,6 +168,8 @@ pub struct ReportArgs {
     pub window: WindowArgs,
     #[command(flatten)]
     pub advice: AdviceArgs,
+    #[command(flatten)]
+    pub show: ShowArgs,
     /// Output format.
     #[arg(
         long,
@@ -196,14 +211,8 @@ pub struct IgnoreArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct AuditArgs {
-    /// postgrey whitelist_clients file (repeatable; default: the two Debian files).
-    #[arg(
-        long = "whitelist-clients",
-        value_name = "FILE",
-        env = "POSTGREY_ADVISOR_WHITELIST_CLIENTS",
-        value_delimiter = ','
-    )]
-    pub whitelist_clients: Vec<PathBuf>,
+    #[command(flatten)]
+    pub whitelist: WhitelistFiles,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -219,6 +228,8 @@ pub struct RunArgs {
     pub source: SourceArgs,
     #[command(flatten)]
     pub advice: AdviceArgs,
+    #[command(flatten)]
+    pub show: ShowArgs,
     /// State file (cursor and day buckets).
     #[arg(long, value_name = "FILE", default_value = DEFAULT_STATE, env = "POSTGREY_ADVISOR_STATE")]
     pub state: PathBuf,
@@ -334,20 +345,9 @@ pub struct CheckArgs {
     /// A summary older than this is UNKNOWN (the timer stopped).
     #[arg(long, value_name = "SPAN", default_value = "8d")]
     pub max_age: String,
-    /// postgrey whitelist_clients file (repeatable; default: the two Debian files), read now.
-    #[arg(
-        long = "whitelist-clients",
-        value_name = "FILE",
-        env = "POSTGREY_ADVISOR_WHITELIST_CLIENTS",
-        value_delimiter = ','
-    )]
-    pub whitelist_clients: Vec<PathBuf>,
-    /// Domains you decided never to whitelist (one per line, `#` comments).
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_IGNORE, env = "POSTGREY_ADVISOR_IGNORE_FILE")]
-    pub ignore_file: PathBuf,
-    /// Groups greylisted fewer times than this in the window are not counted.
-    #[arg(long, value_name = "N", default_value_t = 15)]
-    pub min_count: u64,
+    /// Whitelist and ignore files are read now, so an alert clears as soon as an entry is added.
+    #[command(flatten)]
+    pub advice: AdviceArgs,
     /// More output (repeatable).
     #[arg(short = 'v', long, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -43,9 +43,21 @@ pub enum Transport {
     Sendmail(PathBuf),
 }
 
-/// This machine's host name (as `hostname` prints it).
+/// This machine's fully qualified name, as `hostname --fqdn` finds it: the canonical name the
+/// resolver gives for the host name (usually from /etc/hosts), else the host name itself.
 pub fn host_name() -> String {
-    gethostname::gethostname().to_string_lossy().into_owned()
+    let short = gethostname::gethostname().to_string_lossy().into_owned();
+    let hints = dns_lookup::AddrInfoHints {
+        flags: nix::libc::AI_CANONNAME,
+        socktype: nix::libc::SOCK_DGRAM,
+        ..dns_lookup::AddrInfoHints::default()
+    };
+    // A resolver failure only means a less qualified name in the From header.
+    let canonical = dns_lookup::getaddrinfo(Some(&short), None, Some(hints))
+        .ok()
+        .and_then(|mut results| results.find_map(|r| r.ok().and_then(|info| info.canonname)))
+        .filter(|name| !name.is_empty());
+    canonical.unwrap_or(short)
 }
 
 /// A bare local part (`postmaster`, `root`) is addressed at `localhost`: the local MTA

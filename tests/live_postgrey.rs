@@ -360,11 +360,11 @@ fn report_shows_the_multi_server_retry_real_postgrey_logged_and_skips_a_forged_l
     );
     assert_eq!(first, last);
 
-    // `counts` gives the same `new` figures, in `uniq -c` layout; unresolved clients have no
-    // name to count under.
+    // `counts` gives the same `new` figures, in `uniq -c` layout, then status and verdict (none
+    // below --min-count); unresolved clients have no name to count under.
     assert_eq!(
         lists.advisor("report", &journald, &["--format", "counts"]),
-        "      2 amazonses.com\n      1 smallshop.de\n"
+        "      2 amazonses.com candidate -\n      1 smallshop.de candidate -\n"
     );
 }
 

@@ -506,7 +506,7 @@ pub fn nagios_check_once(command_definitions: &str, check_commands: &[&str]) -> 
             });
             all_checked.then_some(services)
         },
-        &nagios_log,
+        nagios_log,
     );
     drop(core);
 

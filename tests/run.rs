@@ -509,6 +509,8 @@ fn sigkill_at_twenty_random_moments_loses_and_doubles_nothing() {
     let mut complete_reads = vec![0u64];
     let mut kills = 0;
     let mut completed_unkilled = 0;
+    let mut killed_after_save = 0;
+    let mut saved: Option<u64> = None;
     for (i, part) in parts.iter().enumerate() {
         journal.add(&format!("part{i}"), &export_entries(part));
         complete_reads.push(complete_reads.last().unwrap() + part.len() as u64);
@@ -541,6 +543,11 @@ fn sigkill_at_twenty_random_moments_loses_and_doubles_nothing() {
                     child.wait().unwrap();
                     kills_here += 1;
                     kills += 1;
+                    let saved_before = saved;
+                    saved = pm.state().exists().then(|| state_entries(&pm.state_json()));
+                    if saved != saved_before {
+                        killed_after_save += 1;
+                    }
                 }
             }
             assert_intact_after_kill(&pm, &complete_reads);
@@ -548,7 +555,15 @@ fn sigkill_at_twenty_random_moments_loses_and_doubles_nothing() {
         assert_eq!(kills_here, 5, "could not kill a run 5 times in 50 tries");
     }
     assert_eq!(kills, 20);
-    eprintln!("{kills} runs killed, {completed_unkilled} finished before their kill");
+    eprintln!(
+        "{kills} runs killed ({killed_after_save} after saving new counts), \
+         {completed_unkilled} finished before their kill"
+    );
+
+    eprintln!(
+        "{} temporary files left by killed runs",
+        temporaries(&pm.state_dir()).len()
+    );
 
     // Run to the end: the same counts as the clean run, to the last field of the state.
     pm.run_ok(journal.dir(), &[]);
@@ -1043,14 +1058,17 @@ fn the_digest_is_mailed_through_postfix_and_mailed_again_after_a_failure() {
 
     let body = &digest.body;
     for expected in [
-        "Senders that need a decision (4):\n\namazonses.com  [whitelist]\n  84 greylisted, 56 retried from another network, 28 passed after delay, median wait 3h\n",
-        "  per day |███████|\n",
+        "Senders that need a decision (4):\n\namazonses.com  [whitelist]\n  84 greylisted, 56 \
+         retried from another network, 28 passed after delay, median\n    wait 3h\n  12 hosts, \
+         12 addresses, 3 networks, e.g. a0-1.smtp-out.eu-west-1.amazonses.com\n  per day \
+         |███████|\n",
         "Ready to paste into /etc/postgrey/whitelist_clients.local:\n\n",
-        "\nsmtp-out.eu-west-1.amazonses.com\n",
-        "\noutbound.protection.outlook.com\n",
+        "#   network, 28 passed after delay, median wait 3h\nsmtp-out.eu-west-1.amazonses.com\n",
+        "#   network, 21 passed after delay, median wait 2h\noutbound.protection.outlook.com\n",
+        "Other senders:\n      42  bulk.co.uk                               ignored\n      20  \
+         mcsv.net                                 whitelisted\n",
         "example-isp.net  [spam-like]\n",
         "smallshop.de  [review]\n",
-        "Other senders:\n",
     ] {
         assert!(body.contains(expected), "no {expected:?} in:\n{body}");
     }
@@ -1078,6 +1096,31 @@ fn the_digest_is_mailed_through_postfix_and_mailed_again_after_a_failure() {
         "{}",
         second.body
     );
+
+    // --sendmail pipes the same message to Postfix's sendmail instead.
+    let (variable, config) = postfix.sendmail_env();
+    let output = pm
+        .command(journal.dir())
+        .args([
+            "--mail",
+            "root",
+            "--mail-when",
+            "always",
+            "--sendmail",
+            "/usr/sbin/sendmail",
+        ])
+        .env(variable, config)
+        .output()
+        .unwrap();
+    assert_success(&output);
+    let messages = postfix.wait_for_messages("root", 3);
+    let third = Mail::parse(&messages[2]);
+    assert_eq!(third.header("Auto-Submitted"), Some("auto-generated"));
+    assert_eq!(third.header("To"), Some("root@localhost"));
+    assert_eq!(
+        third.header("Subject"),
+        Some(format!("postgrey-advisor on {host}: 0 candidates to review").as_str())
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1094,6 +1137,8 @@ fn prometheus_metrics_pass_promtool() {
         "postgrey_advisor_greylisted_total{domain=\"amazonses.com\",status=\"candidate\"} 84\n",
         "postgrey_advisor_greylisted_total{domain=\"outlook.com\",status=\"candidate\"} 42\n",
         "postgrey_advisor_greylisted_total{domain=\"bulk.co.uk\",status=\"ignored\"} 42\n",
+        "# TYPE postgrey_advisor_greylisted_total untyped\n",
+        "# TYPE postgrey_advisor_entries_read_total untyped\n",
         "postgrey_advisor_unreviewed_groups 4\n",
         "postgrey_advisor_window_greylisted 265\n",
         "postgrey_advisor_entries_read_total 411\n",

@@ -9,10 +9,10 @@ use crate::cli::AuditArgs;
 use crate::whitelist;
 
 pub fn audit(args: &AuditArgs) -> anyhow::Result<i32> {
-    let paths = if args.whitelist_clients.is_empty() {
+    let paths = if args.whitelist.paths.is_empty() {
         whitelist::default_paths()
     } else {
-        args.whitelist_clients.clone()
+        args.whitelist.paths.clone()
     };
     let mut files = Vec::new();
     for path in &paths {

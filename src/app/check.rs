@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::report::{AdviceInputs, parse_span, parse_time, scan};
 use crate::advice::{self, Status};
-use crate::cli::{AdviceArgs, CheckArgs};
+use crate::cli::{CheckArgs, ShowArgs};
 use crate::group::GroupKey;
 use crate::nagios::{self, Range, State, sanitize};
 use crate::source::journal::Start;
@@ -79,15 +79,11 @@ fn day_of_date(date: &str) -> Option<Day> {
     Some(i64::from(date.since(epoch).ok()?.get_days()))
 }
 
-fn advice_args(args: &CheckArgs) -> AdviceArgs {
-    AdviceArgs {
-        whitelist_clients: args.whitelist_clients.clone(),
-        ignore_file: args.ignore_file.clone(),
-        min_count: args.min_count,
-        all: false,
-        regex: false,
-    }
-}
+/// The check lists every unreviewed group and suggests plain names.
+const SHOW: ShowArgs = ShowArgs {
+    all: true,
+    regex: false,
+};
 
 fn from_summary(
     args: &CheckArgs,
@@ -184,7 +180,7 @@ fn from_journal(
         &tally,
         day_of(since_us),
         day_of(now.as_microsecond()),
-        &advice_args(args),
+        &SHOW,
     );
     let groups = report
         .groups
@@ -250,7 +246,7 @@ fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
         .transpose()
         .map_err(|e| anyhow!("-c: {e}"))?;
     let now = Timestamp::now();
-    let inputs = AdviceInputs::load(&advice_args(args), &args.source)?;
+    let inputs = AdviceInputs::load(&args.advice, &args.source)?;
     let findings = match &args.since {
         Some(since) => from_journal(args, since, &inputs, now)?,
         None => from_summary(args, &inputs, now)?,
@@ -258,7 +254,7 @@ fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
     let mut unreviewed: Vec<&Group> = findings
         .groups
         .iter()
-        .filter(|g| g.greylisted >= args.min_count && g.status.is_unreviewed())
+        .filter(|g| g.greylisted >= args.advice.min_count && g.status.is_unreviewed())
         .collect();
     unreviewed.sort_by(|a, b| {
         b.greylisted

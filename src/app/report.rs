@@ -13,7 +13,7 @@ use jiff::tz::TimeZone;
 
 use super::Failure;
 use crate::advice::{Context, Thresholds};
-use crate::cli::{AdviceArgs, Format, Generate, ReportArgs, SourceArgs};
+use crate::cli::{AdviceArgs, Format, Generate, ReportArgs, ShowArgs, SourceArgs};
 use crate::group::Grouper;
 use crate::render;
 use crate::report::{Report, assemble};
@@ -196,7 +196,7 @@ pub struct AdviceInputs {
 impl AdviceInputs {
     pub fn load(advice: &AdviceArgs, source: &SourceArgs) -> anyhow::Result<Self> {
         let mut notes = Vec::new();
-        let whitelist = load_whitelist(&advice.whitelist_clients, &mut notes)?;
+        let whitelist = load_whitelist(&advice.whitelist.paths, &mut notes)?;
         let ignored = whitelist::load_ignore(&advice.ignore_file)?;
         Ok(AdviceInputs {
             whitelist,
@@ -220,10 +220,10 @@ impl AdviceInputs {
     }
 
     /// The report over the days `[first, last]` of `tally`, with these inputs' notes.
-    pub fn report(&self, tally: &Tally, first: i64, last: i64, advice: &AdviceArgs) -> Report {
+    pub fn report(&self, tally: &Tally, first: i64, last: i64, show: &ShowArgs) -> Report {
         let mut report = assemble(tally, first, last, &self.context());
-        report.show_all = advice.all;
-        report.suggest_regex = advice.regex;
+        report.show_all = show.all;
+        report.suggest_regex = show.regex;
         report.notes.extend(self.notes.iter().cloned());
         report
     }
@@ -254,7 +254,7 @@ fn build(args: &ReportArgs) -> anyhow::Result<Report> {
         &mut tally,
     )?;
     let (first, last) = tally.span().unwrap_or((day_of(0), day_of(0)));
-    let mut report = inputs.report(&tally, first, last, &args.advice);
+    let mut report = inputs.report(&tally, first, last, &args.show);
     report.since_us = since_us;
     report.until_us = until_us;
     Ok(report)

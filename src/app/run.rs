@@ -88,7 +88,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         &state.tally,
         day_of(now_us - window_us),
         day_of(now_us),
-        &args.advice,
+        &args.show,
     );
     report.since_us = Some(now_us - window_us);
     report.until_us = Some(now_us);
@@ -172,7 +172,7 @@ fn mail_digest(
     window_us: i64,
 ) -> anyhow::Result<()> {
     let since_us = state.last_mailed_us.unwrap_or(now_us - window_us);
-    let mut digest = inputs.report(&state.tally, day_of(since_us), day_of(now_us), &args.advice);
+    let mut digest = inputs.report(&state.tally, day_of(since_us), day_of(now_us), &args.show);
     digest.since_us = Some(since_us);
     digest.until_us = Some(now_us);
     let has_candidates = render::digest::candidates(&digest).next().is_some();
