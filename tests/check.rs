@@ -5,7 +5,7 @@
 //! The traffic is the week of tests/common/traffic.rs with known figures, moved by whole days
 //! so that it ends yesterday (UTC): the summary's window and the check's are relative to now.
 //! `run` and `check` both look back [`WINDOW`] (8 days), so the whole week still counts when UTC
-//! midnight passes during a test. Unreviewed with the postmaster's files below (min-count 15):
+//! midnight passes during a test. Unreviewed with the postmaster's files (min-count 15):
 //! amazonses.com 84 (whitelist), outlook.com 42 (whitelist), example-isp.net 35 (spam-like),
 //! smallshop.de 21 (review); mcsv.net is whitelisted by its CIDR, bulk.co.uk ignored.
 
@@ -17,13 +17,13 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::fixtures::{DAY_S, export_entries, postmaster_files, rfc3339, week_from_day};
 use common::nagios::{self, ServiceStatus};
-use common::traffic;
+use common::traffic::Line;
 use common::{ExportEntry, JournalFiles, bin, bin_path};
 use jiff::Timestamp;
 use serde_json::Value;
 
-const DAY_S: i64 = 86_400;
 /// What `run` and `check` look back over: the week ending yesterday, plus a day of slack.
 const WINDOW: &str = "8d";
 const PLUGIN: &str = "check_postgrey_whitelist";
@@ -46,19 +46,14 @@ fn today() -> i64 {
     Timestamp::now().as_second().div_euclid(DAY_S)
 }
 
-fn rfc3339(at_s: i64) -> String {
-    Timestamp::from_second(at_s).unwrap().to_string()
-}
-
 /// The week's postgrey lines as journal entries, moved by whole days so that its first day
 /// (day 0) is the UTC day `first_day`; `keep` chooses the days (0–6) to include.
 fn week_from(first_day: i64, keep: impl Fn(i64) -> bool) -> Vec<ExportEntry> {
-    let shift = first_day * DAY_S - traffic::WEEK_START_S;
-    traffic::week()
-        .iter()
-        .filter(|l| keep((l.at_s - traffic::WEEK_START_S).div_euclid(DAY_S)))
-        .map(|l| ExportEntry::postgrey(&rfc3339(l.at_s + shift), &l.message))
-        .collect()
+    let days: Vec<Line> = week_from_day(first_day)
+        .into_iter()
+        .filter(|l| keep(l.at_s.div_euclid(DAY_S) - first_day))
+        .collect();
+    export_entries(&days)
 }
 
 /// The whole week, ending yesterday.
@@ -152,16 +147,7 @@ struct Site {
 impl Site {
     fn new(entries: &[ExportEntry]) -> Site {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(
-            dir.path().join("whitelist_clients"),
-            "# test whitelist\n205.201.128.0/20\nmx.awl.example\n",
-        )
-        .unwrap();
-        fs::write(
-            dir.path().join("ignore"),
-            "# decided: not worth it\nbulk.co.uk\n",
-        )
-        .unwrap();
+        postmaster_files(dir.path());
         Site {
             dir,
             journal: JournalFiles::with_entries(entries),
@@ -371,7 +357,7 @@ fn an_alert_clears_after_accept_without_a_new_run() {
     );
 
     // The two suggestions, as `whitelist` prints them.
-    let accepted = bin()
+    bin()
         .args([
             "accept",
             "smtp-out.eu-west-1.amazonses.com",
@@ -379,13 +365,8 @@ fn an_alert_clears_after_accept_without_a_new_run() {
             "--whitelist-local",
         ])
         .arg(site.path("whitelist_clients.local"))
-        .output()
-        .unwrap();
-    assert!(
-        accepted.status.success(),
-        "{}",
-        String::from_utf8_lossy(&accepted.stderr)
-    );
+        .assert()
+        .success();
     assert_eq!(
         site.check(&["-w", "2"]),
         PluginOutput::expected(
@@ -398,16 +379,11 @@ fn an_alert_clears_after_accept_without_a_new_run() {
     );
 
     // The other two are decided against.
-    let ignored = bin()
+    bin()
         .args(["ignore", "example-isp.net", "smallshop.de", "--ignore-file"])
         .arg(site.path("ignore"))
-        .output()
-        .unwrap();
-    assert!(
-        ignored.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ignored.stderr)
-    );
+        .assert()
+        .success();
     assert_eq!(
         site.check(&[]),
         PluginOutput::expected(

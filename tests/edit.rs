@@ -7,12 +7,12 @@ mod common;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
+use common::fixtures::{DEBIAN_LIST, copy_debian_list};
 use common::postgrey::{DUNNO_REPLY, greylist_reply};
 use common::{Journald, Postgrey, bin, bin_path, wait_for, world_readable_tempdir};
 
-const DEBIAN_LIST: &str = "tests/fixtures/whitelist/whitelist_clients.debian-1.37";
 const RELOAD_HINT: &str = "postgrey rereads its whitelists on SIGHUP: systemctl reload postgrey\n";
 const PAUSE_ENV: &str = "POSTGREY_ADVISOR_TEST_PAUSE_BEFORE_RENAME_MS";
 
@@ -75,6 +75,22 @@ fn s(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
 }
 
+/// Runs the binary with `args` to the end.
+fn advisor(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run")
+}
+
+/// [`advisor`], with the dates around the run for the dated comment it writes.
+fn advisor_dated(args: &[&str]) -> (Today, Output) {
+    Today::around(|| advisor(args))
+}
+
+/// What `accept` prints after adding `entries` to `path`.
+fn added_to(path: &Path, entries: &[&str]) -> String {
+    let lines: String = entries.iter().map(|e| format!("  {e}\n")).collect();
+    format!("added to {}:\n{lines}{RELOAD_HINT}", path.display())
+}
+
 #[test]
 fn accept_appends_a_dated_block_and_keeps_content_mode_and_owner() {
     common::require_root();
@@ -88,20 +104,17 @@ fn accept_appends_a_dated_block_and_keeps_content_mode_and_owner() {
     );
     nix::unistd::chown(&path, Some(uid), Some(gid)).expect("chown");
 
-    let (today, out) = Today::around(|| {
-        bin()
-            .args(["accept", "--whitelist-local", s(&path)])
-            .args(["Outbound.Protection.Outlook.COM", "amazonses.com."])
-            .output()
-            .expect("run")
-    });
+    let (today, out) = advisor_dated(&[
+        "accept",
+        "--whitelist-local",
+        s(&path),
+        "Outbound.Protection.Outlook.COM",
+        "amazonses.com.",
+    ]);
     assert_eq!(text(&out.stderr), "");
     assert_eq!(
         text(&out.stdout),
-        format!(
-            "added to {}:\n  outbound.protection.outlook.com\n  amazonses.com\n{RELOAD_HINT}",
-            path.display()
-        )
+        added_to(&path, &["outbound.protection.outlook.com", "amazonses.com"])
     );
     assert_eq!(out.status.code(), Some(0));
     today.assert_eq(&read(&path), |d| {
@@ -120,20 +133,9 @@ fn accept_appends_a_dated_block_and_keeps_content_mode_and_owner() {
 fn accept_creates_a_missing_file_with_mode_0644() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("postgrey/whitelist_clients.local");
-    let (today, out) = Today::around(|| {
-        bin()
-            .args(["accept", "--whitelist-local", s(&path), "mailer-esp.net"])
-            .output()
-            .expect("run")
-    });
+    let (today, out) = advisor_dated(&["accept", "--whitelist-local", s(&path), "mailer-esp.net"]);
     assert_eq!(text(&out.stderr), "");
-    assert_eq!(
-        text(&out.stdout),
-        format!(
-            "added to {}:\n  mailer-esp.net\n{RELOAD_HINT}",
-            path.display()
-        )
-    );
+    assert_eq!(text(&out.stdout), added_to(&path, &["mailer-esp.net"]));
     assert_eq!(out.status.code(), Some(0));
     today.assert_eq(&read(&path), |d| {
         format!("# added by postgrey-advisor on {d}\nmailer-esp.net\n")
@@ -145,19 +147,16 @@ fn accept_creates_a_missing_file_with_mode_0644() {
 fn accept_with_regex_writes_the_anchored_escaped_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("whitelist_clients.local");
-    let (today, out) = Today::around(|| {
-        bin()
-            .args(["accept", "--regex", "--whitelist-local", s(&path)])
-            .arg("outbound.protection.outlook.com")
-            .output()
-            .expect("run")
-    });
+    let (today, out) = advisor_dated(&[
+        "accept",
+        "--regex",
+        "--whitelist-local",
+        s(&path),
+        "outbound.protection.outlook.com",
+    ]);
     assert_eq!(
         text(&out.stdout),
-        format!(
-            "added to {}:\n  /(^|\\.)outbound\\.protection\\.outlook\\.com$/\n{RELOAD_HINT}",
-            path.display()
-        )
+        added_to(&path, &["/(^|\\.)outbound\\.protection\\.outlook\\.com$/"])
     );
     assert_eq!(out.status.code(), Some(0));
     today.assert_eq(&read(&path), |d| {
@@ -166,15 +165,12 @@ fn accept_with_regex_writes_the_anchored_escaped_line() {
         )
     });
     // The same domain again, plain or as a regex, is a duplicate.
-    let out = bin()
-        .args([
-            "accept",
-            "--whitelist-local",
-            s(&path),
-            "outbound.protection.outlook.com",
-        ])
-        .output()
-        .expect("run");
+    let out = advisor(&[
+        "accept",
+        "--whitelist-local",
+        s(&path),
+        "outbound.protection.outlook.com",
+    ]);
     assert_eq!(
         text(&out.stderr),
         format!(
@@ -194,11 +190,14 @@ fn accept_refuses_what_is_already_covered() {
     let path = dir.path().join("whitelist_clients.local");
     let before = "example.com\n/(^|\\.)sendgrid\\.net$/\n";
     fs::write(&path, before).expect("write");
-    let out = bin()
-        .args(["accept", "--whitelist-local", s(&path)])
-        .args(["example.com", "MX.example.com", "o1.sendgrid.net"])
-        .output()
-        .expect("run");
+    let out = advisor(&[
+        "accept",
+        "--whitelist-local",
+        s(&path),
+        "example.com",
+        "MX.example.com",
+        "o1.sendgrid.net",
+    ]);
     let p = path.display();
     assert_eq!(text(&out.stdout), "");
     assert_eq!(
@@ -220,13 +219,14 @@ fn accept_adds_the_rest_and_names_what_it_skips() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("whitelist_clients.local");
     fs::write(&path, "example.com\n").expect("write");
-    let (today, out) = Today::around(|| {
-        bin()
-            .args(["accept", "--whitelist-local", s(&path)])
-            .args(["new.example.net", "example.com", "a.new.example.net"])
-            .output()
-            .expect("run")
-    });
+    let (today, out) = advisor_dated(&[
+        "accept",
+        "--whitelist-local",
+        s(&path),
+        "new.example.net",
+        "example.com",
+        "a.new.example.net",
+    ]);
     let p = path.display();
     assert_eq!(
         text(&out.stderr),
@@ -236,10 +236,7 @@ fn accept_adds_the_rest_and_names_what_it_skips() {
              new.example.net, given before it\n"
         )
     );
-    assert_eq!(
-        text(&out.stdout),
-        format!("added to {p}:\n  new.example.net\n{RELOAD_HINT}")
-    );
+    assert_eq!(text(&out.stdout), added_to(&path, &["new.example.net"]));
     assert_eq!(out.status.code(), Some(0));
     today.assert_eq(&read(&path), |d| {
         format!("example.com\n# added by postgrey-advisor on {d}\nnew.example.net\n")
@@ -249,14 +246,14 @@ fn accept_adds_the_rest_and_names_what_it_skips() {
 #[test]
 fn accept_consults_the_main_whitelist_beside_the_local_one() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let main = dir.path().join("whitelist_clients");
-    fs::copy(DEBIAN_LIST, &main).expect("copy the Debian list");
+    let main = copy_debian_list(dir.path());
     let local = dir.path().join("whitelist_clients.local");
-    let out = bin()
-        .args(["accept", "--whitelist-local", s(&local)])
-        .args(["a1-2.smtp-out.eu-west-1.amazonses.com"])
-        .output()
-        .expect("run");
+    let out = advisor(&[
+        "accept",
+        "--whitelist-local",
+        s(&local),
+        "a1-2.smtp-out.eu-west-1.amazonses.com",
+    ]);
     assert_eq!(
         text(&out.stderr),
         format!(
@@ -278,18 +275,13 @@ fn accept_dry_run_prints_the_diff_and_changes_nothing() {
     let before = "one.example\ntwo.example\nthree.example\nfour.example\n";
     fs::write(&path, before).expect("write");
     let p = path.display();
-    let (today, out) = Today::around(|| {
-        bin()
-            .args([
-                "accept",
-                "--dry-run",
-                "--whitelist-local",
-                s(&path),
-                "five.example",
-            ])
-            .output()
-            .expect("run")
-    });
+    let (today, out) = advisor_dated(&[
+        "accept",
+        "--dry-run",
+        "--whitelist-local",
+        s(&path),
+        "five.example",
+    ]);
     assert_eq!(text(&out.stderr), "");
     today.assert_eq(text(&out.stdout), |d| {
         format!(
@@ -304,19 +296,14 @@ fn accept_dry_run_prints_the_diff_and_changes_nothing() {
     // A file that does not exist yet is shown as new, and still not created.
     let missing = dir.path().join("new/whitelist_clients.local");
     let m = missing.display();
-    let (today, out) = Today::around(|| {
-        bin()
-            .args([
-                "accept",
-                "-n",
-                "--regex",
-                "--whitelist-local",
-                s(&missing),
-                "five.example",
-            ])
-            .output()
-            .expect("run")
-    });
+    let (today, out) = advisor_dated(&[
+        "accept",
+        "-n",
+        "--regex",
+        "--whitelist-local",
+        s(&missing),
+        "five.example",
+    ]);
     today.assert_eq(text(&out.stdout), |d| {
         format!(
             "--- /dev/null\n+++ {m}\n@@ -0,0 +1,2 @@\n+# added by postgrey-advisor on {d}\n\
@@ -349,16 +336,13 @@ fn accept_rejects_what_is_not_a_usable_domain_as_a_usage_error() {
             "'/' does not occur in host names (only letters, digits, '-', '_' and '.')",
         ),
     ] {
-        let out = bin()
-            .args([
-                "accept",
-                "--whitelist-local",
-                s(&path),
-                "good.example.org",
-                domain,
-            ])
-            .output()
-            .expect("run");
+        let out = advisor(&[
+            "accept",
+            "--whitelist-local",
+            s(&path),
+            "good.example.org",
+            domain,
+        ]);
         assert_eq!(
             text(&out.stderr),
             format!("postgrey-advisor: {domain:?} is not a usable domain: {reason}\n")
@@ -374,18 +358,13 @@ fn ignore_appends_and_refuses_duplicates() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("postgrey-advisor/ignore");
     let p = path.display();
-    let (today, out) = Today::around(|| {
-        bin()
-            .args([
-                "ignore",
-                "--ignore-file",
-                s(&path),
-                "Asianet.co.th",
-                "asianet.co.th",
-            ])
-            .output()
-            .expect("run")
-    });
+    let (today, out) = advisor_dated(&[
+        "ignore",
+        "--ignore-file",
+        s(&path),
+        "Asianet.co.th",
+        "asianet.co.th",
+    ]);
     assert_eq!(
         text(&out.stderr),
         "postgrey-advisor: not adding asianet.co.th: given twice\n"
@@ -400,10 +379,7 @@ fn ignore_appends_and_refuses_duplicates() {
     });
     assert_eq!(fs::metadata(&path).expect("stat").mode() & 0o7777, 0o644);
 
-    let out = bin()
-        .args(["ignore", "--ignore-file", s(&path), "asianet.co.th"])
-        .output()
-        .expect("run");
+    let out = advisor(&["ignore", "--ignore-file", s(&path), "asianet.co.th"]);
     assert_eq!(
         text(&out.stderr),
         format!(
@@ -426,16 +402,13 @@ fn audit_reports_each_finding_with_file_and_line() {
     )
     .expect("write");
     fs::write(&local, "mx.example.com\n/^mx(\\d+\\.example\\.info$/\n").expect("write");
-    let out = bin()
-        .args([
-            "audit",
-            "--whitelist-clients",
-            s(&main),
-            "--whitelist-clients",
-            s(&local),
-        ])
-        .output()
-        .expect("run");
+    let out = advisor(&[
+        "audit",
+        "--whitelist-clients",
+        s(&main),
+        "--whitelist-clients",
+        s(&local),
+    ]);
     let (m, l) = (main.display(), local.display());
     assert_eq!(
         text(&out.stdout),
@@ -489,10 +462,7 @@ fn audit_of_a_clean_file_prints_nothing_and_exits_0() {
 
 #[test]
 fn audit_of_the_shipped_debian_list() {
-    let out = bin()
-        .args(["audit", "--whitelist-clients", DEBIAN_LIST])
-        .output()
-        .expect("run");
+    let out = advisor(&["audit", "--whitelist-clients", DEBIAN_LIST]);
     let dots = |line: usize, re: &str, n: usize| {
         format!(
             "{DEBIAN_LIST}:{line}: regex {re} has {n} unescaped \".\", which matches any \
@@ -519,10 +489,7 @@ fn audit_of_the_shipped_debian_list() {
 fn audit_names_a_missing_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let missing = dir.path().join("whitelist_clients");
-    let out = bin()
-        .args(["audit", "--whitelist-clients", s(&missing)])
-        .output()
-        .expect("run");
+    let out = advisor(&["audit", "--whitelist-clients", s(&missing)]);
     assert_eq!(text(&out.stdout), "");
     assert_eq!(
         text(&out.stderr),
@@ -617,8 +584,7 @@ fn an_accepted_domain_passes_real_postgrey_after_sighup() {
     common::require_root();
     let journald = Journald::start();
     let files = world_readable_tempdir();
-    let main = files.path().join("whitelist_clients");
-    fs::copy(DEBIAN_LIST, &main).expect("copy the Debian list");
+    let main = copy_debian_list(files.path());
     let local = files.path().join("whitelist_clients.local");
     let postgrey = Postgrey::builder()
         .whitelist_clients(&main)

@@ -31,39 +31,22 @@ fn export_entries_become_a_journal_file_with_exactly_those_entries() {
     let entries = journal_file_entries(file);
     assert_eq!(entries.len(), 3);
 
-    assert_eq!(entries[0].message().as_deref(), Some(GREYLIST_NEW));
-    assert_eq!(
-        entries[0].get("__REALTIME_TIMESTAMP").as_deref(),
-        Some("1795168800000000")
-    );
-    assert_eq!(entries[0].get("_UID").as_deref(), Some("0"));
-    assert_eq!(
-        entries[0].get("_SYSTEMD_UNIT").as_deref(),
-        Some("postgrey.service")
-    );
-    assert_eq!(
-        entries[0].get("SYSLOG_IDENTIFIER").as_deref(),
-        Some("postgrey")
-    );
-    assert_eq!(entries[0].get("_TRANSPORT").as_deref(), Some("stdout"));
-    assert_eq!(
-        entries[0].get("_BOOT_ID").as_deref(),
-        Some(common::export::DEFAULT_BOOT_ID)
-    );
+    entries[0].assert_fields(&[
+        ("MESSAGE", GREYLIST_NEW),
+        ("__REALTIME_TIMESTAMP", "1795168800000000"),
+        ("_UID", "0"),
+        ("_SYSTEMD_UNIT", "postgrey.service"),
+        ("SYSLOG_IDENTIFIER", "postgrey"),
+        ("_TRANSPORT", "stdout"),
+        ("_BOOT_ID", common::export::DEFAULT_BOOT_ID),
+    ]);
 
-    assert_eq!(
-        entries[1].message().as_deref(),
-        Some("action=greylist, forged")
-    );
-    assert_eq!(
-        entries[1].get("__REALTIME_TIMESTAMP").as_deref(),
-        Some("1795168801500000")
-    );
-    assert_eq!(entries[1].get("_UID").as_deref(), Some("1000"));
-    assert_eq!(
-        entries[1].get("SYSLOG_IDENTIFIER").as_deref(),
-        Some("postgrey")
-    );
+    entries[1].assert_fields(&[
+        ("MESSAGE", "action=greylist, forged"),
+        ("__REALTIME_TIMESTAMP", "1795168801500000"),
+        ("_UID", "1000"),
+        ("SYSLOG_IDENTIFIER", "postgrey"),
+    ]);
     assert!(!entries[1].has("_SYSTEMD_UNIT"));
 
     assert_eq!(entries[2].bytes("MESSAGE").as_deref(), Some(binary_message));
@@ -122,17 +105,13 @@ fn a_unit_stream_carries_the_unit_the_pid_and_journal_stream() {
     assert_eq!(env, fd1, "JOURNAL_STREAM names the stream on stdout");
     assert_eq!(messages[2], "warned");
     for entry in &entries {
-        assert_eq!(
-            entry.get("SYSLOG_IDENTIFIER").as_deref(),
-            Some("infra-test")
-        );
-        assert_eq!(entry.get("_TRANSPORT").as_deref(), Some("stdout"));
-        assert_eq!(entry.get("_UID").as_deref(), Some("0"));
-        assert_eq!(entry.get("SYSLOG_FACILITY").as_deref(), Some("3"));
-        assert_eq!(
-            entry.get("_NAMESPACE").as_deref(),
-            Some(journald.namespace())
-        );
+        entry.assert_fields(&[
+            ("SYSLOG_IDENTIFIER", "infra-test"),
+            ("_TRANSPORT", "stdout"),
+            ("_UID", "0"),
+            ("SYSLOG_FACILITY", "3"),
+            ("_NAMESPACE", journald.namespace()),
+        ]);
     }
     // journald attributes each line to the process that wrote it (credentials passed with
     // the data): sh wrote the first and last line, stat the second.
@@ -153,22 +132,17 @@ fn a_forged_logger_line_has_the_users_uid_and_no_unit() {
 
     let forged = journald.wait_for_entries(&["_UID=65534"], 1);
     assert_eq!(forged.len(), 1);
-    assert_eq!(
-        forged[0].message().as_deref(),
-        Some("action=greylist, reason=new, forged")
-    );
-    assert_eq!(
-        forged[0].get("SYSLOG_IDENTIFIER").as_deref(),
-        Some("postgrey")
-    );
-    assert_eq!(forged[0].get("_TRANSPORT").as_deref(), Some("syslog"));
-    assert_eq!(forged[0].get("_GID").as_deref(), Some("65534"));
+    forged[0].assert_fields(&[
+        ("MESSAGE", "action=greylist, reason=new, forged"),
+        ("SYSLOG_IDENTIFIER", "postgrey"),
+        ("_TRANSPORT", "syslog"),
+        ("_GID", "65534"),
+    ]);
     assert!(!forged[0].has("_SYSTEMD_UNIT"));
 
     let genuine = journald.wait_for_entries(&["_SYSTEMD_UNIT=postgrey.service"], 1);
     assert_eq!(genuine.len(), 1);
-    assert_eq!(genuine[0].message().as_deref(), Some("genuine line"));
-    assert_eq!(genuine[0].get("_UID").as_deref(), Some("0"));
+    genuine[0].assert_fields(&[("MESSAGE", "genuine line"), ("_UID", "0")]);
 }
 
 #[test]
@@ -192,18 +166,13 @@ fn real_postgrey_greylists_passes_after_the_delay_and_rereads_its_whitelist() {
 
     let logged = journald.wait_for_entries(&[&format!("MESSAGE={GREYLIST_NEW}")], 1);
     assert_eq!(logged.len(), 1);
-    let entry = &logged[0];
-    assert_eq!(
-        entry.get("_SYSTEMD_UNIT").as_deref(),
-        Some("postgrey.service")
-    );
-    assert_eq!(entry.get("SYSLOG_IDENTIFIER").as_deref(), Some("postgrey"));
-    assert_eq!(entry.get("_TRANSPORT").as_deref(), Some("stdout"));
-    assert_eq!(
-        entry.get("_PID").as_deref(),
-        Some(postgrey.pid().to_string().as_str())
-    );
-    assert_eq!(entry.get("_UID").as_deref(), Some("0"));
+    logged[0].assert_fields(&[
+        ("_SYSTEMD_UNIT", "postgrey.service"),
+        ("SYSLOG_IDENTIFIER", "postgrey"),
+        ("_TRANSPORT", "stdout"),
+        ("_PID", &postgrey.pid().to_string()),
+        ("_UID", "0"),
+    ]);
 
     sleep_past_delay(1);
     let retry = postgrey.request(

@@ -29,6 +29,12 @@ struct Host {
     address: &'static str,
 }
 
+impl Host {
+    const fn new(name: &'static str, address: &'static str) -> Host {
+        Host { name, address }
+    }
+}
+
 /// The whitelist files postgrey and the advisor share: an empty main list (Debian's shipped
 /// one would whitelist the provider) and an empty `.local` beside it for `accept`. Plus an
 /// empty ignore file, so the host's `/etc/postgrey-advisor/ignore` plays no part.
@@ -217,23 +223,27 @@ fn evidence_of(group: &Value) -> Value {
     Value::Object(picked)
 }
 
+/// Asserts the evidence fields of `group`: the figures in `expected`, and as `first_seen` and
+/// `last_seen` the stamps of the first and last decisions naming any of `clients`, which it
+/// returns.
+fn assert_evidence(
+    group: &Value,
+    decisions: &[JournalEntry],
+    clients: &[&str],
+    mut expected: Value,
+) -> (String, String) {
+    let (first, last) = seen_span(decisions, clients);
+    expected["first_seen"] = Value::from(first.as_str());
+    expected["last_seen"] = Value::from(last.as_str());
+    assert_eq!(evidence_of(group), expected);
+    (first, last)
+}
+
 // The provider (amazonses.com), one server in each of two /24s, and a small sender.
-const A1: Host = Host {
-    name: "a1-1.smtp-out.eu-west-1.amazonses.com",
-    address: "198.51.100.10",
-};
-const B2: Host = Host {
-    name: "b2-2.smtp-out.eu-west-1.amazonses.com",
-    address: "203.0.113.20",
-};
-const SMALLSHOP: Host = Host {
-    name: "mail.smallshop.de",
-    address: "198.18.20.25",
-};
-const UNKNOWN: Host = Host {
-    name: "unknown",
-    address: "192.0.2.77",
-};
+const A1: Host = Host::new("a1-1.smtp-out.eu-west-1.amazonses.com", "198.51.100.10");
+const B2: Host = Host::new("b2-2.smtp-out.eu-west-1.amazonses.com", "203.0.113.20");
+const SMALLSHOP: Host = Host::new("mail.smallshop.de", "198.18.20.25");
+const UNKNOWN: Host = Host::new("unknown", "192.0.2.77");
 
 #[test]
 fn report_shows_the_multi_server_retry_real_postgrey_logged_and_skips_a_forged_line() {
@@ -295,9 +305,10 @@ fn report_shows_the_multi_server_retry_real_postgrey_logged_and_skips_a_forged_l
     );
 
     let ses = find(&report["groups"], "domain", "amazonses.com");
-    let (first, last) = seen_span(&decisions, &[A1.name, B2.name]);
-    assert_eq!(
-        evidence_of(ses),
+    assert_evidence(
+        ses,
+        &decisions,
+        &[A1.name, B2.name],
         json!({
             "new": 2,
             "early_retry": 0,
@@ -308,9 +319,7 @@ fn report_shows_the_multi_server_retry_real_postgrey_logged_and_skips_a_forged_l
             "distinct_nets": 2,
             "distinct_hosts": 2,
             "retried_from_other_net": 1,
-            "first_seen": first,
-            "last_seen": last,
-        })
+        }),
     );
     // A1 was named twice (greylisted, passed), B2 once: most frequent first.
     assert_eq!(ses["sample_hosts"], json!([A1.name, B2.name]));
@@ -320,9 +329,10 @@ fn report_shows_the_multi_server_retry_real_postgrey_logged_and_skips_a_forged_l
     assert_eq!(ses["suggestion"], Value::Null);
 
     let shop = find(&report["groups"], "domain", "smallshop.de");
-    let (first, last) = seen_span(&decisions, &[SMALLSHOP.name]);
-    assert_eq!(
-        evidence_of(shop),
+    assert_evidence(
+        shop,
+        &decisions,
+        &[SMALLSHOP.name],
         json!({
             "new": 1,
             "early_retry": 0,
@@ -333,17 +343,16 @@ fn report_shows_the_multi_server_retry_real_postgrey_logged_and_skips_a_forged_l
             "distinct_nets": 1,
             "distinct_hosts": 1,
             "retried_from_other_net": 0,
-            "first_seen": first,
-            "last_seen": last,
-        })
+        }),
     );
     assert_eq!(shop["sample_hosts"], json!([SMALLSHOP.name]));
 
     assert_eq!(names(&report["unresolved"], "network"), ["192.0.2.0/24"]);
     let unresolved = find(&report["unresolved"], "network", "192.0.2.0/24");
-    let (first, last) = seen_span(&decisions, &[UNKNOWN.name]);
-    assert_eq!(
-        evidence_of(unresolved),
+    let (first, last) = assert_evidence(
+        unresolved,
+        &decisions,
+        &[UNKNOWN.name],
         json!({
             "new": 1,
             "early_retry": 0,
@@ -354,9 +363,7 @@ fn report_shows_the_multi_server_retry_real_postgrey_logged_and_skips_a_forged_l
             "distinct_nets": 1,
             "distinct_hosts": 0,
             "retried_from_other_net": 0,
-            "first_seen": first,
-            "last_seen": last,
-        })
+        }),
     );
     assert_eq!(first, last);
 
@@ -370,22 +377,10 @@ fn report_shows_the_multi_server_retry_real_postgrey_logged_and_skips_a_forged_l
 
 // The provider's servers for the whitelist test: three /24s it retries from, and a fourth
 // that is first seen after the whitelist took effect.
-const NET_A: Host = Host {
-    name: "a1-1.smtp-out.eu-west-1.amazonses.com",
-    address: "54.240.1.11",
-};
-const NET_B: Host = Host {
-    name: "b2-1.smtp-out.eu-west-1.amazonses.com",
-    address: "54.240.2.12",
-};
-const NET_C: Host = Host {
-    name: "c3-1.smtp-out.eu-west-1.amazonses.com",
-    address: "54.240.3.13",
-};
-const NET_D: Host = Host {
-    name: "d4-7.smtp-out.eu-west-1.amazonses.com",
-    address: "54.240.9.40",
-};
+const NET_A: Host = Host::new("a1-1.smtp-out.eu-west-1.amazonses.com", "54.240.1.11");
+const NET_B: Host = Host::new("b2-1.smtp-out.eu-west-1.amazonses.com", "54.240.2.12");
+const NET_C: Host = Host::new("c3-1.smtp-out.eu-west-1.amazonses.com", "54.240.3.13");
+const NET_D: Host = Host::new("d4-7.smtp-out.eu-west-1.amazonses.com", "54.240.9.40");
 const SUFFIX: &str = "smtp-out.eu-west-1.amazonses.com";
 
 fn mode_of(path: &Path) -> u32 {

@@ -18,15 +18,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use common::fixtures::{
+    DAY_S, assert_week, export_entries, group, postmaster_files, rfc3339, week_from_day,
+};
 use common::postgrey::sleep_past_delay;
-use common::traffic::{self, Line};
+use common::traffic::Line;
 use common::{
     ExportEntry, JournalEntry, JournalFiles, Journald, Postfix, Postgrey, bin, bin_in_journald,
     bin_path, wait_for,
 };
 use serde_json::Value;
 
-const DAY_S: i64 = 86_400;
 /// The catalog id of the report entries (src/render/journal.rs, README).
 const MESSAGE_ID: &str = "81e1a72418af45329193ed2abb060aad";
 /// Test knobs of the binary (src/state.rs, src/app/run.rs).
@@ -38,33 +40,11 @@ const CURSOR_LOST_NOTE: &str = "the saved journal cursor no longer exists (journ
      vacuumed); reading resumed from the time of the last entry counted, and entries logged in \
      between may have been lost";
 
-fn rfc3339(at_s: i64) -> String {
-    jiff::Timestamp::from_second(at_s).unwrap().to_string()
-}
-
-/// 00:00 UTC today, in seconds.
-fn today_s() -> i64 {
-    jiff::Timestamp::now().as_second().div_euclid(DAY_S) * DAY_S
-}
-
 /// The week of traffic.rs moved by whole days so that its first day is `days_ago` days before
 /// today (UTC): every figure the table in traffic.rs gives stays the same.
 fn week_from(days_ago: i64) -> Vec<Line> {
-    let offset = today_s() - days_ago * DAY_S - traffic::WEEK_START_S;
-    traffic::week()
-        .into_iter()
-        .map(|l| Line {
-            at_s: l.at_s + offset,
-            message: l.message,
-        })
-        .collect()
-}
-
-fn export_entries(lines: &[Line]) -> Vec<ExportEntry> {
-    lines
-        .iter()
-        .map(|l| ExportEntry::postgrey(&rfc3339(l.at_s), &l.message))
-        .collect()
+    let today = jiff::Timestamp::now().as_second().div_euclid(DAY_S);
+    week_from_day(today - days_ago)
 }
 
 /// The postmaster's side of a test: whitelist (the CIDR that whitelists Mailchimp), ignore file
@@ -78,14 +58,7 @@ struct Postmaster {
 impl Postmaster {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let whitelist = dir.path().join("whitelist_clients");
-        fs::write(
-            &whitelist,
-            "# test whitelist\n205.201.128.0/20\nmx.awl.example\n",
-        )
-        .unwrap();
-        let ignore = dir.path().join("ignore");
-        fs::write(&ignore, "# decided: not worth it\nbulk.co.uk\n").unwrap();
+        let (whitelist, ignore) = postmaster_files(dir.path());
         fs::create_dir(dir.path().join("lib")).unwrap();
         Postmaster {
             dir,
@@ -194,15 +167,6 @@ fn read_json(path: &Path) -> Value {
         .unwrap_or_else(|e| panic!("{} is not JSON ({e})", path.display()))
 }
 
-fn group<'a>(report: &'a Value, domain: &str) -> &'a Value {
-    report["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["domain"] == domain)
-        .unwrap_or_else(|| panic!("no group {domain} in {report:#}"))
-}
-
 /// The analysis part of a report or summary: what must be equal however the entries were read.
 fn findings(report: &Value) -> Value {
     serde_json::json!({
@@ -210,35 +174,6 @@ fn findings(report: &Value) -> Value {
         "groups": report["groups"],
         "unresolved": report["unresolved"],
     })
-}
-
-/// The week's figures (the same as tests/report.rs asserts for `report`).
-fn assert_week(report: &Value) {
-    let amazon = group(report, "amazonses.com");
-    assert_eq!(amazon["new"], 84);
-    assert_eq!(amazon["retried_from_other_net"], 56);
-    assert_eq!(amazon["passed_after_delay"], 28);
-    assert_eq!(amazon["median_delay_s"], 10800);
-    assert_eq!(amazon["distinct_ips"], 12);
-    assert_eq!(amazon["distinct_nets"], 3);
-    assert_eq!(amazon["status"], "candidate");
-    assert_eq!(amazon["verdict"], "whitelist");
-    assert_eq!(amazon["suggestion"], "smtp-out.eu-west-1.amazonses.com");
-    let outlook = group(report, "outlook.com");
-    assert_eq!(outlook["new"], 42);
-    assert_eq!(outlook["retried_from_other_net"], 21);
-    assert_eq!(outlook["suggestion"], "outbound.protection.outlook.com");
-    assert_eq!(group(report, "example-isp.net")["new"], 35);
-    assert_eq!(group(report, "example-isp.net")["verdict"], "spam-like");
-    assert_eq!(group(report, "smallshop.de")["passed_after_delay"], 21);
-    assert_eq!(group(report, "mcsv.net")["status"], "whitelisted");
-    assert_eq!(group(report, "bulk.co.uk")["status"], "ignored");
-    assert_eq!(report["unresolved"][0]["network"], "192.0.2.0/24");
-    assert_eq!(report["unresolved"][0]["new"], 14);
-    assert_eq!(report["groups"].as_array().unwrap().len(), 15);
-    assert_eq!(report["totals"]["entries"], 411);
-    assert_eq!(report["totals"]["greylisted"], 265);
-    assert_eq!(report["totals"]["malformed"], 7);
 }
 
 /// A small deterministic generator (xorshift64*); the seed is printed so a failure can be
@@ -464,7 +399,7 @@ fn a_second_run_counts_only_new_entries_and_a_vacuumed_cursor_resumes_by_time() 
 fn assert_intact_after_kill(pm: &Postmaster, complete_reads: &[u64]) {
     if pm.state().exists() {
         let state = pm.state_json();
-        assert_eq!(state["schema"], 1);
+        assert_eq!(state["schema"], 2);
         let entries = state_entries(&state);
         assert!(
             complete_reads.contains(&entries),
@@ -500,7 +435,7 @@ fn sigkill_at_twenty_random_moments_loses_and_doubles_nothing() {
     clean.run_ok(clean_journal.dir(), &[]);
     let clean_state = clean.state_json();
     let clean_summary = clean.summary_json();
-    assert_week(&clean_summary);
+    assert_week(&clean_summary, 411);
     assert_eq!(clean_summary["entries_read"], 411);
 
     let journal = JournalFiles::new();
@@ -572,7 +507,7 @@ fn sigkill_at_twenty_random_moments_loses_and_doubles_nothing() {
     assert_eq!(state["last_entry_us"], clean_state["last_entry_us"]);
     let summary = pm.summary_json();
     assert_eq!(findings(&summary), findings(&clean_summary));
-    assert_week(&summary);
+    assert_week(&summary, 411);
     // Temporary files of killed runs are cleaned up by the next run (under the lock).
     assert_eq!(temporaries(&pm.state_dir()), Vec::<String>::new());
 }
@@ -669,11 +604,11 @@ fn two_runs_at_once_take_turns_and_a_busy_lock_exits_75() {
     // The first read everything; the second, after it, nothing new: the week counted once.
     let first_report: Value = serde_json::from_slice(&first.stdout).unwrap();
     let patient_report: Value = serde_json::from_slice(&patient.stdout).unwrap();
-    assert_week(&first_report);
+    assert_week(&first_report, 411);
     assert_eq!(findings(&first_report), findings(&patient_report));
     let summary = pm.summary_json();
     assert_eq!(summary["entries_read"], 0);
-    assert_week(&summary);
+    assert_week(&summary, 411);
     assert_eq!(state_entries(&pm.state_json()), 411);
 }
 
@@ -708,7 +643,7 @@ fn a_corrupt_state_file_is_named_and_left_alone_until_reset() {
         (
             "schema",
             serde_json::to_vec(&wrong_schema).unwrap(),
-            "has schema 99, this version reads 1 (--reset-state starts over)",
+            "has schema 99, this version reads 2 (--reset-state starts over)",
         ),
     ];
     for (what, bytes, problem) in cases {
@@ -748,7 +683,7 @@ fn a_corrupt_state_file_is_named_and_left_alone_until_reset() {
     assert_eq!(state["tally"], good_state["tally"]);
     let summary = pm.summary_json();
     assert_eq!(summary["entries_read"], 411);
-    assert_week(&summary);
+    assert_week(&summary, 411);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -761,17 +696,6 @@ fn one_with<'a>(entries: &'a [JournalEntry], field: &str, value: &str) -> &'a Jo
         .collect();
     assert_eq!(found.len(), 1, "entries with {field}={value}");
     found[0]
-}
-
-fn assert_fields(entry: &JournalEntry, expected: &[(&str, &str)]) {
-    for (field, value) in expected {
-        assert_eq!(
-            entry.get(field).as_deref(),
-            Some(*value),
-            "{field} of {:?}",
-            entry.message()
-        );
-    }
 }
 
 #[test]
@@ -799,61 +723,46 @@ fn the_report_reaches_the_journal_as_structured_entries() {
     let entries = journald.wait_for_entries(&[&by_id], 1 + candidates.len());
     assert_eq!(entries.len(), 1 + candidates.len());
     let summary = one_with(&entries, "PGADVISOR_KIND", "summary");
-    assert_fields(
-        summary,
-        &[
-            (
-                "MESSAGE",
-                "postgrey-advisor: 411 entries read, 265 greylisted, 4 candidates to review",
-            ),
-            ("PRIORITY", "5"),
-            ("PGADVISOR_CANDIDATES", "4"),
-            ("PGADVISOR_ENTRIES_READ", "411"),
-            ("PGADVISOR_GREYLISTED", "265"),
-            ("PGADVISOR_UNTRUSTED_SKIPPED", "0"),
-            ("PGADVISOR_CURSOR_LOST", "0"),
-        ],
-    );
+    summary.assert_fields(&[
+        (
+            "MESSAGE",
+            "postgrey-advisor: 411 entries read, 265 greylisted, 4 candidates to review",
+        ),
+        ("PRIORITY", "5"),
+        ("PGADVISOR_CANDIDATES", "4"),
+        ("PGADVISOR_ENTRIES_READ", "411"),
+        ("PGADVISOR_GREYLISTED", "265"),
+        ("PGADVISOR_UNTRUSTED_SKIPPED", "0"),
+        ("PGADVISOR_CURSOR_LOST", "0"),
+    ]);
     let amazon = one_with(&entries, "PGADVISOR_DOMAIN", "amazonses.com");
-    assert_fields(
-        amazon,
-        &[
-            (
-                "MESSAGE",
-                "postgrey-advisor: amazonses.com: whitelist, 84 greylisted, suggest \
-                 smtp-out.eu-west-1.amazonses.com",
-            ),
-            ("PRIORITY", "5"),
-            ("PGADVISOR_KIND", "candidate"),
-            ("PGADVISOR_NEW", "84"),
-            ("PGADVISOR_GREYLISTED", "84"),
-            ("PGADVISOR_RETRIED_FROM_OTHER_NET", "56"),
-            ("PGADVISOR_PASSED_AFTER_DELAY", "28"),
-            ("PGADVISOR_STATUS", "candidate"),
-            ("PGADVISOR_VERDICT", "whitelist"),
-            ("PGADVISOR_SUGGESTION", "smtp-out.eu-west-1.amazonses.com"),
-        ],
-    );
+    amazon.assert_fields(&[
+        (
+            "MESSAGE",
+            "postgrey-advisor: amazonses.com: whitelist, 84 greylisted, suggest \
+             smtp-out.eu-west-1.amazonses.com",
+        ),
+        ("PRIORITY", "5"),
+        ("PGADVISOR_KIND", "candidate"),
+        ("PGADVISOR_NEW", "84"),
+        ("PGADVISOR_GREYLISTED", "84"),
+        ("PGADVISOR_RETRIED_FROM_OTHER_NET", "56"),
+        ("PGADVISOR_PASSED_AFTER_DELAY", "28"),
+        ("PGADVISOR_STATUS", "candidate"),
+        ("PGADVISOR_VERDICT", "whitelist"),
+        ("PGADVISOR_SUGGESTION", "smtp-out.eu-west-1.amazonses.com"),
+    ]);
     let outlook = one_with(&entries, "PGADVISOR_DOMAIN", "outlook.com");
-    assert_fields(
-        outlook,
-        &[
-            ("PGADVISOR_NEW", "42"),
-            ("PGADVISOR_VERDICT", "whitelist"),
-            ("PGADVISOR_SUGGESTION", "outbound.protection.outlook.com"),
-        ],
-    );
+    outlook.assert_fields(&[
+        ("PGADVISOR_NEW", "42"),
+        ("PGADVISOR_VERDICT", "whitelist"),
+        ("PGADVISOR_SUGGESTION", "outbound.protection.outlook.com"),
+    ]);
     let isp = one_with(&entries, "PGADVISOR_DOMAIN", "example-isp.net");
-    assert_fields(
-        isp,
-        &[("PGADVISOR_NEW", "35"), ("PGADVISOR_VERDICT", "spam-like")],
-    );
+    isp.assert_fields(&[("PGADVISOR_NEW", "35"), ("PGADVISOR_VERDICT", "spam-like")]);
     assert!(!isp.has("PGADVISOR_SUGGESTION"));
     let shop = one_with(&entries, "PGADVISOR_DOMAIN", "smallshop.de");
-    assert_fields(
-        shop,
-        &[("PGADVISOR_NEW", "21"), ("PGADVISOR_VERDICT", "review")],
-    );
+    shop.assert_fields(&[("PGADVISOR_NEW", "21"), ("PGADVISOR_VERDICT", "review")]);
     for domain in candidates {
         assert!(
             entries
@@ -878,17 +787,14 @@ fn the_report_reaches_the_journal_as_structured_entries() {
         .filter(|e| e.get("PGADVISOR_KIND").as_deref() == Some("summary"))
         .collect();
     assert_eq!(summaries.len(), 2);
-    assert_fields(
-        summaries[1],
-        &[
-            (
-                "MESSAGE",
-                "postgrey-advisor: 0 entries read, 265 greylisted, 4 candidates to review",
-            ),
-            ("PGADVISOR_ENTRIES_READ", "0"),
-            ("PGADVISOR_CANDIDATES", "4"),
-        ],
-    );
+    summaries[1].assert_fields(&[
+        (
+            "MESSAGE",
+            "postgrey-advisor: 0 entries read, 265 greylisted, 4 candidates to review",
+        ),
+        ("PGADVISOR_ENTRIES_READ", "0"),
+        ("PGADVISOR_CANDIDATES", "4"),
+    ]);
     let printed = journald.entries(&["SYSLOG_IDENTIFIER=postgrey-advisor", "_TRANSPORT=stdout"]);
     assert!(
         printed.is_empty(),

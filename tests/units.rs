@@ -11,13 +11,16 @@
 //! The package build takes minutes and is `#[ignore]`d; CI runs it with
 //! `cargo test --test units -- --ignored debian_package`.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use clap::CommandFactory;
+use common::{project_file, read_project_file as read};
 use postgrey_advisor::cli::Cli;
 use tempfile::TempDir;
 
@@ -27,15 +30,6 @@ const SERVICE: &str = "postgrey-advisor.service";
 const TIMER: &str = "postgrey-advisor.timer";
 /// The distribution's unit directory; verify needs sysinit.target & co. inside the root.
 const SYSTEM_UNITS: &str = "/usr/lib/systemd/system";
-
-fn project_file(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
-
-fn read(relative: &str) -> String {
-    let path = project_file(relative);
-    fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 fn run(command: &mut Command) -> Output {
     command
@@ -65,19 +59,21 @@ fn copy(from: &Path, to: &Path) {
     fs::copy(from, to).unwrap_or_else(|e| panic!("{} → {}: {e}", from.display(), to.display()));
 }
 
+/// Copies the distribution's unit directory into `dir` (as `dir/system`), modes and links kept.
+fn copy_system_units(dir: &Path) {
+    assert_success(
+        &run(Command::new("cp").arg("-a").arg(SYSTEM_UNITS).arg(dir)),
+        "copying the system units",
+    );
+}
+
 /// A root directory for `systemd-analyze --root=`: the distribution's units, ours on top, and
 /// the built binary where `ExecStart=` expects it.
 fn unit_root(drop_ins: &[&str]) -> TempDir {
     let root = TempDir::new().unwrap();
     let unit_dir = root.path().join("usr/lib/systemd");
     fs::create_dir_all(&unit_dir).unwrap();
-    assert_success(
-        &run(Command::new("cp")
-            .arg("-a")
-            .arg(SYSTEM_UNITS)
-            .arg(&unit_dir)),
-        "copying the system units",
-    );
+    copy_system_units(&unit_dir);
     let unit_dir = unit_dir.join("system");
     for unit in [SERVICE, TIMER] {
         copy(
@@ -108,22 +104,25 @@ fn analyze_verify(root: &Path) -> Output {
         .args([SERVICE, TIMER]))
 }
 
-#[test]
-fn systemd_analyze_verify_prints_nothing() {
-    let root = unit_root(&[]);
-    let output = analyze_verify(root.path());
-    assert_success(&output, "systemd-analyze verify");
+/// `systemd-analyze verify` of the units in `root` succeeds and prints nothing.
+fn assert_verify_is_clean(root: &Path, what: &str) {
+    let output = analyze_verify(root);
+    assert_success(&output, what);
     assert_eq!(text(&output.stdout), "");
     assert_eq!(text(&output.stderr), "");
 }
 
 #[test]
+fn systemd_analyze_verify_prints_nothing() {
+    assert_verify_is_clean(unit_root(&[]).path(), "systemd-analyze verify");
+}
+
+#[test]
 fn systemd_analyze_verify_accepts_the_sendmail_drop_in() {
-    let root = unit_root(&["sendmail.conf"]);
-    let output = analyze_verify(root.path());
-    assert_success(&output, "systemd-analyze verify with sendmail.conf");
-    assert_eq!(text(&output.stdout), "");
-    assert_eq!(text(&output.stderr), "");
+    assert_verify_is_clean(
+        unit_root(&["sendmail.conf"]).path(),
+        "systemd-analyze verify with sendmail.conf",
+    );
 }
 
 /// Proves the root trick checks what it should: without the binary, verify complains.
@@ -557,23 +556,14 @@ fn debian_package_installs_everything_in_place() {
 
     // The packaged units, verified against the packaged binary in the unpacked tree.
     let unit_dir = installed.join("usr/lib/systemd");
-    assert_success(
-        &run(Command::new("cp")
-            .arg("-a")
-            .arg(SYSTEM_UNITS)
-            .arg(&unit_dir)),
-        "copying the system units",
-    );
+    copy_system_units(&unit_dir);
     for unit in [SERVICE, TIMER] {
         copy(
             &installed.join(format!("lib/systemd/system/{unit}")),
             &unit_dir.join(format!("system/{unit}")),
         );
     }
-    let verify = analyze_verify(&installed);
-    assert_success(&verify, "systemd-analyze verify of the packaged units");
-    assert_eq!(text(&verify.stdout), "");
-    assert_eq!(text(&verify.stderr), "");
+    assert_verify_is_clean(&installed, "systemd-analyze verify of the packaged units");
 
     // Maintainer scripts: the user is created, the timer enabled and started, the job itself is
     // never started by an installation or upgrade.

@@ -7,11 +7,10 @@ mod common;
 use std::fs;
 use std::net::IpAddr;
 
+use common::fixtures::copy_debian_list;
 use common::postgrey::{DUNNO_REPLY, greylist_reply};
 use common::{Journald, Postgrey, world_readable_tempdir};
 use postgrey_advisor::whitelist;
-
-const DEBIAN_LIST: &str = "tests/fixtures/whitelist/whitelist_clients.debian-1.37";
 
 /// One entry per rule of postgrey's reader, the surprising ones included.
 const TRICKY_LIST: &str = "\
@@ -102,9 +101,8 @@ fn postgrey_and_postgrey_advisor_agree_on_every_client() {
     common::require_root();
     let journald = Journald::start();
     let files = world_readable_tempdir();
-    let debian = files.path().join("whitelist_clients");
+    let debian = copy_debian_list(files.path());
     let tricky = files.path().join("tricky");
-    fs::copy(DEBIAN_LIST, &debian).expect("copy the Debian list");
     fs::write(&tricky, TRICKY_LIST).expect("write the tricky list");
     let postgrey = Postgrey::builder()
         .whitelist_clients(&debian)

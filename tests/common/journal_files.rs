@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::export::{ExportEntry, export_text};
-use super::{JournalEntry, journal_dir_entries, journalctl_json, opt_path, world_readable_tempdir};
+use super::{
+    JournalEntry, journal_dir_entries, journal_files_in, journalctl_json, opt_path,
+    world_readable_tempdir,
+};
 
 const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
 
@@ -79,13 +82,7 @@ impl JournalFiles {
 
     /// The journal files in the directory, sorted by name.
     pub fn files(&self) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
-            .expect("list journal directory")
-            .map(|e| e.expect("journal directory entry").path())
-            .filter(|p| p.extension().is_some_and(|x| x == "journal"))
-            .collect();
-        files.sort();
-        files
+        journal_files_in(self.dir.path())
     }
 
     /// Every entry of every file, as `journalctl -D DIR -o json` shows them, optionally filtered

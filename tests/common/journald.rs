@@ -31,7 +31,7 @@ use nix::libc;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::{JournalEntry, journal_dir_entries, require_root, run_ok, wait_for};
+use super::{JournalEntry, journal_dir_entries, journal_files_in, require_root, run_ok, wait_for};
 
 const JOURNALD: &str = "/lib/systemd/systemd-journald";
 const NAMESPACE_PREFIX: &str = "pgadv-";
@@ -150,13 +150,7 @@ impl Journald {
 
     /// The journal files, sorted by name (`system.journal` and archived `system@….journal`).
     pub fn journal_files(&self) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = fs::read_dir(&self.journal_dir)
-            .expect("list namespace journal directory")
-            .map(|e| e.expect("journal directory entry").path())
-            .filter(|p| p.extension().is_some_and(|x| x == "journal"))
-            .collect();
-        files.sort();
-        files
+        journal_files_in(&self.journal_dir)
     }
 
     /// `journalctl --namespace=NS --sync`: everything journald has received is on disk.

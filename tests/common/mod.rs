@@ -10,7 +10,8 @@
 //! - [`Postgrey`] runs `/usr/sbin/postgrey` as `postgrey.service` into such a journald and speaks
 //!   the Postfix policy protocol to it;
 //! - [`Postfix`] runs a private loopback-only Postfix for mail delivery tests;
-//! - [`nagios::check_once`] runs a throwaway nagios4 that executes real plugins once.
+//! - [`nagios::check_once`] runs a throwaway nagios4 that executes real plugins once;
+//! - [`fixtures`] holds the postmaster's files and the figures of the week of [`traffic`].
 //!
 //! The tests need root (journald namespaces, chown to the `postgrey` user, port 25) and the
 //! packages `.ci/run` installs. Every resource is unique per test (namespace name, ports bound
@@ -25,6 +26,7 @@
 #![allow(dead_code)]
 
 pub mod export;
+pub mod fixtures;
 pub mod journal_files;
 pub mod journald;
 pub mod nagios;
@@ -74,6 +76,17 @@ pub fn bin_in_journald(journald: &Journald) -> assert_cmd::Command {
     let mut cmd = journald.command_with_journal_socket(bin_path());
     cmd.env_remove("JOURNAL_STREAM");
     assert_cmd::Command::from_std(cmd)
+}
+
+/// A file of the project (units, monitoring definitions, …) by its path from the crate root.
+pub fn project_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// The text of a [`project_file`].
+pub fn read_project_file(relative: &str) -> String {
+    let path = project_file(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// A temporary directory that other users can enter and read (mode 0755): `mktemp -d` makes
@@ -177,6 +190,18 @@ impl JournalEntry {
     pub fn field_names(&self) -> Vec<&str> {
         self.fields.keys().map(String::as_str).collect()
     }
+
+    /// Asserts that the entry has each field of `expected` with exactly that value.
+    pub fn assert_fields(&self, expected: &[(&str, &str)]) {
+        for (field, value) in expected {
+            assert_eq!(
+                self.get(field).as_deref(),
+                Some(*value),
+                "{field} of {:?}",
+                self.message()
+            );
+        }
+    }
 }
 
 /// Runs `journalctl --no-pager -o json ARGS…` (a source such as `--file X` or `-D DIR`, then
@@ -211,6 +236,17 @@ pub fn journal_dir_entries(dir: &Path, matches: &[&str]) -> Vec<JournalEntry> {
     let mut args: Vec<&OsStr> = vec![OsStr::new("--directory"), dir.as_os_str()];
     args.extend(matches.iter().map(OsStr::new));
     journalctl_json(args)
+}
+
+/// The journal files (`*.journal`) in `dir`, sorted by name.
+pub fn journal_files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("list journal directory {}: {e}", dir.display()))
+        .map(|e| e.expect("journal directory entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "journal"))
+        .collect();
+    files.sort();
+    files
 }
 
 /// `OPTIONPATH` as one argument (e.g. `--dbdir=/tmp/x`), without a lossy conversion of the path.

@@ -1,10 +1,11 @@
-//! A throwaway nagios4 (Debian's package) that runs real plugins: [`check_once`] starts it
-//! from a configuration in a temporary directory, as the current user, with a 1 s check
-//! interval, waits until every service has been checked once, stops it (killing its process
-//! group) and returns what `status.dat` recorded.
+//! Throwaway monitoring cores from Debian's packages, each run as the current user from a
+//! configuration in a temporary directory and stopped by killing its process group ([`Core`]).
 //!
-//! The same harness as in tests/monitoring_defs.rs, which checks the shipped definitions with
-//! small shell plugins; here it is shared so the plugin's own tests can run the built binary.
+//! [`check_once`] starts nagios4 with a 1 s check interval, waits until every service has been
+//! checked once, stops it and returns what `status.dat` recorded; [`verify`] is `nagios4 -v` on
+//! the same kind of configuration. tests/check.rs points [`check_once`] at the built binary
+//! through [`shipped_commands`]; tests/monitoring_defs.rs runs small shell plugins and also
+//! starts icinga2 as a [`Core`].
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -18,9 +19,11 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tempfile::TempDir;
 
+use super::read_project_file;
+
 /// Where the Debian package installs the plugin (a symlink to the binary).
 pub const INSTALLED_PLUGIN: &str = "/usr/lib/nagios/plugins/check_postgrey_whitelist";
-/// How long Nagios may take to run its first checks before the test gives up.
+/// How long a core may take to run its first checks before the test gives up.
 const CORE_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Debian's sample objects: templates (generic-service, generic-host), contacts, timeperiods.
@@ -45,13 +48,13 @@ pub struct ServiceStatus {
 /// plugin at `plugin` instead of its installed path; `plugin` is best a symlink named
 /// check_postgrey_whitelist to the built binary.
 pub fn shipped_commands(plugin: &Path) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("monitoring/nagios/postgrey-advisor.cfg");
-    let shipped = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let shipped = read_project_file("monitoring/nagios/postgrey-advisor.cfg");
     assert!(shipped.contains(INSTALLED_PLUGIN), "{shipped}");
     shipped.replace(INSTALLED_PLUGIN, &plugin.display().to_string())
 }
 
-fn describe(output: &Output) -> String {
+/// Exit status, stdout and stderr of a finished command, for a failure message.
+pub fn describe(output: &Output) -> String {
     format!(
         "{}\nstdout:\n{}\nstderr:\n{}",
         output.status,
@@ -60,8 +63,8 @@ fn describe(output: &Output) -> String {
     )
 }
 
-/// The current user and group names: Nagios drops privileges to these.
-fn current_user() -> (String, String) {
+/// The current user and group names: the cores drop privileges to these.
+pub fn current_user() -> (String, String) {
     let name = |flag: &str| {
         let output = Command::new("id")
             .arg(flag)
@@ -73,13 +76,16 @@ fn current_user() -> (String, String) {
     (name("-un"), name("-gn"))
 }
 
-/// A started nagios4; its whole process group is killed when dropped, also when a test fails.
-struct Core {
+/// A started core; its whole process group is killed when dropped, also when a test fails.
+pub struct Core {
     child: Child,
+    stop_signal: Signal,
 }
 
 impl Core {
-    fn start(command: &mut Command, log: &Path) -> Core {
+    /// Starts `command` in its own process group, stdout and stderr into `log`; dropping the
+    /// value sends `stop_signal` to the group, then SIGKILL.
+    pub fn start(command: &mut Command, stop_signal: Signal, log: &Path) -> Core {
         let log = fs::File::create(log).unwrap();
         let child = command
             .process_group(0)
@@ -88,10 +94,10 @@ impl Core {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
-        Core { child }
+        Core { child, stop_signal }
     }
 
-    fn has_exited(&mut self) -> bool {
+    pub fn has_exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
     }
 }
@@ -100,9 +106,25 @@ impl Drop for Core {
     fn drop(&mut self) {
         let group = Pid::from_raw(self.child.id() as i32);
         // The group may already be gone; either way nothing of it may stay behind.
-        let _ = killpg(group, Signal::SIGTERM);
+        let _ = killpg(group, self.stop_signal);
         let _ = self.child.wait();
         let _ = killpg(group, Signal::SIGKILL);
+    }
+}
+
+/// Polls `probe` until it returns a value, or fails after [`CORE_DEADLINE`] with `context()`.
+pub fn wait_for_core<T>(mut probe: impl FnMut() -> Option<T>, context: impl Fn() -> String) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            started.elapsed() < CORE_DEADLINE,
+            "gave up after {CORE_DEADLINE:?}: {}",
+            context()
+        );
+        sleep(Duration::from_millis(100));
     }
 }
 
@@ -155,6 +177,7 @@ fn main_config(dir: &Path, object_files: &[PathBuf]) -> PathBuf {
 /// Host `localhost` (never checked itself) and services "check 0", "check 1", … running
 /// `check_commands` in that order.
 fn services(check_commands: &[&str]) -> String {
+    // No host check: the sample's check-host-alive lives in monitoring-plugins' configs.
     let mut objects = "define host{\n\tuse\tgeneric-host\n\thost_name\tlocalhost\n\
                        \taddress\t127.0.0.1\n\tcheck_period\t24x7\n\tmax_check_attempts\t1\n\
                        \tcontact_groups\tadmins\n\t}\n"
@@ -167,6 +190,48 @@ fn services(check_commands: &[&str]) -> String {
         ));
     }
     objects
+}
+
+/// The whole configuration in `dir`: Debian's sample objects, `command_definitions`, one
+/// service per entry of `check_commands`, then `more_objects`; returns the main nagios.cfg.
+fn write_config(
+    dir: &Path,
+    command_definitions: &str,
+    check_commands: &[&str],
+    more_objects: &[PathBuf],
+) -> PathBuf {
+    let commands = dir.join("commands.cfg");
+    fs::write(&commands, command_definitions).unwrap();
+    let services_file = dir.join("services.cfg");
+    fs::write(&services_file, services(check_commands)).unwrap();
+    let mut object_files: Vec<PathBuf> = SAMPLE_OBJECTS.iter().map(PathBuf::from).collect();
+    object_files.extend([commands, services_file]);
+    object_files.extend_from_slice(more_objects);
+    main_config(dir, &object_files)
+}
+
+fn verify_main_config(main_config: &Path) -> Output {
+    Command::new("nagios4")
+        .arg("-v")
+        .arg(main_config)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run nagios4 (package nagios4): {e}"))
+}
+
+/// `nagios4 -v` (the pre-flight check) of `command_definitions` with a service of host
+/// `localhost` for each of `check_commands`, plus the object files `more_objects`.
+pub fn verify(
+    command_definitions: &str,
+    check_commands: &[&str],
+    more_objects: &[PathBuf],
+) -> Output {
+    let dir = TempDir::new().unwrap();
+    verify_main_config(&write_config(
+        dir.path(),
+        command_definitions,
+        check_commands,
+        more_objects,
+    ))
 }
 
 /// `key=value` blocks of status.dat, by block type (`servicestatus`, ...).
@@ -193,19 +258,8 @@ fn status_blocks(status: &str) -> Vec<(String, BTreeMap<String, String>)> {
 /// configuration is verified with `nagios4 -v` first.
 pub fn check_once(command_definitions: &str, check_commands: &[&str]) -> Vec<ServiceStatus> {
     let dir = TempDir::new().unwrap();
-    let commands = dir.path().join("commands.cfg");
-    fs::write(&commands, command_definitions).unwrap();
-    let services_file = dir.path().join("services.cfg");
-    fs::write(&services_file, services(check_commands)).unwrap();
-    let mut object_files: Vec<PathBuf> = SAMPLE_OBJECTS.iter().map(PathBuf::from).collect();
-    object_files.extend([commands, services_file]);
-    let main = main_config(dir.path(), &object_files);
-
-    let verified = Command::new("nagios4")
-        .arg("-v")
-        .arg(&main)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run nagios4 (package nagios4): {e}"));
+    let main = write_config(dir.path(), command_definitions, check_commands, &[]);
+    let verified = verify_main_config(&main);
     assert!(
         verified.status.success(),
         "nagios4 -v: {}",
@@ -214,6 +268,7 @@ pub fn check_once(command_definitions: &str, check_commands: &[&str]) -> Vec<Ser
 
     let mut core = Core::start(
         Command::new("nagios4").arg(&main),
+        Signal::SIGTERM,
         &dir.path().join("nagios4.out"),
     );
     let status_file = dir.path().join("status.dat");
@@ -224,33 +279,29 @@ pub fn check_once(command_definitions: &str, check_commands: &[&str]) -> Vec<Ser
             fs::read_to_string(&status_file).unwrap_or_default()
         )
     };
-    let started = Instant::now();
-    let checked = loop {
-        assert!(!core.has_exited(), "nagios4 exited: {}", nagios_log());
-        // Nagios replaces status.dat by rename, so a read sees a whole file or none.
-        let status = fs::read_to_string(&status_file).unwrap_or_default();
-        let services: BTreeMap<String, BTreeMap<String, String>> = status_blocks(&status)
-            .into_iter()
-            .filter(|(kind, _)| kind == "servicestatus")
-            .filter_map(|(_, fields)| Some((fields.get("service_description")?.clone(), fields)))
-            .collect();
-        let all_checked = (0..check_commands.len()).all(|index| {
-            services
-                .get(&format!("check {index}"))
-                .is_some_and(|fields| {
-                    fields.get("has_been_checked").map(String::as_str) == Some("1")
+    let checked = wait_for_core(
+        || {
+            assert!(!core.has_exited(), "nagios4 exited: {}", nagios_log());
+            // Nagios replaces status.dat by rename, so a read sees a whole file or none.
+            let status = fs::read_to_string(&status_file).ok()?;
+            let services: BTreeMap<String, BTreeMap<String, String>> = status_blocks(&status)
+                .into_iter()
+                .filter(|(kind, _)| kind == "servicestatus")
+                .filter_map(|(_, fields)| {
+                    Some((fields.get("service_description")?.clone(), fields))
                 })
-        });
-        if all_checked {
-            break services;
-        }
-        assert!(
-            started.elapsed() < CORE_DEADLINE,
-            "gave up after {CORE_DEADLINE:?}: {}",
-            nagios_log()
-        );
-        sleep(Duration::from_millis(100));
-    };
+                .collect();
+            let all_checked = (0..check_commands.len()).all(|index| {
+                services
+                    .get(&format!("check {index}"))
+                    .is_some_and(|fields| {
+                        fields.get("has_been_checked").map(String::as_str) == Some("1")
+                    })
+            });
+            all_checked.then_some(services)
+        },
+        nagios_log,
+    );
     drop(core);
 
     (0..check_commands.len())
