@@ -11,6 +11,7 @@ pub mod advice;
 pub mod app;
 pub mod cli;
 pub mod edit;
+pub mod error;
 pub mod escape;
 pub mod event;
 pub mod group;

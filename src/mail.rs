@@ -74,11 +74,17 @@ fn mailbox(address: &str, what: &str) -> anyhow::Result<Mailbox> {
 
 pub fn build(digest: &Digest) -> anyhow::Result<Message> {
     let from = match &digest.from {
-        Some(f) => f.clone(),
-        None => format!("postgrey-advisor@{}", host_name()),
+        Some(f) => mailbox(f, "sender (--mail-from)")?,
+        None => {
+            let host = host_name();
+            mailbox(
+                &format!("postgrey-advisor@{host}"),
+                &format!("default sender for host name {host:?} (set --mail-from)"),
+            )?
+        }
     };
     Message::builder()
-        .from(mailbox(&from, "sender (--mail-from)")?)
+        .from(from)
         .to(mailbox(&digest.to, "recipient (--mail)")?)
         .subject(digest.subject.as_str())
         .date_now()

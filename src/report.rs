@@ -42,6 +42,16 @@ impl Report {
             .filter(move |f| self.show_all || f.evidence.greylisted() >= self.min_count)
     }
 
+    /// Groups that need the postmaster's decision: neither whitelisted nor ignored, and with a
+    /// verdict (so greylisted at least `min_count` times). What the digest lists, the journal
+    /// report announces and the monitoring check counts.
+    pub fn unreviewed(&self) -> impl Iterator<Item = &Finding> {
+        self.groups
+            .iter()
+            .chain(self.unresolved.iter())
+            .filter(|f| f.advice.status.is_unreviewed() && f.advice.verdict.is_some())
+    }
+
     /// Findings with a whitelist suggestion, in report order, with the line to write.
     pub fn suggestion_lines(&self) -> impl Iterator<Item = (&Finding, String)> {
         self.groups.iter().filter_map(|f| {

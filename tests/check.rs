@@ -469,6 +469,26 @@ fn a_stale_summary_is_unknown() {
     assert_eq!(site.check(&[]).code, Some(1));
 }
 
+/// A check window wider than the run's cannot be answered from the summary.
+#[test]
+fn a_window_wider_than_the_summary_is_unknown() {
+    let site = Site::week();
+    let value: Value = serde_json::from_slice(&fs::read(site.summary()).unwrap()).unwrap();
+    let since = value["since"].as_str().unwrap().to_owned();
+    let mut wide = Command::new(bin_path());
+    wide.arg("check")
+        .args(site.file_args())
+        .args(["--window", "30d"]);
+    assert_eq!(
+        site.plugin(&mut wide),
+        PluginOutput::unknown(&format!(
+            "--window 30d is wider than summary {} covers (since {since}); widen the timer's --window",
+            site.summary().display()
+        ))
+    );
+    assert_eq!(site.check(&[]).code, Some(1));
+}
+
 /// Usage errors are UNKNOWN (3), not the usual 2, with the reason on stdout where Nagios
 /// looks.
 #[test]

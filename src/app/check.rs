@@ -14,13 +14,13 @@ use anyhow::{Context as _, anyhow};
 use jiff::Timestamp;
 use serde::Deserialize;
 
-use super::report::{AdviceInputs, parse_span, parse_time, scan};
+use super::inputs::{AdviceInputs, Days, parse_span, parse_time, scan};
 use crate::advice::{self, Status};
 use crate::cli::{CheckArgs, ShowArgs};
 use crate::group::GroupKey;
 use crate::nagios::{self, Range, State, sanitize};
 use crate::source::journal::Start;
-use crate::tally::{Day, Evidence, Tally, day_of};
+use crate::tally::{Day, Evidence, Tally};
 
 pub const EXIT_UNKNOWN: i32 = 3;
 const SERVICE: &str = "POSTGREY WHITELIST";
@@ -48,6 +48,8 @@ struct Findings {
 #[derive(Deserialize)]
 struct SummaryFile {
     last_run: String,
+    #[serde(default)]
+    since: Option<String>,
     groups: Vec<SummaryGroup>,
     unresolved: Vec<SummaryGroup>,
 }
@@ -110,8 +112,26 @@ fn from_summary(
         ));
     }
     let window = parse_span("--window", &args.window)?;
-    let first_day =
-        day_of(now.as_microsecond() - i64::try_from(window.as_micros()).unwrap_or(i64::MAX));
+    let first_day = Days::rolling(
+        now.as_microsecond(),
+        i64::try_from(window.as_micros()).unwrap_or(i64::MAX),
+    )
+    .first;
+    // A summary covers only the run's --window: a wider check window cannot be answered.
+    let summary_since = summary
+        .since
+        .as_deref()
+        .and_then(|s| s.parse::<Timestamp>().ok());
+    if let Some(since) = summary_since {
+        let covered = Days::between(since.as_microsecond(), now.as_microsecond());
+        if first_day < covered.first {
+            return Err(anyhow!(
+                "--window {} is wider than summary {} covers (since {since}); widen the timer's --window",
+                args.window,
+                path.display()
+            ));
+        }
+    }
     let mut groups = Vec::new();
     for g in summary.groups.into_iter().chain(summary.unresolved) {
         let key = match (&g.domain, &g.network) {
@@ -176,12 +196,7 @@ fn from_journal(
         &inputs.grouper,
         &mut tally,
     )?;
-    let report = inputs.report(
-        &tally,
-        day_of(since_us),
-        day_of(now.as_microsecond()),
-        &SHOW,
-    );
+    let report = inputs.report(&tally, Days::between(since_us, now.as_microsecond()), &SHOW);
     let groups = report
         .groups
         .iter()
@@ -285,7 +300,7 @@ fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
             sanitize(&g.key.to_string()),
             g.greylisted,
             g.status,
-            g.verdict.as_deref().map_or("none", sanitize_str),
+            g.verdict.as_deref().map_or("none", known_verdict),
             g.suggestion
                 .as_deref()
                 .map(|s| format!(", suggest {}", sanitize(s)))
@@ -309,11 +324,11 @@ fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
     Ok((state, out))
 }
 
-fn sanitize_str(s: &str) -> &str {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        s
-    } else {
-        "?"
+/// A verdict word from the summary, or `?` for anything else (a hand-edited file).
+fn known_verdict(word: &str) -> &str {
+    match word {
+        "whitelist" | "spam-like" | "review" => word,
+        _ => "?",
     }
 }
 

@@ -1,41 +1,14 @@
-//! One function per command: each wires sources, the pure core and renderers together.
-//! Errors travel up as `anyhow` with context; `main` prints them once and maps them to exit
-//! codes with [`exit_code_of`].
+//! One module per command: each wires sources, the pure core and renderers together.
+//! `inputs` holds what several commands share.
 
 pub mod audit;
 pub mod check;
 pub mod edit;
+pub mod inputs;
 pub mod report;
 pub mod run;
 
-/// Errors whose exit code differs from the plain runtime failure (1).
-#[derive(Debug, thiserror::Error)]
-pub enum Failure {
-    /// The command line or an option value is wrong (exit 2).
-    #[error("{0}")]
-    Usage(String),
-    /// Another run holds the state lock (exit 75, EX_TEMPFAIL: the timer may try again).
-    #[error("{0}")]
-    Busy(String),
-}
-
-pub const EXIT_FAILURE: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
-pub const EXIT_BUSY: i32 = 75;
-
-/// True when the error is a closed output pipe (`| head`): not a failure.
-pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
-}
-
-pub fn exit_code_of(error: &anyhow::Error) -> i32 {
-    match error.chain().find_map(|c| c.downcast_ref::<Failure>()) {
-        Some(Failure::Usage(_)) => EXIT_USAGE,
-        Some(Failure::Busy(_)) => EXIT_BUSY,
-        None => EXIT_FAILURE,
-    }
-}
+// Kept here too: callers name `app::Failure` and the exit codes alongside the commands.
+pub use crate::error::{
+    EXIT_BUSY, EXIT_FAILURE, EXIT_USAGE, Failure, exit_code_of, is_broken_pipe,
+};

@@ -5,7 +5,7 @@
 //! The digest covers everything since the last *delivered* digest: a failed delivery leaves
 //! `last_mailed` where it was, exits non-zero, and the next run mails the findings again.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -13,8 +13,9 @@ use anyhow::{Context as _, anyhow};
 use jiff::Timestamp;
 use serde_json::json;
 
-use super::report::{AdviceInputs, parse_span, parse_time, scan};
-use crate::cli::{Format, MailWhen, RunArgs};
+use super::inputs::{AdviceInputs, Days, parse_span, parse_time, scan};
+use super::report::write_report;
+use crate::cli::{MailWhen, RunArgs};
 use crate::render;
 use crate::render::journal::RunFacts;
 use crate::report::Report;
@@ -84,13 +85,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         entries_read: outcome.entries,
         cursor_lost: outcome.cursor_lost,
     };
-    let mut report = inputs.report(
-        &state.tally,
-        day_of(now_us - window_us),
-        day_of(now_us),
-        &args.show,
-    );
-    report.since_us = Some(now_us - window_us);
+    let window = Days::rolling(now_us, window_us);
+    let mut report = inputs.report(&state.tally, window, &args.show);
+    report.since_us = Some(window.since_us());
     report.until_us = Some(now_us);
     if outcome.cursor_lost {
         report.notes.push(String::from(
@@ -100,23 +97,19 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
     write_summary(&args.state, &report, &facts, now_us)?;
 
-    if args.to_journal || std::env::var_os("JOURNAL_STREAM").is_some() {
+    if args.to_journal || stdout_is_the_journal() {
         for fields in render::journal::entries(&report, &facts) {
             let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
             systemd::journal::send(&refs).context("cannot write the report to the journal")?;
         }
     } else {
         let mut out = io::stdout().lock();
-        match args.format {
-            Format::Json => render::json::write(&report, &mut out)?,
-            Format::Counts => render::counts::write(&report, &mut out)?,
-            Format::Table => render::table::write(
-                &report,
-                render::table::colour_wanted(io::stdout().is_terminal()),
-                &mut out,
-            )?,
+        let printed = write_report(&report, args.format, &mut out).and_then(|()| out.flush());
+        match printed {
+            // Nobody reads the table (`| head`): the metrics and the mail still matter.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+            other => other.context("cannot print the report")?,
         }
-        out.flush()?;
     }
 
     if let Some(path) = prometheus_path(args) {
@@ -133,6 +126,30 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         mail_digest(args, to, &inputs, &mut state, now_us, window_us)?;
     }
     Ok(())
+}
+
+/// True when stdout is the journal stream systemd connected (sd_journal_stream_fd(3)):
+/// `JOURNAL_STREAM` names its device and inode, and a child that inherited the variable but not
+/// the stream must not be fooled.
+fn stdout_is_the_journal() -> bool {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::MetadataExt;
+    let Some(stream) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream
+        .to_str()
+        .and_then(|s| s.split_once(':'))
+        .and_then(|(d, i)| Some((d.parse::<u64>().ok()?, i.parse::<u64>().ok()?)))
+    else {
+        return false;
+    };
+    io::stdout()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata())
+        .is_ok_and(|m| m.dev() == dev && m.ino() == ino)
 }
 
 fn prometheus_path(args: &RunArgs) -> Option<PathBuf> {
@@ -171,11 +188,14 @@ fn mail_digest(
     now_us: i64,
     window_us: i64,
 ) -> anyhow::Result<()> {
-    let since_us = state.last_mailed_us.unwrap_or(now_us - window_us);
-    let mut digest = inputs.report(&state.tally, day_of(since_us), day_of(now_us), &args.show);
-    digest.since_us = Some(since_us);
+    let days = match state.last_mailed_us {
+        Some(last_mailed_us) => Days::between(last_mailed_us, now_us),
+        None => Days::rolling(now_us, window_us),
+    };
+    let mut digest = inputs.report(&state.tally, days, &args.show);
+    digest.since_us = Some(days.since_us());
     digest.until_us = Some(now_us);
-    let has_candidates = render::digest::candidates(&digest).next().is_some();
+    let has_candidates = digest.unreviewed().next().is_some();
     if args.mail_when == MailWhen::Candidates && !has_candidates {
         return Ok(());
     }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::advice::{Status, Verdict, human_duration};
+use crate::advice::{Verdict, human_duration};
 use crate::escape::printable;
 use crate::report::{Finding, Report};
 
@@ -26,17 +26,8 @@ pub fn sparkline(values: &[u64]) -> String {
         .collect()
 }
 
-/// Candidates that need the postmaster: not yet whitelisted or ignored, with a verdict.
-pub fn candidates(report: &Report) -> impl Iterator<Item = &Finding> {
-    report
-        .groups
-        .iter()
-        .chain(report.unresolved.iter())
-        .filter(|f| f.advice.status.is_unreviewed() && f.advice.verdict.is_some())
-}
-
 pub fn subject(host: &str, report: &Report) -> String {
-    let n = candidates(report).count();
+    let n = report.unreviewed().count();
     let what = if n == 1 { "candidate" } else { "candidates" };
     // The host name is ours, but it still passes the escaper: a header must stay one line.
     format!(
@@ -120,7 +111,7 @@ pub fn body(host: &str, report: &Report, suggestion_lines: &[(String, String)]) 
         ),
     );
     let _ = writeln!(out);
-    let candidates: Vec<&Finding> = candidates(report).collect();
+    let candidates: Vec<&Finding> = report.unreviewed().collect();
     if candidates.is_empty() {
         let _ = writeln!(out, "No sender needs a decision.\n");
     } else {
@@ -154,17 +145,12 @@ pub fn body(host: &str, report: &Report, suggestion_lines: &[(String, String)]) 
     if !rest.is_empty() {
         let _ = writeln!(out, "Other senders:");
         for f in rest {
-            let status = match f.advice.status {
-                Status::Whitelisted => "whitelisted",
-                Status::Ignored => "ignored",
-                other => other.as_str(),
-            };
             let _ = writeln!(
                 out,
                 "  {:>6}  {:<40} {}",
                 f.evidence.greylisted(),
                 printable(&f.key.to_string()),
-                status
+                f.advice.status
             );
         }
         let _ = writeln!(out);

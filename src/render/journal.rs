@@ -20,7 +20,7 @@ pub struct RunFacts {
 
 /// Field lists (`KEY=value`) for `sd_journal_send`, summary first.
 pub fn entries(report: &Report, facts: &RunFacts) -> Vec<Vec<String>> {
-    let candidates: Vec<_> = super::digest::candidates(report).collect();
+    let candidates: Vec<_> = report.unreviewed().collect();
     let priority = if candidates.is_empty() {
         PRIORITY_INFO
     } else {

@@ -57,7 +57,7 @@ pub fn render(report: &Report, run: &RunMetrics, top: usize) -> String {
             f.evidence.greylisted()
         );
     }
-    let unreviewed = super::digest::candidates(report).count();
+    let unreviewed = report.unreviewed().count();
     let singles: [(&str, &str, &str, String); 5] = [
         (
             "postgrey_advisor_unreviewed_groups",

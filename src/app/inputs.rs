@@ -1,0 +1,302 @@
+//! What `report`, `run` and `check` share: option values parsed into times and spans, the
+//! source the flags name (journal or text) scanned into a tally with progress on a terminal,
+//! and the whitelist, ignore list and Public Suffix List advice is measured against.
+
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::advice::{Context, Thresholds};
+use crate::cli::{AdviceArgs, ShowArgs, SourceArgs};
+use crate::error::Failure;
+use crate::group::Grouper;
+use crate::report::{Report, assemble};
+use crate::source::journal::{self, JournalSpec, Location, Start, Trust};
+use crate::source::{Entry, Window, text};
+use crate::tally::{Day, MICROS_PER_DAY, Tally, day_of};
+use crate::timespec;
+use crate::whitelist::{self, Whitelist};
+
+/// Parses a `--since`-style value; a usage error naming the flag and value.
+pub fn parse_time(flag: &str, value: &str, now: Timestamp) -> anyhow::Result<i64> {
+    timespec::parse_timestamp(value, now, &TimeZone::system())
+        .map(|t| t.as_microsecond())
+        .map_err(|e| Failure::Usage(format!("{flag}: {e}")).into())
+}
+
+/// Parses a time span flag (`7d`, `8w`); a usage error naming the flag and value.
+pub fn parse_span(flag: &str, value: &str) -> anyhow::Result<Duration> {
+    timespec::parse_span(value).map_err(|e| Failure::Usage(format!("{flag}: {e}")).into())
+}
+
+/// The grouper the flags ask for.
+pub fn grouper(source: &SourceArgs) -> anyhow::Result<Grouper> {
+    match &source.psl {
+        Some(path) => Grouper::from_list_file(path),
+        None => Ok(Grouper::builtin()),
+    }
+}
+
+/// What a scan saw, beyond the tally.
+#[derive(Debug, Clone, Default)]
+pub struct ScanOutcome {
+    pub entries: u64,
+    pub cursor_lost: bool,
+    pub last_cursor: Option<String>,
+    pub last_realtime_us: Option<i64>,
+}
+
+/// A spinner on stderr once a scan has taken more than a second, and only on a terminal.
+struct Progress {
+    started: Instant,
+    bar: Option<ProgressBar>,
+    enabled: bool,
+    count: u64,
+}
+
+impl Progress {
+    fn new() -> Self {
+        Progress {
+            started: Instant::now(),
+            bar: None,
+            enabled: io::stderr().is_terminal(),
+            count: 0,
+        }
+    }
+
+    fn tick(&mut self) {
+        self.count += 1;
+        if !self.enabled || !self.count.is_multiple_of(4096) {
+            return;
+        }
+        if self.bar.is_none() && self.started.elapsed() > Duration::from_secs(1) {
+            let bar = ProgressBar::new_spinner();
+            if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+                bar.set_style(style);
+            }
+            self.bar = Some(bar);
+        }
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{} postgrey entries read", self.count));
+            bar.tick();
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Reads the source the flags name into `tally`: text files when `--file` is given, else the
+/// journal from `start` (a cursor only means something to the journal; text files resume by
+/// time).
+pub fn scan(
+    source: &SourceArgs,
+    start: Start,
+    until_us: Option<i64>,
+    grouper: &Grouper,
+    tally: &mut Tally,
+) -> anyhow::Result<ScanOutcome> {
+    let mut progress = Progress::new();
+    let mut last_realtime_us = None;
+    let mut on_entry = |entry: Entry| -> anyhow::Result<()> {
+        progress.tick();
+        // Files may be given out of time order: resume after the newest entry counted.
+        last_realtime_us = last_realtime_us.max(Some(entry.realtime_us));
+        tally.ingest(grouper, &entry);
+        Ok(())
+    };
+    if !source.files.is_empty() {
+        let since_us = match start {
+            Start::Time(since) => since,
+            // Resume strictly after the last entry counted.
+            Start::AfterCursor {
+                fallback_since_us, ..
+            } => Some(fallback_since_us),
+        };
+        let spec = text::TextSpec {
+            paths: source.files.clone(),
+            identifier: source.identifier.clone(),
+            year: source.year,
+        };
+        let window = Window { since_us, until_us };
+        let summary = text::read(&spec, window, &mut on_entry)?;
+        return Ok(ScanOutcome {
+            entries: summary.entries,
+            cursor_lost: false,
+            last_cursor: None,
+            last_realtime_us,
+        });
+    }
+    let location = if !source.journal_file.is_empty() {
+        Location::Files(source.journal_file.clone())
+    } else if let Some(dir) = &source.journal_dir {
+        Location::Directory(dir.clone())
+    } else {
+        Location::System
+    };
+    let trust = Trust {
+        unit: source.unit.clone(),
+        uids: if source.trust_uids.is_empty() {
+            Trust::default_uids()
+        } else {
+            source.trust_uids.clone()
+        },
+        any: source.trust_any,
+    };
+    let spec = JournalSpec {
+        location,
+        identifier: source.identifier.clone(),
+        trust,
+    };
+    let summary = journal::read(&spec, start, until_us, &mut on_entry)?;
+    Ok(ScanOutcome {
+        entries: summary.entries,
+        cursor_lost: summary.cursor_lost,
+        last_cursor: summary.last_cursor,
+        last_realtime_us: summary.last_realtime_us,
+    })
+}
+
+/// The whitelist files in force: the flags' files, or Debian's two (missing ones skipped,
+/// with a note).
+/// Entries postgrey skips, or that cannot be evaluated here (Perl-only regexes), become notes:
+/// a status computed without them must say so.
+pub fn load_whitelist(files: &[PathBuf], notes: &mut Vec<String>) -> anyhow::Result<Whitelist> {
+    let whitelist = if files.is_empty() {
+        let defaults = whitelist::default_paths();
+        let present: Vec<PathBuf> = defaults.iter().filter(|p| p.exists()).cloned().collect();
+        if let Some(main) = defaults.first().filter(|p| !p.exists()) {
+            notes.push(format!(
+                "{} not found: statuses assume nothing is whitelisted (--whitelist-clients names the files)",
+                main.display()
+            ));
+        }
+        whitelist::load(&present)?
+    } else {
+        whitelist::load(files)?
+    };
+    notes.extend(whitelist.problems().iter().map(|p| format!("whitelist {p}")));
+    Ok(whitelist)
+}
+
+/// Everything advice needs, loaded from the files the flags name.
+pub struct AdviceInputs {
+    pub whitelist: Whitelist,
+    pub ignored: Vec<String>,
+    pub grouper: Grouper,
+    pub thresholds: Thresholds,
+    pub notes: Vec<String>,
+}
+
+impl AdviceInputs {
+    pub fn load(advice: &AdviceArgs, source: &SourceArgs) -> anyhow::Result<Self> {
+        let mut notes = Vec::new();
+        let whitelist = load_whitelist(&advice.whitelist.paths, &mut notes)?;
+        let ignored = whitelist::load_ignore(&advice.ignore_file)?;
+        Ok(AdviceInputs {
+            whitelist,
+            ignored,
+            grouper: grouper(source)?,
+            thresholds: Thresholds {
+                min_count: advice.min_count,
+                ..Thresholds::default()
+            },
+            notes,
+        })
+    }
+
+    pub fn context(&self) -> Context<'_> {
+        Context {
+            whitelist: &self.whitelist,
+            ignored: &self.ignored,
+            grouper: &self.grouper,
+            thresholds: self.thresholds,
+        }
+    }
+
+    /// The report over `days` of `tally`, with these inputs' notes.
+    pub fn report(&self, tally: &Tally, days: Days, show: &ShowArgs) -> Report {
+        let mut report = assemble(tally, days.first, days.last, &self.context());
+        report.show_all = show.all;
+        report.suggest_regex = show.regex;
+        report.notes.extend(self.notes.iter().cloned());
+        report
+    }
+}
+
+/// Whole UTC days, the resolution of the timer job's day buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Days {
+    pub first: Day,
+    pub last: Day,
+}
+
+impl Days {
+    /// A rolling window of `span_us` ending at `now_us`, as the day buckets can answer it: the
+    /// last ⌈span / 1 day⌉ UTC days, today included (`7d` = today and the 6 days before).
+    pub fn rolling(now_us: i64, span_us: i64) -> Days {
+        // Ceiling division on non-negative spans.
+        let days = (span_us.max(0).saturating_add(MICROS_PER_DAY - 1) / MICROS_PER_DAY).max(1);
+        let last = day_of(now_us);
+        Days {
+            first: last.saturating_sub(days - 1),
+            last,
+        }
+    }
+
+    /// From the day of `since_us` to the day of `until_us`.
+    pub fn between(since_us: i64, until_us: i64) -> Days {
+        Days {
+            first: day_of(since_us),
+            last: day_of(until_us),
+        }
+    }
+
+    /// The first instant the window covers: the start of its first day.
+    pub fn since_us(&self) -> i64 {
+        self.first.saturating_mul(MICROS_PER_DAY)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rolling_window_is_whole_utc_days_ending_today() {
+        let day = MICROS_PER_DAY;
+        let now = 20_000 * day + 3 * 3_600_000_000; // 03:00 on day 20000
+        assert_eq!(
+            Days::rolling(now, 7 * day),
+            Days {
+                first: 19_994,
+                last: 20_000
+            }
+        );
+        assert_eq!(
+            Days::rolling(now, 7 * day + 1),
+            Days {
+                first: 19_993,
+                last: 20_000
+            }
+        );
+        assert_eq!(
+            Days::rolling(now, 1),
+            Days {
+                first: 20_000,
+                last: 20_000
+            }
+        );
+        assert_eq!(Days::rolling(now, i64::MAX).last, 20_000);
+        assert_eq!(Days::rolling(now, 7 * day).since_us(), 19_994 * day);
+    }
+}
