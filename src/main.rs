@@ -3,8 +3,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use postgrey_advisor::app::{self, Failure};
+use postgrey_advisor::app;
 use postgrey_advisor::cli::{Cli, Command};
+use postgrey_advisor::error::{self, Failure};
 
 /// Name under which the binary acts as the Nagios plugin (a symlink in the plugin directory).
 const PLUGIN_NAME: &str = "check_postgrey_whitelist";
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
                 // Monitoring plugins report usage errors as UNKNOWN.
                 _ if is_check => app::check::refused_arguments(&e),
-                _ => app::EXIT_USAGE,
+                _ => error::EXIT_USAGE,
             };
             let _ = e.print();
             return ExitCode::from(code as u8);
@@ -51,9 +52,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),
-        Err(e) if app::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if error::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            let code = app::exit_code_of(&e);
+            let code = error::exit_code_of(&e);
             if let Some(Failure::Usage(_)) = e.downcast_ref::<Failure>() {
                 eprintln!("postgrey-advisor: {e}");
             } else {

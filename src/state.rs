@@ -17,11 +17,18 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::app::Failure;
+use crate::error::Failure;
 use crate::tally::Tally;
 
-/// Bumped when the file layout changes incompatibly.
-pub const SCHEMA: u32 = 1;
+/// Bumped when the file layout changes incompatibly. 2: the compact tally (`tally::stored`).
+pub const SCHEMA: u32 = 2;
+
+/// What every version's state file has: its schema, read before the rest so that a file of
+/// another version is refused by name rather than reported as corrupt.
+#[derive(Deserialize)]
+struct Schema {
+    schema: u32,
+}
 
 /// Everything a run carries over to the next.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -104,21 +111,22 @@ pub fn load(path: &Path) -> anyhow::Result<State> {
             return Err(e).with_context(|| format!("cannot read state file {}", path.display()));
         }
     };
-    let state: State = serde_json::from_slice(&bytes).with_context(|| {
+    let corrupt = || {
         format!(
             "state file {} is corrupt (left untouched; --reset-state starts over)",
             path.display()
         )
-    })?;
-    if state.schema != SCHEMA {
+    };
+    let Schema { schema } = serde_json::from_slice(&bytes).with_context(corrupt)?;
+    if schema != SCHEMA {
         bail!(
             "state file {} has schema {}, this version reads {} (--reset-state starts over)",
             path.display(),
-            state.schema,
+            schema,
             SCHEMA
         );
     }
-    Ok(state)
+    serde_json::from_slice(&bytes).with_context(corrupt)
 }
 
 /// Replaces `path` with `bytes` atomically and durably: temp file in the same directory,
@@ -237,6 +245,23 @@ mod tests {
         let err = format!("{:#}", load(&path).unwrap_err());
         assert!(err.contains("state.json is corrupt"), "{err}");
         assert_eq!(fs::read(&path).unwrap(), b"{\"schema\":1,\"cur");
+    }
+
+    #[test]
+    fn another_schema_is_refused_by_name_and_keeps_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let old = br#"{"schema":1,"cursor":null,"tally":{"groups":{"example.com":{"days":{}}}}}"#;
+        fs::write(&path, old).unwrap();
+        let err = format!("{:#}", load(&path).unwrap_err());
+        assert_eq!(
+            err,
+            format!(
+                "state file {} has schema 1, this version reads 2 (--reset-state starts over)",
+                path.display()
+            )
+        );
+        assert_eq!(fs::read(&path).unwrap(), old);
     }
 
     #[test]

@@ -8,9 +8,9 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-use crate::app::Failure;
 use crate::cli::{AcceptArgs, IgnoreArgs};
 use crate::edit::{self, Change};
+use crate::error::Failure;
 use crate::whitelist;
 
 /// postgrey rereads its whitelists on SIGHUP, which is what `reload` sends.

@@ -184,7 +184,12 @@ pub fn load_whitelist(files: &[PathBuf], notes: &mut Vec<String>) -> anyhow::Res
     } else {
         whitelist::load(files)?
     };
-    notes.extend(whitelist.problems().iter().map(|p| format!("whitelist {p}")));
+    notes.extend(
+        whitelist
+            .problems()
+            .iter()
+            .map(|p| format!("whitelist {p}")),
+    );
     Ok(whitelist)
 }
 

@@ -7,8 +7,3 @@ pub mod edit;
 pub mod inputs;
 pub mod report;
 pub mod run;
-
-// Kept here too: callers name `app::Failure` and the exit codes alongside the commands.
-pub use crate::error::{
-    EXIT_BUSY, EXIT_FAILURE, EXIT_USAGE, Failure, exit_code_of, is_broken_pipe,
-};

@@ -175,7 +175,8 @@ fn write_summary(
         object.insert("cursor_lost".into(), json!(facts.cursor_lost));
         object.insert("min_count".into(), json!(report.min_count));
     }
-    let bytes = serde_json::to_vec_pretty(&value).context("cannot serialise the summary")?;
+    // Compact: it is read by programs (`jq .` pretty-prints it for people).
+    let bytes = serde_json::to_vec(&value).context("cannot serialise the summary")?;
     let path = summary_path(state_path);
     state::write_atomically(&path, &bytes, 0o644)
 }
