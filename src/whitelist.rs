@@ -126,7 +126,7 @@ pub struct InvalidDomain {
 }
 
 /// Reads the text of one `whitelist_clients` file; `origin` names it in rules and problems.
-pub fn parse(text: &str, origin: &str) -> (Whitelist, Vec<Problem>) {
+pub fn parse(text: &str, origin: &str) -> Whitelist {
     let mut list = Whitelist::default();
     for (index, raw) in text.split('\n').enumerate() {
         let Some(entry) = entry_of(raw) else {
@@ -151,8 +151,7 @@ pub fn parse(text: &str, origin: &str) -> (Whitelist, Vec<Problem>) {
             });
         }
     }
-    let problems = list.problems.clone();
-    (list, problems)
+    list
 }
 
 /// Reads whitelist files in order (callers pass [`default_paths`] when no file is named; no
@@ -162,7 +161,7 @@ pub fn load(paths: &[PathBuf]) -> anyhow::Result<Whitelist> {
     let mut list = Whitelist::default();
     for path in paths {
         if let Some(text) = read_file(path)? {
-            list.extend(parse(&text, &path.display().to_string()).0);
+            list.extend(parse(&text, &path.display().to_string()));
         }
     }
     Ok(list)
@@ -638,7 +637,8 @@ mod tests {
     const DEBIAN: &str = include_str!("../tests/fixtures/whitelist/whitelist_clients.debian-1.37");
 
     fn list(text: &str) -> Whitelist {
-        let (list, problems) = parse(text, "test");
+        let list = parse(text, "test");
+        let problems = list.problems().to_vec();
         assert_eq!(problems, Vec::new(), "unexpected problems");
         list
     }
@@ -649,9 +649,9 @@ mod tests {
 
     fn problems(text: &str) -> Vec<(usize, ProblemKind, String)> {
         parse(text, "f")
-            .1
-            .into_iter()
-            .map(|p| (p.line, p.kind, p.message))
+            .problems()
+            .iter()
+            .map(|p| (p.line, p.kind, p.message.clone()))
             .collect()
     }
 
@@ -768,8 +768,7 @@ mod tests {
         let l = parse(
             "300.1.1.1\n1.2.3.4/33\n08.1.1.1\n2001:db8::/129\nfe80::1%eth0\n",
             "f",
-        )
-        .0;
+        );
         assert!(l.is_empty());
         let got = problems("300.1.1.1\n1.2.3.4/33\n08.1.1.1\n2001:db8::/129\nfe80::1%eth0\n");
         let skipped = |why: &str| format!("postgrey skips this line without a warning: {why}");
@@ -875,7 +874,8 @@ mod tests {
 
     #[test]
     fn a_regex_the_regex_crate_cannot_compile_is_kept_and_reported() {
-        let (l, problems) = parse("/(?<=foo)bar/\n", "wl");
+        let l = parse("/(?<=foo)bar/\n", "wl");
+        let problems = l.problems().to_vec();
         assert_eq!(l.len(), 1);
         assert!(matches!(l.rules()[0].kind, RuleKind::Unevaluable));
         assert!(!l.covers_name("foobar.example"));
@@ -899,7 +899,8 @@ mod tests {
 
     #[test]
     fn a_regex_perl_cannot_compile_stops_postgrey() {
-        let (l, problems) = parse("/^mail(\\d+\\.example\\.com$/\n", "wl");
+        let l = parse("/^mail(\\d+\\.example\\.com$/\n", "wl");
+        let problems = l.problems().to_vec();
         assert!(l.is_empty());
         assert_eq!(
             problems[0].message,
@@ -918,7 +919,8 @@ mod tests {
 
     #[test]
     fn the_shipped_debian_list_reads_completely() {
-        let (l, problems) = parse(DEBIAN, "whitelist_clients");
+        let l = parse(DEBIAN, "whitelist_clients");
+        let problems = l.problems().to_vec();
         assert_eq!(problems, Vec::new());
         let count = |f: fn(&RuleKind) -> bool| l.rules().iter().filter(|r| f(&r.kind)).count();
         assert_eq!(l.len(), 164);
@@ -957,8 +959,8 @@ mod tests {
 
     #[test]
     fn extend_keeps_file_order() {
-        let mut l = parse("a.example\n", "one").0;
-        l.extend(parse("\nb.example\n", "two").0);
+        let mut l = parse("a.example\n", "one");
+        l.extend(parse("\nb.example\n", "two"));
         let at: Vec<String> = l.rules().iter().map(Rule::location).collect();
         assert_eq!(at, ["one:1", "two:2"]);
     }

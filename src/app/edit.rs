@@ -22,7 +22,7 @@ pub fn accept(args: &AcceptArgs) -> anyhow::Result<()> {
     let mut existing = main_whitelist_beside(path)?;
     let added = append_new(path, args.dry_run, |before| {
         let text = before.map(String::from_utf8_lossy).unwrap_or_default();
-        existing.extend(whitelist::parse(&text, &path.display().to_string()).0);
+        existing.extend(whitelist::parse(&text, &path.display().to_string()));
         let mut lines = Vec::new();
         for (index, domain) in domains.iter().enumerate() {
             if let Some(rule) = existing.rule_covering_domain(domain) {
@@ -111,7 +111,7 @@ fn main_whitelist_beside(local: &Path) -> anyhow::Result<whitelist::Whitelist> {
         return Ok(whitelist::Whitelist::default());
     };
     Ok(match edit::read_optional(Path::new(main))? {
-        Some(bytes) => whitelist::parse(&String::from_utf8_lossy(&bytes), main).0,
+        Some(bytes) => whitelist::parse(&String::from_utf8_lossy(&bytes), main),
         None => whitelist::Whitelist::default(),
     })
 }

@@ -45,11 +45,11 @@ pub fn audit_files(files: &[(&str, &str)]) -> Vec<Finding> {
     let mut findings = Vec::new();
     let mut all = Whitelist::default();
     for (file, text) in files {
-        let (list, problems) = parse(text, file);
-        findings.extend(problems.into_iter().map(|p| Finding {
-            file: p.file,
+        let list = parse(text, file);
+        findings.extend(list.problems().iter().map(|p| Finding {
+            file: p.file.clone(),
             line: p.line,
-            message: p.message,
+            message: p.message.clone(),
         }));
         let raw_lines: Vec<&str> = text.split('\n').collect();
         for rule in list.rules() {
