@@ -395,3 +395,80 @@ fn text_logs_across_new_year_in_both_stamp_styles() {
     assert_eq!(new["first_seen"], "2027-01-01T00:30:00Z");
     assert_eq!(new["last_seen"], "2027-01-01T00:30:00.123456Z");
 }
+
+/// The journal captured from four real postgrey 1.37 daemons (Debian's unit, two test units,
+/// and a `--daemonize` one logging through syslog(3) as user postgrey, uid 104 there).
+/// Trusting only uid 0 and `postgrey.service`, the uid-104 lines of the other units and of
+/// the syslog daemon are skipped; trusting 104 too counts every line.
+#[test]
+fn the_real_captured_journal_counts_what_journald_vouches_for() {
+    let journal = JournalFiles::new();
+    journal.add_export(
+        "real",
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/journal/real-postgrey-journal.export"
+        ))
+        .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    let report = |trust: &[&str]| {
+        let output = bin()
+            .args([
+                "report",
+                "--format",
+                "json",
+                "--min-count",
+                "1",
+                "--journal-dir",
+            ])
+            .arg(journal.dir())
+            .arg("--whitelist-clients")
+            .arg(&empty)
+            .arg("--ignore-file")
+            .arg(&empty)
+            .args(trust)
+            .output()
+            .unwrap();
+        json_of(&output)
+    };
+    let root_only = report(&["--trust-uid", "0"]);
+    assert_eq!(
+        root_only["totals"],
+        serde_json::json!({"entries": 137, "postgrey_lines": 84, "greylisted": 30,
+                           "untrusted_skipped": 53, "malformed": 0})
+    );
+    let net = group(&root_only, "example.net");
+    assert_eq!(
+        (&net["new"], &net["early_retry"]),
+        (&Value::from(6), &Value::from(1))
+    );
+    assert_eq!(
+        (&net["passed_after_delay"], &net["median_delay_s"]),
+        (&Value::from(1), &Value::from(6))
+    );
+    assert_eq!(group(&root_only, "example-isp.net")["verdict"], "spam-like");
+    let unresolved: Vec<(&str, u64)> = root_only["unresolved"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["network"].as_str().unwrap(), u["new"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        unresolved,
+        [
+            ("192.0.2.0/24", 3),
+            ("198.51.100.0/24", 2),
+            ("203.0.113.0/24", 0)
+        ]
+    );
+
+    let everyone = report(&["--trust-uid", "0", "--trust-uid", "104"]);
+    assert_eq!(everyone["totals"]["postgrey_lines"], 137);
+    assert_eq!(everyone["totals"]["untrusted_skipped"], 0);
+    // All 53 `action=greylist` lines of the capture (real-messages.txt has the same).
+    assert_eq!(everyone["totals"]["greylisted"], 53);
+    assert_eq!(everyone["totals"]["malformed"], 0);
+}
