@@ -2,9 +2,11 @@
 //! or does it look like a spam source that greylisting is right to slow down?
 //!
 //! * **Status** compares the clients seen with postgrey's whitelist *now*: `whitelisted` when
-//!   every host name (or every address — Mailchimp is listed by CIDR only) is covered;
+//!   every client — an address with the name logged with it — is covered by its name or by its
+//!   address (Mailchimp is listed by CIDR only), as postgrey itself would let it pass;
 //!   `ignored` when the postmaster put the domain in the ignore file; `partly-whitelisted`
-//!   when some clients are covered; otherwise `candidate`.
+//!   when some clients are covered; otherwise `candidate`. A capped day keeps a
+//!   representative sample of its clients, so a cap never changes the status.
 //! * **Verdict** (candidates with at least `min_count` greylistings only) follows
 //!   [`Thresholds`] in [`verdict`], the one place the rule is written down.
 //! * **Suggestion** (for `whitelist` verdicts): the tightest DNS suffix covering every host seen,
@@ -15,7 +17,7 @@ use std::fmt;
 
 use crate::group::{GroupKey, Grouper};
 use crate::tally::Evidence;
-use crate::whitelist::Whitelist;
+use crate::whitelist::{Whitelist, name_is_within};
 
 /// Where a group stands against the whitelist and ignore files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -127,14 +129,32 @@ pub struct Context<'a> {
     pub thresholds: Thresholds,
 }
 
-/// True when `name` is `domain` or a subdomain of it (label boundary, ASCII case-insensitive).
-pub fn is_within(name: &str, domain: &str) -> bool {
-    let (name, domain) = (name.as_bytes(), domain.as_bytes());
-    if name.len() < domain.len() {
-        return false;
+/// How many of the group's clients the whitelist lets pass, of how many.
+///
+/// A client passes when postgrey would let it: by the name logged with its address (`unknown`
+/// when none) or by the address. Evidence without clients (a summary written before they were
+/// recorded, decisions that logged no address) counts each host name and each address as a
+/// client of its own.
+fn coverage(evidence: &Evidence, whitelist: &Whitelist) -> (usize, usize) {
+    if !evidence.clients.is_empty() {
+        let covered = evidence
+            .clients
+            .iter()
+            .filter(|(name, address)| whitelist.covers(name.as_deref(), Some(*address)))
+            .count();
+        return (covered, evidence.clients.len());
     }
-    let start = name.len() - domain.len();
-    name[start..].eq_ignore_ascii_case(domain) && (start == 0 || name[start - 1] == b'.')
+    let names = evidence
+        .hosts
+        .iter()
+        .filter(|h| whitelist.covers_name(h))
+        .count();
+    let addresses = evidence
+        .ips
+        .iter()
+        .filter(|ip| whitelist.covers_address(**ip))
+        .count();
+    (names + addresses, evidence.hosts.len() + evidence.ips.len())
 }
 
 /// Where a group stands now.
@@ -144,27 +164,16 @@ pub fn status(
     whitelist: &Whitelist,
     ignored: &[String],
 ) -> Status {
-    let hosts_covered = evidence
-        .hosts
-        .iter()
-        .filter(|h| whitelist.covers_name(h))
-        .count();
-    let ips_covered = evidence
-        .ips
-        .iter()
-        .filter(|ip| whitelist.covers_address(**ip))
-        .count();
-    let all_hosts = !evidence.hosts.is_empty() && hosts_covered == evidence.hosts.len();
-    let all_ips = !evidence.ips.is_empty() && ips_covered == evidence.ips.len();
+    let (covered, clients) = coverage(evidence, whitelist);
     let is_ignored = match key {
-        GroupKey::Domain(domain) => ignored.iter().any(|i| is_within(domain, i)),
+        GroupKey::Domain(domain) => ignored.iter().any(|i| name_is_within(domain, i)),
         GroupKey::Network(net) => ignored.iter().any(|i| i.parse() == Ok(*net)),
     };
-    if (all_hosts || all_ips) && !evidence.capped {
+    if clients > 0 && covered == clients {
         Status::Whitelisted
     } else if is_ignored {
         Status::Ignored
-    } else if hosts_covered > 0 || ips_covered > 0 {
+    } else if covered > 0 {
         Status::PartlyWhitelisted
     } else {
         Status::Candidate
@@ -172,8 +181,9 @@ pub fn status(
 }
 
 /// Dynamic-pool names carry the address (`dynamic-203-0-113-77`, `77.113.0.203.adsl…`) or
-/// a provider's pool keyword.
-pub fn looks_dynamic(host: &str) -> bool {
+/// a provider's pool keyword, in the labels before the group's `domain` (the whole name when
+/// it is not within `domain`): digits in the domain itself (`mail3-4.com`) say nothing.
+pub fn looks_dynamic(host: &str, domain: Option<&str>) -> bool {
     const KEYWORDS: &[&str] = &[
         "dyn",
         "dynamic",
@@ -218,7 +228,11 @@ pub fn looks_dynamic(host: &str) -> bool {
         return true;
     }
     // Four or more numeric runs in the leading labels: an address spelled out.
-    let numeric_runs = host
+    let leading = match domain {
+        Some(d) if name_is_within(host, d) => host.get(..host.len() - d.len()).unwrap_or(""),
+        _ => host,
+    };
+    let numeric_runs = leading
         .split(|c: char| !c.is_ascii_digit())
         .filter(|run| !run.is_empty() && run.len() <= 3)
         .count();
@@ -251,15 +265,23 @@ pub fn human_duration(seconds: u64) -> String {
     }
 }
 
-/// The rule. Returns `None` below `min_count` greylistings.
-pub fn verdict(evidence: &Evidence, t: &Thresholds) -> Option<(Verdict, String)> {
+/// The rule, for the group `key`. Returns `None` below `min_count` greylistings.
+pub fn verdict(key: &GroupKey, evidence: &Evidence, t: &Thresholds) -> Option<(Verdict, String)> {
     let greylisted = evidence.greylisted();
     if greylisted < t.min_count {
         return None;
     }
+    let domain = match key {
+        GroupKey::Domain(domain) => Some(domain.as_str()),
+        GroupKey::Network(_) => None,
+    };
     let came_back = evidence.passed_after_delay + evidence.retried_from_other_net;
     let return_share = share(came_back, evidence.new.max(1));
-    let dynamic = evidence.hosts.iter().filter(|h| looks_dynamic(h)).count() as u64;
+    let dynamic = evidence
+        .hosts
+        .iter()
+        .filter(|h| looks_dynamic(h, domain))
+        .count() as u64;
     let dynamic_share = share(dynamic, evidence.hosts.len() as u64);
     let delay = evidence
         .median_delay_s
@@ -271,10 +293,19 @@ pub fn verdict(evidence: &Evidence, t: &Thresholds) -> Option<(Verdict, String)>
     let long_waits = evidence.passed_after_delay > 0
         && evidence.median_delay_s.is_some_and(|d| d >= t.long_delay_s);
     if (multi_server || long_waits) && return_share >= t.min_return_share && !mostly_dynamic {
-        let why = format!(
-            "multi-server sender: {} of {} greylistings retried from another network, {} passed after delay{delay}",
-            evidence.retried_from_other_net, evidence.new, evidence.passed_after_delay
-        );
+        // Worded by the rule that fired: a sender that never retried from elsewhere is not
+        // called multi-server.
+        let why = if multi_server {
+            format!(
+                "multi-server sender: {} of {} greylistings retried from another network, {} passed after delay{delay}",
+                evidence.retried_from_other_net, evidence.new, evidence.passed_after_delay
+            )
+        } else {
+            format!(
+                "mail passed only after long waits: {} of {} greylistings passed after delay{delay}, {} retried from another network",
+                evidence.passed_after_delay, evidence.new, evidence.retried_from_other_net
+            )
+        };
         return Some((Verdict::Whitelist, why));
     }
     if mostly_dynamic
@@ -320,7 +351,7 @@ pub fn suggestion(key: &GroupKey, evidence: &Evidence, grouper: &Grouper) -> Opt
     }
     common.reverse();
     let suffix = common.join(".");
-    if is_within(&suffix, domain) {
+    if name_is_within(&suffix, domain) {
         Some(suffix)
     } else {
         Some(domain.clone())
@@ -331,7 +362,7 @@ pub fn suggestion(key: &GroupKey, evidence: &Evidence, grouper: &Grouper) -> Opt
 pub fn advise(key: &GroupKey, evidence: &Evidence, ctx: &Context<'_>) -> Advice {
     let status = status(key, evidence, ctx.whitelist, ctx.ignored);
     let judged = match status {
-        Status::Candidate | Status::PartlyWhitelisted => verdict(evidence, &ctx.thresholds),
+        Status::Candidate | Status::PartlyWhitelisted => verdict(key, evidence, &ctx.thresholds),
         Status::Whitelisted | Status::Ignored => None,
     };
     let (verdict, reason) = match judged {
@@ -370,10 +401,113 @@ mod tests {
 
     #[test]
     fn label_boundary() {
-        assert!(is_within("o1.sendgrid.net", "sendgrid.net"));
-        assert!(is_within("SendGrid.NET", "sendgrid.net"));
-        assert!(!is_within("evilsendgrid.net", "sendgrid.net"));
-        assert!(!is_within("net", "sendgrid.net"));
+        assert!(name_is_within("o1.sendgrid.net", "sendgrid.net"));
+        assert!(name_is_within("SendGrid.NET", "sendgrid.net"));
+        assert!(!name_is_within("evilsendgrid.net", "sendgrid.net"));
+        assert!(!name_is_within("net", "sendgrid.net"));
+    }
+
+    fn whitelist(lines: &str) -> Whitelist {
+        crate::whitelist::parse(lines, "whitelist_clients")
+    }
+
+    fn with_clients(clients: &[(Option<&str>, &str)]) -> Evidence {
+        let mut e = evidence(&[], &[]);
+        e.clients = clients
+            .iter()
+            .map(|(name, ip)| (name.map(str::to_owned), ip.parse().unwrap()))
+            .collect();
+        e.hosts = clients
+            .iter()
+            .filter_map(|(n, _)| n.map(str::to_owned))
+            .collect();
+        e.ips = e.clients.iter().map(|(_, ip)| *ip).collect();
+        e
+    }
+
+    #[test]
+    fn whitelisted_when_every_client_is_covered_by_name_or_address() {
+        let list = whitelist("mx.example.com\n198.51.100.0/24\n");
+        let status = |clients: &[(Option<&str>, &str)]| {
+            status(&domain("example.com"), &with_clients(clients), &list, &[])
+        };
+        // a by its name, b only by its address: postgrey lets both pass.
+        assert_eq!(
+            status(&[
+                (Some("mx.example.com"), "192.0.2.1"),
+                (Some("b.example.com"), "198.51.100.7"),
+            ]),
+            Status::Whitelisted
+        );
+        // An unresolved client is covered by its address alone.
+        assert_eq!(
+            status(&[
+                (None, "198.51.100.8"),
+                (Some("mx.example.com"), "192.0.2.1")
+            ]),
+            Status::Whitelisted
+        );
+        assert_eq!(
+            status(&[
+                (Some("mx.example.com"), "192.0.2.1"),
+                (Some("c.example.com"), "203.0.113.9"),
+            ]),
+            Status::PartlyWhitelisted
+        );
+        // The same address once without its name is a client postgrey greylists.
+        assert_eq!(
+            status(&[(Some("mx.example.com"), "192.0.2.1"), (None, "192.0.2.1")]),
+            Status::PartlyWhitelisted
+        );
+        assert_eq!(
+            status(&[(Some("c.example.com"), "203.0.113.9")]),
+            Status::Candidate
+        );
+        assert_eq!(status(&[]), Status::Candidate);
+    }
+
+    #[test]
+    fn a_cap_does_not_downgrade_a_covered_group() {
+        let list = whitelist("example.com\n");
+        let mut e = with_clients(&[(Some("mx.example.com"), "192.0.2.1")]);
+        e.caps.distinct = true;
+        e.caps.delays = true;
+        e.caps.pairs = true;
+        assert_eq!(
+            status(&domain("example.com"), &e, &list, &[]),
+            Status::Whitelisted
+        );
+    }
+
+    #[test]
+    fn without_clients_every_name_and_address_counts_on_its_own() {
+        // A summary written before clients were recorded.
+        let list = whitelist("198.51.100.0/24\n");
+        let e = evidence(&["mx.mailchimp.example"], &["198.51.100.1"]);
+        assert_eq!(
+            status(&domain("mailchimp.example"), &e, &list, &[]),
+            Status::PartlyWhitelisted
+        );
+        let list = whitelist("198.51.100.0/24\nmailchimp.example\n");
+        assert_eq!(
+            status(&domain("mailchimp.example"), &e, &list, &[]),
+            Status::Whitelisted
+        );
+    }
+
+    #[test]
+    fn ignored_by_domain_at_a_label_boundary() {
+        let list = whitelist("");
+        let e = with_clients(&[(Some("mx.bulk.co.uk"), "192.0.2.1")]);
+        let ignored = ["bulk.co.uk".to_owned()];
+        assert_eq!(
+            status(&domain("bulk.co.uk"), &e, &list, &ignored),
+            Status::Ignored
+        );
+        assert_eq!(
+            status(&domain("notbulk.co.uk"), &e, &list, &ignored),
+            Status::Candidate
+        );
     }
 
     #[test]
@@ -404,14 +538,35 @@ mod tests {
 
     #[test]
     fn dynamic_names() {
-        assert!(looks_dynamic("dynamic-203-0-113-77.adsl.example-isp.net"));
-        assert!(looks_dynamic("77.113.0.203.static.example.net"));
-        assert!(looks_dynamic("ppp-1-2-3-4.example.net"));
-        assert!(!looks_dynamic("a1-2.smtp-out.eu-west-1.amazonses.com"));
-        assert!(!looks_dynamic(
-            "mail-eopbgr140085.outbound.protection.outlook.com"
+        let dynamic = |host: &str, domain: &str| looks_dynamic(host, Some(domain));
+        assert!(dynamic(
+            "dynamic-203-0-113-77.adsl.example-isp.net",
+            "example-isp.net"
         ));
-        assert!(!looks_dynamic("mail132-4.atl131.mcsv.net"));
+        assert!(dynamic("77.113.0.203.static.example.net", "example.net"));
+        assert!(dynamic("ppp-1-2-3-4.example.net", "example.net"));
+        assert!(looks_dynamic("203-0-113-77.example.net", None));
+        assert!(!dynamic(
+            "a1-2.smtp-out.eu-west-1.amazonses.com",
+            "amazonses.com"
+        ));
+        assert!(!dynamic(
+            "mail-eopbgr140085.outbound.protection.outlook.com",
+            "outlook.com"
+        ));
+        assert!(!dynamic("mail132-4.atl131.mcsv.net", "mcsv.net"));
+    }
+
+    #[test]
+    fn digits_in_the_domain_itself_do_not_make_a_name_dynamic() {
+        assert!(!looks_dynamic(
+            "mx1.relay2.mail3-4.com",
+            Some("mail3-4.com")
+        ));
+        assert!(!looks_dynamic("mail3-4-5-6.com", Some("mail3-4-5-6.com")));
+        // Outside its domain (or without one) the whole name is read.
+        assert!(looks_dynamic("mx1.relay2.mail3-4.com", Some("example.com")));
+        assert!(looks_dynamic("mx1.relay2.mail3-4.com", None));
     }
 
     #[test]
@@ -425,11 +580,17 @@ mod tests {
         multi.retried_from_other_net = 8;
         multi.passed_after_delay = 10;
         multi.median_delay_s = Some(7200);
-        assert_eq!(verdict(&multi, &t).unwrap().0, Verdict::Whitelist);
+        let key = domain("example.com");
+        let (v, why) = verdict(&key, &multi, &t).unwrap();
+        assert_eq!(v, Verdict::Whitelist);
+        assert_eq!(
+            why,
+            "multi-server sender: 8 of 20 greylistings retried from another network, 10 passed after delay, median wait 2h"
+        );
 
         let mut few = multi.clone();
         few.new = 14;
-        assert_eq!(verdict(&few, &t), None);
+        assert_eq!(verdict(&key, &few, &t), None);
 
         let hosts: Vec<String> = (1..=30)
             .map(|i| format!("dynamic-203-0-113-{i}.adsl.isp.example"))
@@ -439,13 +600,30 @@ mod tests {
         let ip_refs: Vec<&str> = ips.iter().map(String::as_str).collect();
         let mut spam = evidence(&host_refs, &ip_refs);
         spam.new = 30;
-        assert_eq!(verdict(&spam, &t).unwrap().0, Verdict::SpamLike);
+        let isp = domain("isp.example");
+        assert_eq!(verdict(&isp, &spam, &t).unwrap().0, Verdict::SpamLike);
 
         let mut small = evidence(&["mail.small.example"], &["192.0.2.9"]);
         small.new = 16;
         small.passed_after_delay = 16;
         small.median_delay_s = Some(320);
-        assert_eq!(verdict(&small, &t).unwrap().0, Verdict::Review);
+        let key = domain("small.example");
+        assert_eq!(verdict(&key, &small, &t).unwrap().0, Verdict::Review);
+    }
+
+    #[test]
+    fn the_reason_names_the_rule_that_fired() {
+        let t = Thresholds::default();
+        let mut patient = evidence(&["mail.patient.example"], &["192.0.2.9"]);
+        patient.new = 16;
+        patient.passed_after_delay = 12;
+        patient.median_delay_s = Some(7200);
+        let (v, why) = verdict(&domain("patient.example"), &patient, &t).unwrap();
+        assert_eq!(v, Verdict::Whitelist);
+        assert_eq!(
+            why,
+            "mail passed only after long waits: 12 of 16 greylistings passed after delay, median wait 2h, 0 retried from another network"
+        );
     }
 
     #[test]

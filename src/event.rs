@@ -143,13 +143,6 @@ pub struct Decision {
     pub recipient: Option<String>,
 }
 
-impl Decision {
-    /// The client was told to come back later.
-    pub fn is_greylist(&self) -> bool {
-        self.action == Action::Greylist
-    }
-}
-
 /// A recognised postgrey log line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -165,15 +158,6 @@ pub enum Event {
     Maintenance,
     /// Warnings about bad policy requests, configuration problems and fatal errors.
     Warning,
-}
-
-impl Event {
-    pub fn as_decision(&self) -> Option<&Decision> {
-        match self {
-            Event::Decision(d) => Some(d),
-            _ => None,
-        }
-    }
 }
 
 /// Why a line is not a postgrey line we understand. Callers count these; the text of the line
@@ -692,12 +676,18 @@ mod tests {
             .iter()
             .map(|m| parse(m.as_bytes()).unwrap_or_else(|e| panic!("{m:?}: {e}")))
             .collect();
-        let decisions: Vec<&Decision> = events.iter().filter_map(Event::as_decision).collect();
+        let decisions: Vec<&Decision> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Decision(d) => Some(d),
+                _ => None,
+            })
+            .collect();
         let count = |f: &dyn Fn(&Decision) -> bool| decisions.iter().filter(|d| f(d)).count();
         let reason = |r: Reason| count(&|d| d.reason.as_ref() == Some(&r));
 
         assert_eq!(decisions.len(), 102);
-        assert_eq!(count(&|d| d.is_greylist()), 53);
+        assert_eq!(count(&|d| d.action == Action::Greylist), 53);
         assert_eq!(count(&|d| d.action == Action::Pass), 49);
         assert_eq!(reason(Reason::New), 51);
         assert_eq!(reason(Reason::EarlyRetry { missing_s: 4 }), 2);
@@ -817,7 +807,7 @@ mod tests {
             "action=greylist, reason=early-retry (4s missing), client_name=mail.example.net, client_address=198.51.100.20, sender=alice@example.net, recipient=bob@example.org",
         );
         assert_eq!(d.reason, Some(Reason::EarlyRetry { missing_s: 4 }));
-        assert!(d.is_greylist());
+        assert_eq!(d.action, Action::Greylist);
         assert_eq!(
             parse(b"action=greylist, reason=early-retry (12x missing)"),
             Err(Malformed::BadField("reason"))

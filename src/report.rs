@@ -4,7 +4,7 @@
 
 use crate::advice::{Advice, Context, advise};
 use crate::group::GroupKey;
-use crate::tally::{Day, Evidence, Tally, Totals};
+use crate::tally::{Caps, DELAY_CAP, DISTINCT_CAP, Day, Evidence, PAIR_CAP, Tally, Totals};
 use crate::whitelist::suggestion_line;
 
 /// One group with its evidence and advice.
@@ -67,9 +67,9 @@ impl Report {
 pub fn assemble(tally: &Tally, first: Day, last: Day, ctx: &Context<'_>) -> Report {
     let mut groups = Vec::new();
     let mut unresolved = Vec::new();
-    let mut capped = false;
+    let mut caps = Caps::default();
     for (key, evidence) in tally.evidence_between(first, last) {
-        capped |= evidence.capped;
+        caps = caps.union(evidence.caps);
         let advice = advise(&key, &evidence, ctx);
         let finding = Finding {
             key,
@@ -89,19 +89,138 @@ pub fn assemble(tally: &Tally, first: Day, last: Day, ctx: &Context<'_>) -> Repo
                 .then_with(|| a.key.cmp(&b.key))
         });
     }
-    let mut notes = Vec::new();
-    if capped {
-        notes.push(format!(
-            "some groups had more than {} distinct hosts or addresses a day; their distinct counts are lower bounds",
-            crate::tally::DISTINCT_CAP
-        ));
-    }
     Report {
         totals: tally.totals_between(first, last),
         groups,
         unresolved,
         min_count: ctx.thresholds.min_count,
-        notes,
+        notes: cap_notes(caps),
         ..Report::default()
+    }
+}
+
+/// One sentence per cap hit: what it bounds and how that shows in the figures.
+fn cap_notes(caps: Caps) -> Vec<String> {
+    let mut notes = Vec::new();
+    if caps.distinct {
+        notes.push(format!(
+            "some groups had more than {DISTINCT_CAP} distinct hosts, addresses or clients a day; their distinct counts are lower bounds"
+        ));
+    }
+    if caps.delays {
+        notes.push(format!(
+            "some groups passed more than {DELAY_CAP} mails a day after a delay; their median wait is estimated from a sample of that many"
+        ));
+    }
+    if caps.pairs {
+        notes.push(format!(
+            "some groups had more than {PAIR_CAP} greylisted sender/recipient pairs to remember; their retries from another network are lower bounds"
+        ));
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advice::Thresholds;
+    use crate::event::{Action, ClientName, Decision, Reason};
+    use crate::group::Grouper;
+    use crate::tally::MICROS_PER_DAY;
+    use crate::whitelist::Whitelist;
+
+    const T0: i64 = 1_795_000_000_000_000;
+
+    fn decision(host: &str, ip: String, sender: String, delay_s: Option<u64>) -> Decision {
+        Decision {
+            queue_id: None,
+            action: if delay_s.is_some() {
+                Action::Pass
+            } else {
+                Action::Greylist
+            },
+            reason: Some(if delay_s.is_some() {
+                Reason::TripletFound
+            } else {
+                Reason::New
+            }),
+            delay_s,
+            client_name: Some(ClientName::Host(host.to_owned())),
+            client_address: ip.parse().ok(),
+            sender: Some(sender),
+            recipient: Some("bob@example.org".to_owned()),
+        }
+    }
+
+    fn report_of(tally: &Tally) -> Report {
+        let grouper = Grouper::builtin();
+        let whitelist = Whitelist::default();
+        let ctx = Context {
+            whitelist: &whitelist,
+            ignored: &[],
+            grouper: &grouper,
+            thresholds: Thresholds::default(),
+        };
+        let (first, last) = tally.span().unwrap_or((0, 0));
+        assemble(tally, first, last, &ctx)
+    }
+
+    #[test]
+    fn the_notes_say_which_cap_was_hit() {
+        let grouper = Grouper::builtin();
+        let mut tally = Tally::default();
+        let record =
+            |tally: &mut Tally, at: i64, d: Decision| tally.record_decision(&grouper, at, &d);
+        record(
+            &mut tally,
+            T0,
+            decision("mx.quiet.example", "192.0.2.1".into(), "s@x".into(), None),
+        );
+        assert_eq!(report_of(&tally).notes, Vec::<String>::new());
+
+        for i in 0..=PAIR_CAP as i64 {
+            let d = decision(
+                "mx.pairs.example",
+                "192.0.2.2".into(),
+                format!("s{i}@x"),
+                None,
+            );
+            record(&mut tally, T0 + i, d);
+        }
+        let notes = report_of(&tally).notes;
+        assert_eq!(
+            notes,
+            [
+                "some groups had more than 4096 greylisted sender/recipient pairs to remember; \
+              their retries from another network are lower bounds"
+            ]
+        );
+
+        for i in 0..=DELAY_CAP as u64 {
+            let d = decision(
+                "mx.delays.example",
+                "192.0.2.3".into(),
+                "s@x".into(),
+                Some(300 + i),
+            );
+            record(&mut tally, T0 + MICROS_PER_DAY, d);
+        }
+        for i in 0..=DISTINCT_CAP {
+            let ip = format!("10.0.{}.{}", i / 200, i % 200 + 1);
+            let d = decision("mx.distinct.example", ip, "s@x".into(), None);
+            record(&mut tally, T0, d);
+        }
+        let notes = report_of(&tally).notes;
+        assert_eq!(
+            notes,
+            [
+                "some groups had more than 256 distinct hosts, addresses or clients a day; their \
+                 distinct counts are lower bounds",
+                "some groups passed more than 512 mails a day after a delay; their median wait is \
+                 estimated from a sample of that many",
+                "some groups had more than 4096 greylisted sender/recipient pairs to remember; \
+                 their retries from another network are lower bounds",
+            ]
+        );
     }
 }

@@ -1,7 +1,7 @@
-//! The timer job's memory: the journal cursor and the tally, in one JSON file.
+//! The timer job's memory: the journal cursors and the tally, in one JSON file.
 //!
-//! **Exactly once.** The cursor of the last entry read and the counts that include it are
-//! written together in one atomic replace (temporary file in the same directory, fsync, rename,
+//! **Exactly once.** The cursors of the last entries read (one per machine, see
+//! `source::journal`) and the counts that include them are written together in one atomic replace (temporary file in the same directory, fsync, rename,
 //! fsync the directory). A run killed at any moment leaves either the old state or the new one,
 //! never a mix, so the next run neither loses nor double-counts an entry.
 //!
@@ -9,6 +9,7 @@
 //! cannot live on the state file itself: the atomic rename replaces that inode, and a second
 //! run would lock the new inode while the first still holds the old one.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -20,7 +21,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::Failure;
 use crate::tally::Tally;
 
-/// Bumped when the file layout changes incompatibly. 2: the compact tally (`tally::stored`).
+/// Bumped when the file layout changes incompatibly. 2: the compact tally (`tally::stored`),
+/// one journal position per machine.
 pub const SCHEMA: u32 = 2;
 
 /// What every version's state file has: its schema, read before the rest so that a file of
@@ -34,9 +36,11 @@ struct Schema {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     pub schema: u32,
-    /// Cursor of the last journal entry counted.
-    pub cursor: Option<String>,
-    /// Realtime of that entry (µs): where to resume when the cursor's file is gone.
+    /// Where reading the journal resumes, per machine (`_MACHINE_ID`; `""` for entries without
+    /// one).
+    pub machines: BTreeMap<String, MachinePosition>,
+    /// Realtime of the newest entry counted, of any machine or text file (µs): where text
+    /// files (`--file`) resume.
     pub last_entry_us: Option<i64>,
     /// When the last run finished (µs).
     pub last_run_us: Option<i64>,
@@ -44,6 +48,16 @@ pub struct State {
     pub last_mailed_us: Option<i64>,
     /// Day buckets per group, within the retention.
     pub tally: Tally,
+}
+
+/// Where reading one machine's journal entries resumes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachinePosition {
+    /// Cursor of the last entry read. `None` after the cursor's entry was found gone (vacuumed,
+    /// rotated away) and no entry has been read since.
+    pub cursor: Option<String>,
+    /// Realtime of that entry (µs): where to resume when the cursor is gone.
+    pub last_entry_us: i64,
 }
 
 impl State {
@@ -230,7 +244,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
         let mut state = State::fresh();
-        state.cursor = Some("s=abc;i=1".into());
+        let position = |cursor: Option<&str>, last_entry_us| MachinePosition {
+            cursor: cursor.map(String::from),
+            last_entry_us,
+        };
+        state.machines = BTreeMap::from([
+            ("".into(), position(Some("s=abc;i=1"), 42)),
+            (
+                "0a1b2c3d4e5f40718293a4b5c6d7e8f9".into(),
+                position(None, 41),
+            ),
+        ]);
         state.last_entry_us = Some(42);
         save(&path, &state).unwrap();
         assert_eq!(load(&path).unwrap(), state);

@@ -8,9 +8,10 @@
 //! network of the same group (`retried_from_other_net`, the multi-server signature).
 //!
 //! Day buckets let one representation serve both an ad-hoc report and the timer job's state
-//! file: evidence over any window inside the retention is the merge of its days. Distinct sets
-//! are capped per day to keep the state bounded; [`Evidence::capped`] says when a cap was hit,
-//! and the distinct counts are then lower bounds.
+//! file: evidence over any window inside the retention is the merge of its days. Distinct sets,
+//! the delays kept for the median and the pairs remembered are capped per day (per group for
+//! pairs) to keep the state bounded; [`Evidence::caps`] says which cap was hit. A window merges
+//! its days without capping again: its sets are the unions of the days' sets.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hasher;
@@ -75,6 +76,39 @@ impl Totals {
     }
 }
 
+/// Which per-day caps were hit. A capped day's distinct sets, delay sample or pair memory are a
+/// representative part of what was seen, not all of it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Caps {
+    /// A distinct set (addresses, networks, host names, clients) reached [`DISTINCT_CAP`]: the
+    /// distinct counts are lower bounds.
+    pub distinct: bool,
+    /// More than [`DELAY_CAP`] mails passed after a delay: the median is estimated from a
+    /// sample.
+    pub delays: bool,
+    /// The group's pair memory was full ([`PAIR_CAP`]): `retried_from_other_net` is a lower
+    /// bound.
+    pub pairs: bool,
+}
+
+impl Caps {
+    pub fn any(self) -> bool {
+        self.distinct || self.delays || self.pairs
+    }
+
+    pub fn union(self, other: Caps) -> Caps {
+        Caps {
+            distinct: self.distinct || other.distinct,
+            delays: self.delays || other.delays,
+            pairs: self.pairs || other.pairs,
+        }
+    }
+}
+
+/// A client as postgrey saw it: its address and the name logged with it (`None` when
+/// `unknown` or not logged). Address first, so that a day's clients are listed by address.
+pub type Client = (IpAddr, Option<String>);
+
 /// What one group did on one day.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DayStats {
@@ -86,7 +120,8 @@ pub struct DayStats {
     /// Passed because of `client whitelist` or `client AWL`.
     pub passed_whitelisted: u64,
     pub retried_from_other_net: u64,
-    /// Up to [`DELAY_CAP`] delays, seconds.
+    /// The day's delays in seconds: all of them up to [`DELAY_CAP`], beyond that a uniform
+    /// sample of that many (reservoir sampling, see `DayStats::add_delay`).
     pub delays: Vec<u64>,
     /// The longest delay, also of those beyond the cap; `None` only when there was none.
     pub max_delay_s: Option<u64>,
@@ -94,10 +129,12 @@ pub struct DayStats {
     pub nets: BTreeSet<IpNet>,
     /// Host name → how many decisions named it.
     pub hosts: BTreeMap<String, u64>,
+    /// Which name came with which address. Only pairs whose address is in `ips` and whose
+    /// name is in `hosts`, so that the state file can refer to both by position.
+    pub clients: BTreeSet<Client>,
     pub first_seen_us: i64,
     pub last_seen_us: i64,
-    /// A distinct set or the delay list reached its cap.
-    pub capped: bool,
+    pub caps: Caps,
 }
 
 /// A greylisted (sender, recipient) pair: from which networks, and when last.
@@ -145,9 +182,14 @@ pub struct Evidence {
     pub hosts: Vec<String>,
     /// Every address seen.
     pub ips: Vec<IpAddr>,
-    /// Greylistings (`new` + `early_retry`) per day, oldest first, every day of the span.
+    /// Every client seen: the name logged with an address (`None` for `unknown`), by address.
+    pub clients: Vec<(Option<String>, IpAddr)>,
+    /// Greylistings (`new` + `early_retry`) per day, oldest first: every day of the window
+    /// (see [`Tally::evidence_between`]), or only the group's own days when the window is
+    /// longer than [`MAX_FILLED_DAYS`].
     pub per_day: Vec<(Day, u64)>,
-    pub capped: bool,
+    /// The per-day caps hit on any day of the window.
+    pub caps: Caps,
 }
 
 impl Evidence {
@@ -156,6 +198,11 @@ impl Evidence {
         self.new + self.early_retry
     }
 }
+
+/// Longest window whose every day gets an entry in [`Evidence::per_day`]: a year. A longer one
+/// (a log with a stray stamp decades off) lists only the days with decisions, so that no
+/// caller can make every group allocate an entry per day of an absurd span.
+pub const MAX_FILLED_DAYS: i64 = 366;
 
 fn pair_hash(sender: Option<&str>, recipient: Option<&str>) -> u64 {
     // FNV is stable across builds, unlike std's RandomState: the hashes live in the state file.
@@ -174,6 +221,15 @@ fn insert_capped<T: Ord>(set: &mut BTreeSet<T>, value: T, capped: &mut bool) {
     }
 }
 
+/// SplitMix64's output function: a fixed, well-mixed pseudo-random number for `n`. Fixed, so
+/// that the delay sample of a run resumed from the state file is that of one pass.
+fn mix(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 impl DayStats {
     fn new_at(realtime_us: i64) -> Self {
         DayStats {
@@ -186,78 +242,171 @@ impl DayStats {
     fn see_client(&mut self, realtime_us: i64, name: Option<&ClientName>, address: Option<IpAddr>) {
         self.first_seen_us = self.first_seen_us.min(realtime_us);
         self.last_seen_us = self.last_seen_us.max(realtime_us);
+        let capped = &mut self.caps.distinct;
         if let Some(address) = address {
-            insert_capped(&mut self.ips, address, &mut self.capped);
-            insert_capped(&mut self.nets, network_of(address), &mut self.capped);
+            insert_capped(&mut self.ips, address, capped);
+            insert_capped(&mut self.nets, network_of(address), capped);
         }
-        if let Some(host) = name.and_then(ClientName::host) {
+        let host = name.and_then(ClientName::host);
+        if let Some(host) = host {
             if let Some(count) = self.hosts.get_mut(host) {
                 *count += 1;
             } else if self.hosts.len() < DISTINCT_CAP {
                 self.hosts.insert(host.to_owned(), 1);
             } else {
-                self.capped = true;
+                *capped = true;
             }
+        }
+        let Some(address) = address.filter(|a| self.ips.contains(a)) else {
+            return;
+        };
+        if host.is_some_and(|h| !self.hosts.contains_key(h)) {
+            return;
+        }
+        // Looked up without allocating: most decisions come from a client seen before.
+        let known = self
+            .clients
+            .range((address, None)..)
+            .take_while(|(a, _)| *a == address)
+            .any(|(_, name)| name.as_deref() == host);
+        if !known {
+            insert_capped(
+                &mut self.clients,
+                (address, host.map(str::to_owned)),
+                capped,
+            );
         }
     }
 
+    /// Counts a pass after `delay_s` and keeps the delay in the sample: the first
+    /// [`DELAY_CAP`] all, then the n-th (from 0) in place of a random one of the sample with
+    /// probability `DELAY_CAP / (n + 1)` (Vitter's algorithm R), so that every delay of the
+    /// day is equally likely to be in it, early or late.
     fn add_delay(&mut self, delay_s: u64) {
+        let n = self.passed_after_delay;
         self.passed_after_delay += 1;
         self.max_delay_s = Some(self.max_delay_s.map_or(delay_s, |m| m.max(delay_s)));
         if self.delays.len() < DELAY_CAP {
             self.delays.push(delay_s);
-        } else {
-            self.capped = true;
+            return;
+        }
+        self.caps.delays = true;
+        let slot = mix(n) % n.saturating_add(1);
+        if let Some(kept) = usize::try_from(slot)
+            .ok()
+            .and_then(|slot| self.delays.get_mut(slot))
+        {
+            *kept = delay_s;
+        }
+    }
+}
+
+/// The days of a window taken together. A window has no caps of its own: its sets are the
+/// unions of its days' (each capped per day), and its delay sample the days' samples, each
+/// delay weighted by how many of its day's delays it stands for.
+struct WindowStats<'a> {
+    new: u64,
+    early_retry: u64,
+    passed_after_delay: u64,
+    passed_known: u64,
+    passed_whitelisted: u64,
+    retried_from_other_net: u64,
+    delays: Vec<(u64, f64)>,
+    max_delay_s: Option<u64>,
+    ips: BTreeSet<IpAddr>,
+    nets: BTreeSet<IpNet>,
+    hosts: BTreeMap<&'a str, u64>,
+    clients: BTreeSet<&'a Client>,
+    first_seen_us: i64,
+    last_seen_us: i64,
+    caps: Caps,
+}
+
+impl<'a> WindowStats<'a> {
+    fn new() -> Self {
+        WindowStats {
+            new: 0,
+            early_retry: 0,
+            passed_after_delay: 0,
+            passed_known: 0,
+            passed_whitelisted: 0,
+            retried_from_other_net: 0,
+            delays: Vec::new(),
+            max_delay_s: None,
+            ips: BTreeSet::new(),
+            nets: BTreeSet::new(),
+            hosts: BTreeMap::new(),
+            clients: BTreeSet::new(),
+            first_seen_us: i64::MAX,
+            last_seen_us: i64::MIN,
+            caps: Caps::default(),
         }
     }
 
-    fn merge(&mut self, other: &DayStats) {
-        self.new += other.new;
-        self.early_retry += other.early_retry;
-        self.passed_after_delay += other.passed_after_delay;
-        self.passed_known += other.passed_known;
-        self.passed_whitelisted += other.passed_whitelisted;
-        self.retried_from_other_net += other.retried_from_other_net;
-        self.capped |= other.capped;
-        for &d in &other.delays {
-            if self.delays.len() < DELAY_CAP {
-                self.delays.push(d);
-            } else {
-                self.capped = true;
-            }
+    fn add(&mut self, day: &'a DayStats) {
+        self.new += day.new;
+        self.early_retry += day.early_retry;
+        self.passed_after_delay += day.passed_after_delay;
+        self.passed_known += day.passed_known;
+        self.passed_whitelisted += day.passed_whitelisted;
+        self.retried_from_other_net += day.retried_from_other_net;
+        if !day.delays.is_empty() {
+            // Exactly 1 for a day whose delays were all kept.
+            let weight = day.passed_after_delay.max(day.delays.len() as u64) as f64
+                / day.delays.len() as f64;
+            self.delays.extend(day.delays.iter().map(|&d| (d, weight)));
         }
-        self.max_delay_s = match (self.max_delay_s, other.max_delay_s) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-        for ip in &other.ips {
-            insert_capped(&mut self.ips, *ip, &mut self.capped);
+        self.max_delay_s = self.max_delay_s.max(day.max_delay_s);
+        self.ips.extend(day.ips.iter().copied());
+        self.nets.extend(day.nets.iter().copied());
+        for (host, count) in &day.hosts {
+            *self.hosts.entry(host.as_str()).or_default() += count;
         }
-        for net in &other.nets {
-            insert_capped(&mut self.nets, *net, &mut self.capped);
+        self.clients.extend(day.clients.iter());
+        self.first_seen_us = self.first_seen_us.min(day.first_seen_us);
+        self.last_seen_us = self.last_seen_us.max(day.last_seen_us);
+        self.caps = self.caps.union(day.caps);
+    }
+
+    fn evidence(mut self, per_day: Vec<(Day, u64)>) -> Evidence {
+        let mut hosts: Vec<(&str, u64)> = self.hosts.into_iter().collect();
+        hosts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        Evidence {
+            new: self.new,
+            early_retry: self.early_retry,
+            passed_after_delay: self.passed_after_delay,
+            passed_known: self.passed_known,
+            passed_whitelisted: self.passed_whitelisted,
+            median_delay_s: weighted_median(&mut self.delays),
+            max_delay_s: self.max_delay_s,
+            distinct_ips: self.ips.len() as u64,
+            distinct_nets: self.nets.len() as u64,
+            distinct_hosts: hosts.len() as u64,
+            retried_from_other_net: self.retried_from_other_net,
+            first_seen_us: self.first_seen_us,
+            last_seen_us: self.last_seen_us,
+            hosts: hosts.into_iter().map(|(h, _)| h.to_owned()).collect(),
+            ips: self.ips.into_iter().collect(),
+            clients: self
+                .clients
+                .into_iter()
+                .map(|(address, name)| (name.clone(), *address))
+                .collect(),
+            per_day,
+            caps: self.caps,
         }
-        for (host, count) in &other.hosts {
-            if let Some(c) = self.hosts.get_mut(host) {
-                *c += count;
-            } else if self.hosts.len() < DISTINCT_CAP {
-                self.hosts.insert(host.clone(), *count);
-            } else {
-                self.capped = true;
-            }
-        }
-        self.first_seen_us = self.first_seen_us.min(other.first_seen_us);
-        self.last_seen_us = self.last_seen_us.max(other.last_seen_us);
     }
 }
 
 impl GroupTally {
-    /// Records a greylisting of the pair from `net`; true when the pair was greylisted before
-    /// from a different network of this group (within [`PAIR_MEMORY_US`]).
-    fn greylisted_from(&mut self, pair: u64, net: IpNet, realtime_us: i64) -> bool {
+    /// Records a greylisting of the pair from `net`: `Some(true)` when the pair was greylisted
+    /// before from a different network of this group (within [`PAIR_MEMORY_US`]), `None` when
+    /// the pair could not be remembered because [`PAIR_CAP`] pairs already are.
+    fn greylisted_from(&mut self, pair: u64, net: IpNet, realtime_us: i64) -> Option<bool> {
         if !self.pairs.contains_key(&pair) && self.pairs.len() >= PAIR_CAP {
             self.forget_pairs_before(realtime_us - PAIR_MEMORY_US);
             if self.pairs.len() >= PAIR_CAP {
-                return false;
+                return None;
             }
         }
         let track = self.pairs.entry(pair).or_default();
@@ -266,65 +415,47 @@ impl GroupTally {
         }
         track.last_us = track.last_us.max(realtime_us);
         if track.nets.contains(&net) {
-            return false;
+            return Some(false);
         }
         let seen_elsewhere = !track.nets.is_empty();
         if track.nets.len() < PAIR_NET_CAP {
             track.nets.push(net);
         }
-        seen_elsewhere
+        Some(seen_elsewhere)
     }
 
     fn forget_pairs_before(&mut self, cutoff_us: i64) {
         self.pairs.retain(|_, track| track.last_us >= cutoff_us);
     }
 
-    /// Evidence over the days in `[first, last]`.
+    /// Evidence over the days in `[first, last]`, `None` when the group has none there.
+    /// `per_day` lists every day of `[first, last]` (see [`Evidence::per_day`]).
     pub fn evidence(&self, first: Day, last: Day) -> Option<Evidence> {
-        let mut merged: Option<DayStats> = None;
+        if first > last {
+            return None;
+        }
+        let mut window = WindowStats::new();
         let mut per_day = Vec::new();
         for (day, stats) in self.days.range(first..=last) {
             per_day.push((*day, stats.new + stats.early_retry));
-            match merged.as_mut() {
-                Some(m) => m.merge(stats),
-                None => merged = Some(stats.clone()),
-            }
+            window.add(stats);
         }
-        let merged = merged?;
-        let per_day = fill_days(&per_day);
-        let mut delays = merged.delays.clone();
-        delays.sort_unstable();
-        let mut hosts: Vec<(&String, &u64)> = merged.hosts.iter().collect();
-        hosts.sort_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
-        Some(Evidence {
-            new: merged.new,
-            early_retry: merged.early_retry,
-            passed_after_delay: merged.passed_after_delay,
-            passed_known: merged.passed_known,
-            passed_whitelisted: merged.passed_whitelisted,
-            median_delay_s: median(&delays),
-            max_delay_s: merged.max_delay_s,
-            distinct_ips: merged.ips.len() as u64,
-            distinct_nets: merged.nets.len() as u64,
-            distinct_hosts: merged.hosts.len() as u64,
-            retried_from_other_net: merged.retried_from_other_net,
-            first_seen_us: merged.first_seen_us,
-            last_seen_us: merged.last_seen_us,
-            hosts: hosts.into_iter().map(|(h, _)| h.clone()).collect(),
-            ips: merged.ips.into_iter().collect(),
-            per_day,
-            capped: merged.capped,
-        })
+        if per_day.is_empty() {
+            return None;
+        }
+        Some(window.evidence(fill_days(first, last, per_day)))
     }
 }
 
-/// The days from the first to the last given, with zero where none was given.
-fn fill_days(days: &[(Day, u64)]) -> Vec<(Day, u64)> {
-    let (Some(first), Some(last)) = (days.first(), days.last()) else {
-        return Vec::new();
-    };
-    let given: BTreeMap<Day, u64> = days.iter().copied().collect();
-    (first.0..=last.0)
+/// Every day of `[first, last]`, with zero where `days` has none; just `days` when the span is
+/// longer than [`MAX_FILLED_DAYS`]. `days` are in order and inside the span.
+fn fill_days(first: Day, last: Day, days: Vec<(Day, u64)>) -> Vec<(Day, u64)> {
+    let span = last.checked_sub(first).and_then(|d| d.checked_add(1));
+    if !span.is_some_and(|n| (1..=MAX_FILLED_DAYS).contains(&n)) {
+        return days;
+    }
+    let given: BTreeMap<Day, u64> = days.into_iter().collect();
+    (first..=last)
         .map(|d| (d, given.get(&d).copied().unwrap_or(0)))
         .collect()
 }
@@ -336,6 +467,21 @@ pub fn median(sorted: &[u64]) -> Option<u64> {
     } else {
         Some(sorted[(sorted.len() - 1) / 2])
     }
+}
+
+/// Median of weighted values: the smallest value with at least half the weight at or below
+/// it. With all weights 1 that is [`median`] (the lower middle).
+fn weighted_median(values: &mut [(u64, f64)]) -> Option<u64> {
+    values.sort_by_key(|&(value, _)| value);
+    let total: f64 = values.iter().map(|&(_, weight)| weight).sum();
+    let mut below = 0.0;
+    for &(value, weight) in values.iter() {
+        below += weight;
+        if below * 2.0 >= total {
+            return Some(value);
+        }
+    }
+    values.last().map(|&(value, _)| value)
 }
 
 impl Tally {
@@ -374,7 +520,7 @@ impl Tally {
             (Action::Greylist, Some(Reason::New), Some(address)) => {
                 group.greylisted_from(pair, network_of(address), realtime_us)
             }
-            _ => false,
+            _ => Some(false),
         };
         let day = group
             .days
@@ -385,8 +531,10 @@ impl Tally {
             decision.client_name.as_ref(),
             decision.client_address,
         );
-        if retried_elsewhere {
-            day.retried_from_other_net += 1;
+        match retried_elsewhere {
+            Some(true) => day.retried_from_other_net += 1,
+            Some(false) => {}
+            None => day.caps.pairs = true,
         }
         match (&decision.action, &decision.reason) {
             (Action::Greylist, Some(Reason::EarlyRetry { .. })) => day.early_retry += 1,
@@ -399,33 +547,6 @@ impl Tally {
                 day.passed_whitelisted += 1
             }
             _ => {}
-        }
-    }
-
-    /// Folds a later tally into this one (the timer job adds each run's tally to its state).
-    pub fn merge(&mut self, later: Tally) {
-        for (day, totals) in later.totals {
-            self.totals.entry(day).or_default().add(&totals);
-        }
-        for (key, group) in later.groups {
-            let mine = self.groups.entry(key).or_default();
-            for (day, stats) in group.days {
-                match mine.days.get_mut(&day) {
-                    Some(existing) => existing.merge(&stats),
-                    None => {
-                        mine.days.insert(day, stats);
-                    }
-                }
-            }
-            for (pair, track) in group.pairs {
-                let entry = mine.pairs.entry(pair).or_default();
-                for net in track.nets {
-                    if !entry.nets.contains(&net) && entry.nets.len() < PAIR_NET_CAP {
-                        entry.nets.push(net);
-                    }
-                }
-                entry.last_us = entry.last_us.max(track.last_us);
-            }
         }
     }
 
@@ -448,19 +569,34 @@ impl Tally {
         sum
     }
 
-    /// Evidence of every group active in `[first, last]`.
+    /// Evidence of every group active in `[first, last]`. Their `per_day` cover the same
+    /// days, the window's days this tally knows of (see [`Tally::span`]), so that they line up.
     pub fn evidence_between(&self, first: Day, last: Day) -> Vec<(GroupKey, Evidence)> {
+        let Some((known_first, known_last)) = self.span() else {
+            return Vec::new();
+        };
+        let (first, last) = (first.max(known_first), last.min(known_last));
         self.groups
             .iter()
             .filter_map(|(key, g)| g.evidence(first, last).map(|e| (key.clone(), e)))
             .collect()
     }
 
-    /// Every day this tally knows of.
+    /// The first and last day this tally knows of: of its totals and of its groups' days.
     pub fn span(&self) -> Option<(Day, Day)> {
-        let first = self.totals.keys().next()?;
-        let last = self.totals.keys().next_back()?;
-        Some((*first, *last))
+        let group_days = self
+            .groups
+            .values()
+            .filter_map(|g| Some((*g.days.keys().next()?, *g.days.keys().next_back()?)));
+        let total_days = self
+            .totals
+            .keys()
+            .next()
+            .zip(self.totals.keys().next_back())
+            .map(|(first, last)| (*first, *last));
+        group_days
+            .chain(total_days)
+            .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))
     }
 }
 
@@ -495,8 +631,12 @@ impl<'de> Deserialize<'de> for GroupKey {
 ///   `mx1.example.com` in the group `example.com`, `@` is the domain itself, and a name that
 ///   does not end in the domain is written absolute, with a trailing dot.
 /// - What follows from other fields is left out and rebuilt on load: the networks of a day when
-///   they are those of its addresses (they differ only once a cap dropped some), and the
-///   longest delay when it is the longest of the delays kept.
+///   they are those of its addresses (they differ only once a cap dropped some), the longest
+///   delay when it is the longest of the delays kept, and which name came with which address
+///   when every address of the day came with every name of the day (one name, or one address,
+///   or no name at all: most days of most groups). Otherwise a day lists, for each of its
+///   addresses in order, the position of the name it came with (`-1`: none), or a list of them
+///   when it came with several.
 /// - Times are µs after the day's midnight (first seen) and after first seen (last seen).
 /// - Only the pairs greylisted within [`PAIR_CARRY_OVER_US`] of the newest decision are
 ///   carried over, listed by network; on load they count as greylisted at that decision.
@@ -505,8 +645,8 @@ impl<'de> Deserialize<'de> for GroupKey {
 /// {"groups": {"example.com": {
 ///     "i": ["192.0.2.1", "198.51.100.3"],
 ///     "h": ["a.smtp", "c.smtp"],
-///     "d": {"20410": {"n": 3, "r": 1, "p": 1, "dl": [3600], "h": [1, 2], "f": 3600000000,
-///                     "l": 7200000000}},
+///     "d": {"20410": {"n": 3, "r": 1, "p": 1, "dl": [3600], "h": [1, 2], "a": [0, 1],
+///                     "f": 3600000000, "l": 7200000000}},
 ///     "p": {"192.0.2.0/24": ["9ae16a3b2f90404f"], "198.51.100.0/24": ["9ae16a3b2f90404f"]}}},
 ///  "totals": {"20410": {"entries": 5, "postgrey_lines": 5, "greylisted": 4, …}}}
 /// ```
@@ -521,7 +661,8 @@ mod stored {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     use super::{
-        Day, DayStats, GroupTally, MICROS_PER_DAY, PAIR_CARRY_OVER_US, PAIR_NET_CAP, Tally, Totals,
+        Caps, Client, Day, DayStats, GroupTally, MICROS_PER_DAY, PAIR_CARRY_OVER_US, PAIR_NET_CAP,
+        Tally, Totals,
     };
     use crate::group::{GroupKey, network_of};
 
@@ -537,8 +678,9 @@ mod stored {
     /// max_delay_s (only when not the largest of `dl`), `i` ips as positions in the group's
     /// `i` (left out when the day saw every one of them), `nt` nets (only when not the
     /// networks of the ips), `h` how often each of the group's `h` was seen, in their order
-    /// (see [`encode_counts`]), `f` first seen (µs after the day's midnight), `l` last seen (µs
-    /// after first seen), `c` capped.
+    /// (see [`encode_counts`]), `a` the names of the addresses (see [`ClientNames`]; left out
+    /// when they follow from `i` and `h`), `f` first seen (µs after the day's midnight), `l`
+    /// last seen (µs after first seen), `c` the caps hit (see [`caps_bits`]).
     #[derive(Serialize)]
     struct DayOut<'a> {
         #[serde(rename = "n", skip_serializing_if = "is_default")]
@@ -563,12 +705,14 @@ mod stored {
         nets: Option<&'a BTreeSet<IpNet>>,
         #[serde(rename = "h", skip_serializing_if = "Vec::is_empty")]
         hosts: Vec<i64>,
+        #[serde(rename = "a", skip_serializing_if = "Option::is_none")]
+        clients: Option<Vec<ClientNames>>,
         #[serde(rename = "f")]
         first_seen: i64,
         #[serde(rename = "l", skip_serializing_if = "is_default")]
         last_seen: i64,
         #[serde(rename = "c", skip_serializing_if = "is_default")]
-        capped: bool,
+        caps: u8,
     }
 
     /// [`DayOut`] as read back.
@@ -596,12 +740,44 @@ mod stored {
         nets: Option<BTreeSet<IpNet>>,
         #[serde(rename = "h", default)]
         hosts: Vec<i64>,
+        #[serde(rename = "a", default)]
+        clients: Option<Vec<ClientNames>>,
         #[serde(rename = "f")]
         first_seen: i64,
         #[serde(rename = "l", default)]
         last_seen: i64,
         #[serde(rename = "c", default)]
-        capped: bool,
+        caps: u8,
+    }
+
+    /// The names an address of a day came with, as positions in the group's `h`, `-1` for no
+    /// name: one number for one name (the usual case), a list for several or for none (a cap
+    /// dropped the pair).
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum ClientNames {
+        One(i64),
+        Several(Vec<i64>),
+    }
+
+    /// Position of no name among a day's client names.
+    const NO_NAME: i64 = -1;
+
+    /// The caps of a day as stored: 1 distinct sets, 2 delays, 4 pairs, or-ed.
+    fn caps_bits(caps: Caps) -> u8 {
+        u8::from(caps.distinct) | u8::from(caps.delays) << 1 | u8::from(caps.pairs) << 2
+    }
+
+    /// The inverse of [`caps_bits`].
+    fn caps_of(bits: u8) -> Result<Caps, String> {
+        if bits > 7 {
+            return Err(format!("caps {bits} are not a combination of 1, 2 and 4"));
+        }
+        Ok(Caps {
+            distinct: bits & 1 != 0,
+            delays: bits & 2 != 0,
+            pairs: bits & 4 != 0,
+        })
     }
 
     /// A group as stored: `i` every address of its days, `h` every host name (relative), `d`
@@ -732,6 +908,100 @@ mod stored {
         }
     }
 
+    /// Whether the day's clients are every pair of its addresses with its names (with no name
+    /// when it has none): what [`following_clients`] rebuilds.
+    fn clients_follow(stats: &DayStats) -> bool {
+        let names = stats.hosts.len().max(1);
+        stats.ips.len().checked_mul(names) == Some(stats.clients.len())
+            && stats.clients.iter().all(|(address, name)| {
+                stats.ips.contains(address)
+                    && match name {
+                        Some(name) => stats.hosts.contains_key(name),
+                        None => stats.hosts.is_empty(),
+                    }
+            })
+    }
+
+    /// The clients a day without `a` had: see [`clients_follow`].
+    fn following_clients(
+        ips: &BTreeSet<IpAddr>,
+        hosts: &BTreeMap<String, u64>,
+    ) -> BTreeSet<Client> {
+        let names: Vec<Option<&String>> = if hosts.is_empty() {
+            vec![None]
+        } else {
+            hosts.keys().map(Some).collect()
+        };
+        ips.iter()
+            .flat_map(|ip| names.iter().map(|name| (*ip, name.cloned())))
+            .collect()
+    }
+
+    /// The day's `a`: for each of its addresses, the names it came with, as positions in the
+    /// group's `hosts`; the addresses at the end without any are left out.
+    fn client_names(stats: &DayStats, hosts: &[&str]) -> Vec<ClientNames> {
+        let position = |name: &Option<String>| match name {
+            // The group's names include every client's name.
+            Some(name) => hosts
+                .binary_search(&name.as_str())
+                .map_or(NO_NAME, |i| i64::try_from(i).unwrap_or(i64::MAX)),
+            None => NO_NAME,
+        };
+        let mut names: Vec<ClientNames> = stats
+            .ips
+            .iter()
+            .map(|ip| {
+                let mut positions: Vec<i64> = stats
+                    .clients
+                    .range((*ip, None)..)
+                    .take_while(|(address, _)| address == ip)
+                    .map(|(_, name)| position(name))
+                    .collect();
+                match positions.len() {
+                    1 => ClientNames::One(positions.remove(0)),
+                    _ => ClientNames::Several(positions),
+                }
+            })
+            .collect();
+        while names.last() == Some(&ClientNames::Several(Vec::new())) {
+            names.pop();
+        }
+        names
+    }
+
+    /// The inverse of [`client_names`].
+    fn clients_of(
+        names: &[ClientNames],
+        ips: &BTreeSet<IpAddr>,
+        hosts: &[String],
+    ) -> Result<BTreeSet<Client>, String> {
+        if names.len() > ips.len() {
+            return Err(String::from("more client names than addresses"));
+        }
+        let mut clients = BTreeSet::new();
+        for (ip, names) in ips.iter().zip(names) {
+            let positions = match names {
+                ClientNames::One(position) => std::slice::from_ref(position),
+                ClientNames::Several(positions) => positions.as_slice(),
+            };
+            for &position in positions {
+                let name = if position == NO_NAME {
+                    None
+                } else {
+                    let host = usize::try_from(position).ok().and_then(|i| hosts.get(i));
+                    Some(
+                        host.ok_or_else(|| {
+                            format!("client name position {position} is out of range")
+                        })?
+                        .clone(),
+                    )
+                };
+                clients.insert((*ip, name));
+            }
+        }
+        Ok(clients)
+    }
+
     impl<'a> DayOut<'a> {
         /// `stats` of `day`, its addresses and host names given by position in the group's.
         fn new(day: Day, stats: &'a DayStats, ips: &[IpAddr], hosts: &[&str]) -> Self {
@@ -748,6 +1018,7 @@ mod stored {
                     counts[i] = *count;
                 }
             }
+            let clients = (!clients_follow(stats)).then(|| client_names(stats, hosts));
             DayOut {
                 new: stats.new,
                 early_retry: stats.early_retry,
@@ -762,9 +1033,10 @@ mod stored {
                 ips: day_ips,
                 nets: (nets_of(&stats.ips) != stats.nets).then_some(&stats.nets),
                 hosts: encode_counts(&counts),
+                clients,
                 first_seen: stats.first_seen_us - midnight_us(day),
                 last_seen: stats.last_seen_us - stats.first_seen_us,
-                capped: stats.capped,
+                caps: caps_bits(stats.caps),
             }
         }
     }
@@ -782,7 +1054,10 @@ mod stored {
             let hosts: Vec<&str> = group
                 .days
                 .values()
-                .flat_map(|d| d.hosts.keys().map(String::as_str))
+                .flat_map(|d| {
+                    let client_names = d.clients.iter().filter_map(|(_, name)| name.as_deref());
+                    d.hosts.keys().map(String::as_str).chain(client_names)
+                })
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
@@ -839,6 +1114,12 @@ mod stored {
                     .ok_or_else(|| format!("day {day}: more host counts than host names"))?;
                 day_hosts.insert(host.clone(), count);
             }
+            let clients = match &stored.clients {
+                None => following_clients(&day_ips, &day_hosts),
+                Some(names) => clients_of(names, &day_ips, &hosts)
+                    .map_err(|why| format!("day {day}: {why}"))?,
+            };
+            let caps = caps_of(stored.caps).map_err(|why| format!("day {day}: {why}"))?;
             let first_seen_us = midnight_us(day).checked_add(stored.first_seen);
             let last_seen_us = first_seen_us.and_then(|first| first.checked_add(stored.last_seen));
             let (Some(first_seen_us), Some(last_seen_us)) = (first_seen_us, last_seen_us) else {
@@ -856,9 +1137,10 @@ mod stored {
                 nets: stored.nets.unwrap_or_else(|| nets_of(&day_ips)),
                 ips: day_ips,
                 hosts: day_hosts,
+                clients,
                 first_seen_us,
                 last_seen_us,
-                capped: stored.capped,
+                caps,
             };
             result.insert(day, stats);
         }
@@ -1163,7 +1445,7 @@ mod tests {
     }
 
     #[test]
-    fn merge_of_two_halves_equals_one_pass() {
+    fn a_run_continuing_the_last_ones_tally_equals_one_pass() {
         let events: Vec<(i64, Decision)> = (0..40)
             .map(|i| {
                 let ip = format!("198.51.{}.{}", i % 5, i);
@@ -1196,18 +1478,11 @@ mod tests {
             second.record(*at, d.clone());
         }
         assert_eq!(whole.tally, second.tally);
-        let mut merged = first.tally.clone();
-        let mut rest = Fixture::new();
-        for (at, d) in &events[17..] {
-            rest.record(*at, d.clone());
-        }
-        merged.merge(rest.tally);
         let (a, b) = whole.tally.span().unwrap();
         let w = whole.tally.evidence_between(a, b);
-        let m = merged.evidence_between(a, b);
         assert_eq!(w.len(), 1);
-        assert_eq!(w[0].1.new, m[0].1.new);
-        assert_eq!(w[0].1.distinct_ips, m[0].1.distinct_ips);
+        assert_eq!(w[0].1.new, 40);
+        assert_eq!(w[0].1.distinct_ips, 40);
     }
 
     /// `tally` saved to and loaded from the state file's form.
@@ -1227,7 +1502,7 @@ mod tests {
                  \"i\":[\"192.0.2.1\",\"192.0.2.2\",\"198.51.100.3\"],\
                  \"h\":[\"a.smtp\",\"b.smtp\",\"c.smtp\"],\
                  \"d\":{{\"{d}\":{{\"n\":3,\"e\":1,\"p\":1,\"r\":1,\"dl\":[3600],\
-                 \"h\":[1,1,3],\"f\":40000000000,\"l\":10800000000}}}},\
+                 \"h\":[1,1,3],\"a\":[0,1,2],\"f\":40000000000,\"l\":10800000000}}}},\
                  \"p\":{{\"192.0.2.0/24\":[\"{s}\"],\"198.51.100.0/24\":[\"{s}\"]}}}}}},\
                  \"totals\":{{\"{d}\":{{\"entries\":0,\"postgrey_lines\":0,\"greylisted\":4,\
                  \"untrusted_skipped\":0,\"malformed\":0}}}}}}",
@@ -1241,8 +1516,8 @@ mod tests {
         let mut f = Fixture::new();
         let minute = 60_000_000;
         // Day 0: more addresses than the cap, the last ones in another /24 (so the networks
-        // are no longer those of the addresses kept), and more delays than the cap, the
-        // longest among those dropped.
+        // are no longer those of the addresses kept), and many more delays than the cap, the
+        // longest (the first) no longer in the sample.
         for i in 0..(DISTINCT_CAP as i64 + 40) {
             let ip = if i < DISTINCT_CAP as i64 {
                 format!("10.{}.0.{}", i / 200, i % 200 + 1)
@@ -1260,7 +1535,8 @@ mod tests {
                 decision(Reason::New, Action::Greylist, name, &ip, &sender, None),
             );
         }
-        for i in 0..(DELAY_CAP as u64 + 20) {
+        let longest = 100_000;
+        for i in 0..(20 * DELAY_CAP as u64) {
             f.record(
                 T0 + 400 * minute,
                 decision(
@@ -1269,7 +1545,7 @@ mod tests {
                     "mx.example.com",
                     "10.0.0.1",
                     "s@x",
-                    Some(300 + i),
+                    Some(if i == 0 { longest } else { 300 + i % 1000 }),
                 ),
             );
         }
@@ -1298,21 +1574,34 @@ mod tests {
             ),
         );
         let day0 = &f.tally.groups[&key("example.com")].days[&day_of(T0)];
-        assert!(day0.capped);
+        assert_eq!(
+            day0.caps,
+            Caps {
+                distinct: true,
+                delays: true,
+                pairs: false
+            }
+        );
         assert_eq!(day0.nets.len(), 3);
-        assert_eq!(day0.max_delay_s, Some(300 + DELAY_CAP as u64 + 19));
+        assert_eq!(day0.max_delay_s, Some(longest));
+        assert!(!day0.delays.contains(&longest));
 
         // Each of those is in the file only because it cannot be rebuilt.
         let stored = serde_json::to_value(&f.tally).unwrap();
         let group = &stored["groups"]["example.com"];
         let stored_day0 = &group["d"][day_of(T0).to_string()];
         assert_eq!(stored_day0["nt"].as_array().unwrap().len(), 3);
-        assert_eq!(stored_day0["mx"], 300 + DELAY_CAP as u64 + 19);
+        assert_eq!(stored_day0["mx"], longest);
         assert_eq!(stored_day0["i"], serde_json::Value::Null);
-        assert_eq!(stored_day0["c"], true);
+        assert_eq!(stored_day0["c"], 3);
         assert_eq!(group["h"], serde_json::json!(["@", "mx", "mx2"]));
         let stored_day2 = &group["d"][day_of(later).to_string()];
         assert_eq!(stored_day2["i"], serde_json::json!([0]));
+        assert_eq!(stored_day2["a"], serde_json::Value::Null);
+        // Day 0 saw two names, each with half of the addresses kept.
+        let names_day0 = stored_day0["a"].as_array().unwrap();
+        assert_eq!(names_day0.len(), DISTINCT_CAP);
+        assert_eq!(names_day0[..3], [0, 1, 0]);
         assert_eq!(stored_day2["h"], serde_json::json!([-2, 1]));
         assert_eq!(stored_day2["nt"], serde_json::Value::Null);
         assert_eq!(stored_day2["mx"], serde_json::Value::Null);
@@ -1438,9 +1727,16 @@ mod tests {
     #[test]
     fn per_day_fills_gaps() {
         assert_eq!(
-            fill_days(&[(10, 2), (12, 1)]),
-            vec![(10, 2), (11, 0), (12, 1)]
+            fill_days(9, 13, vec![(10, 2), (12, 1)]),
+            vec![(9, 0), (10, 2), (11, 0), (12, 1), (13, 0)]
         );
+        // An absurd window lists only the days given.
+        assert_eq!(
+            fill_days(0, MAX_FILLED_DAYS, vec![(10, 2), (12, 1)]),
+            vec![(10, 2), (12, 1)]
+        );
+        assert_eq!(fill_days(i64::MIN, i64::MAX, vec![(10, 2)]), vec![(10, 2)]);
+        assert_eq!(fill_days(1, MAX_FILLED_DAYS, vec![]).len(), 366);
     }
 
     #[test]
@@ -1461,5 +1757,284 @@ mod tests {
         f.tally.prune(d + 1, T0 + 1);
         assert!(f.tally.groups.is_empty());
         assert!(f.tally.totals.is_empty());
+    }
+
+    fn greylist(name: &str, ip: &str, sender: &str) -> Decision {
+        decision(Reason::New, Action::Greylist, name, ip, sender, None)
+    }
+
+    fn passed_after(delay_s: u64) -> Decision {
+        decision(
+            Reason::TripletFound,
+            Action::Pass,
+            "mx.example.com",
+            "192.0.2.1",
+            "s@x",
+            Some(delay_s),
+        )
+    }
+
+    #[test]
+    fn a_window_merges_its_days_without_capping_again() {
+        // A big sender: 40 addresses and names a day, new ones every day for a week.
+        let mut f = Fixture::new();
+        for day in 0..7 {
+            for i in 0..40 {
+                f.record(
+                    T0 + day * MICROS_PER_DAY + i * 60_000_000,
+                    greylist(
+                        &format!("o{day}-{i}.mail.example.com"),
+                        &format!("10.{day}.{i}.1"),
+                        "s@x",
+                    ),
+                );
+            }
+        }
+        let (first, last) = f.tally.span().unwrap();
+        let evidence = f.tally.evidence_between(first, last);
+        let e = &evidence[0].1;
+        assert_eq!(e.caps, Caps::default());
+        assert_eq!(e.distinct_ips, 280);
+        assert_eq!(e.distinct_nets, 280);
+        assert_eq!(e.distinct_hosts, 280);
+        assert_eq!(e.clients.len(), 280);
+        assert_eq!(e.new, 280);
+    }
+
+    #[test]
+    fn evidence_tells_which_name_came_with_which_address() {
+        let mut f = Fixture::new();
+        f.record(T0, greylist("a.example.com", "192.0.2.1", "s@x"));
+        f.record(T0 + 1, greylist("b.example.com", "198.51.100.7", "s@x"));
+        // The next day, a's address under b's name too; an unresolved client.
+        f.record(
+            T0 + MICROS_PER_DAY,
+            greylist("b.example.com", "192.0.2.1", "s@x"),
+        );
+        f.record(
+            T0 + MICROS_PER_DAY,
+            greylist("unknown", "203.0.113.8", "s@x"),
+        );
+        let client = |name: Option<&str>, ip: &str| (name.map(str::to_owned), ip.parse().unwrap());
+        let expected: Vec<Vec<(Option<String>, IpAddr)>> = vec![
+            vec![
+                client(Some("a.example.com"), "192.0.2.1"),
+                client(Some("b.example.com"), "192.0.2.1"),
+                client(Some("b.example.com"), "198.51.100.7"),
+            ],
+            vec![client(None, "203.0.113.8")],
+        ];
+        let clients_of = |tally: &Tally| -> Vec<Vec<(Option<String>, IpAddr)>> {
+            let (first, last) = tally.span().unwrap();
+            tally
+                .evidence_between(first, last)
+                .into_iter()
+                .map(|(_, e)| e.clients)
+                .collect()
+        };
+        assert_eq!(clients_of(&f.tally), expected);
+        let loaded = through_state_file(&f.tally);
+        assert_eq!(clients_of(&loaded), expected);
+        let stored = serde_json::to_value(&f.tally).unwrap();
+        let group = &stored["groups"]["example.com"];
+        // Day 1 saw both names on 192.0.2.1 only; day 0 one name per address.
+        assert_eq!(
+            group["d"][(day_of(T0) + 1).to_string()]["a"],
+            serde_json::Value::Null
+        );
+        assert_eq!(
+            group["d"][day_of(T0).to_string()]["a"],
+            serde_json::json!([0, 1])
+        );
+    }
+
+    #[test]
+    fn clients_that_follow_from_addresses_and_names_are_not_stored() {
+        let mut f = Fixture::new();
+        // One name on two addresses, one address under two names, no name at all.
+        f.record(T0, greylist("mx.one.example", "192.0.2.1", "s@x"));
+        f.record(T0 + 1, greylist("mx.one.example", "192.0.2.2", "s@x"));
+        f.record(T0, greylist("a.two.example", "192.0.2.3", "s@x"));
+        f.record(T0 + 1, greylist("b.two.example", "192.0.2.3", "s@x"));
+        f.record(T0, greylist("unknown", "203.0.113.4", "s@x"));
+        let stored = serde_json::to_value(&f.tally).unwrap();
+        let d = day_of(T0).to_string();
+        for group in ["one.example", "two.example", "203.0.113.0/24"] {
+            assert_eq!(
+                stored["groups"][group]["d"][&d]["a"],
+                serde_json::Value::Null,
+                "{group}"
+            );
+        }
+        let loaded = through_state_file(&f.tally);
+        for (key, group) in &f.tally.groups {
+            assert_eq!(loaded.groups[key].days, group.days, "{key}");
+        }
+        assert_eq!(
+            loaded.groups[&key("two.example")].days[&day_of(T0)]
+                .clients
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn stored_client_names_that_make_no_sense_are_refused() {
+        let cases = [
+            (
+                r#"{"groups":{"example.com":{"i":["192.0.2.1"],"h":["mx"],"d":{"3":{"a":[0,0],"f":0}}}}}"#,
+                "group example.com: day 3: more client names than addresses",
+            ),
+            (
+                r#"{"groups":{"example.com":{"i":["192.0.2.1"],"h":["mx"],"d":{"3":{"a":[[0,1]],"f":0}}}}}"#,
+                "group example.com: day 3: client name position 1 is out of range",
+            ),
+            (
+                r#"{"groups":{"example.com":{"i":["192.0.2.1"],"h":["mx"],"d":{"3":{"a":[-2],"f":0}}}}}"#,
+                "group example.com: day 3: client name position -2 is out of range",
+            ),
+            (
+                r#"{"groups":{"example.com":{"d":{"3":{"c":8,"f":0}}}}}"#,
+                "group example.com: day 3: caps 8 are not a combination of 1, 2 and 4",
+            ),
+        ];
+        for (json, reason) in cases {
+            let err = serde_json::from_str::<Tally>(json).unwrap_err().to_string();
+            assert!(err.starts_with(reason), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_full_pair_memory_is_a_cap() {
+        let mut f = Fixture::new();
+        for i in 0..=PAIR_CAP as i64 {
+            f.record(
+                T0 + i * 1_000_000,
+                greylist("mx.example.com", "192.0.2.1", &format!("s{i}@x")),
+            );
+        }
+        let day = &f.tally.groups[&key("example.com")].days[&day_of(T0)];
+        assert_eq!(
+            day.caps,
+            Caps {
+                distinct: false,
+                delays: false,
+                pairs: true
+            }
+        );
+        let stored = serde_json::to_value(&f.tally).unwrap();
+        assert_eq!(
+            stored["groups"]["example.com"]["d"][day_of(T0).to_string()]["c"],
+            4
+        );
+        let loaded = through_state_file(&f.tally);
+        let (first, last) = loaded.span().unwrap();
+        assert!(loaded.evidence_between(first, last)[0].1.caps.pairs);
+    }
+
+    #[test]
+    fn the_median_of_a_capped_day_is_that_of_all_its_delays() {
+        // Delays growing through the day: keeping the first ones would put the median near
+        // the start.
+        let mut f = Fixture::new();
+        let n = 4 * DELAY_CAP as u64;
+        for i in 0..n {
+            f.record(T0 + i as i64, passed_after(300 + i));
+        }
+        let day = &f.tally.groups[&key("example.com")].days[&day_of(T0)];
+        assert_eq!(day.delays.len(), DELAY_CAP);
+        assert!(day.caps.delays);
+        assert_eq!(day.max_delay_s, Some(300 + n - 1));
+        // The sample reaches over the whole day.
+        let late = day.delays.iter().filter(|&&d| d >= 300 + n / 2).count();
+        assert!(
+            (200..=312).contains(&late),
+            "{late} of the sample from the later half"
+        );
+        let (first, last) = f.tally.span().unwrap();
+        let median = f.tally.evidence_between(first, last)[0].1.median_delay_s;
+        let exact = 300 + (n - 1) / 2;
+        assert!(
+            median.is_some_and(|m| m.abs_diff(exact) <= n / 20),
+            "median {median:?}, exact {exact}"
+        );
+        // Sampling is deterministic: a run resumed from the state file keeps the same sample.
+        let mut resumed = Fixture::new();
+        for i in 0..n {
+            if i % 700 == 0 {
+                resumed.tally = through_state_file(&resumed.tally);
+            }
+            resumed.record(T0 + i as i64, passed_after(300 + i));
+        }
+        assert_eq!(resumed.tally, f.tally);
+    }
+
+    #[test]
+    fn a_windows_median_weighs_each_day_by_its_delays() {
+        // A quiet day of short waits (more than the cap, so sampled), then a busy day of long
+        // ones: most mail waited long.
+        let mut f = Fixture::new();
+        for i in 0..600 {
+            f.record(T0 + i, passed_after(300));
+        }
+        for i in 0..2000 {
+            f.record(T0 + MICROS_PER_DAY + i, passed_after(10_000));
+        }
+        let (first, last) = f.tally.span().unwrap();
+        let e = &f.tally.evidence_between(first, last)[0].1;
+        assert_eq!(e.passed_after_delay, 2600);
+        assert_eq!(e.median_delay_s, Some(10_000));
+        assert!(e.caps.delays);
+        // Days whose delays were all kept: the exact lower middle.
+        let mut g = Fixture::new();
+        for (i, delay) in [400, 100, 300, 200].into_iter().enumerate() {
+            g.record(T0 + i as i64 * MICROS_PER_DAY, passed_after(delay));
+        }
+        let (first, last) = g.tally.span().unwrap();
+        let e = &g.tally.evidence_between(first, last)[0].1;
+        assert_eq!(e.median_delay_s, Some(200));
+        assert_eq!(e.caps, Caps::default());
+    }
+
+    #[test]
+    fn every_group_lists_the_same_days_of_the_window() {
+        let mut f = Fixture::new();
+        f.record(T0, greylist("mx.early.example", "192.0.2.1", "s@x"));
+        f.record(
+            T0 + 3 * MICROS_PER_DAY,
+            greylist("mx.late.example", "198.51.100.1", "s@x"),
+        );
+        let d = day_of(T0);
+        // A window wider than what the tally knows of is cut to it.
+        for (first, last) in [(d - 5, d + 9), (i64::MIN, i64::MAX), (d, d + 3)] {
+            let evidence = f.tally.evidence_between(first, last);
+            let per_day: Vec<&Vec<(Day, u64)>> = evidence.iter().map(|(_, e)| &e.per_day).collect();
+            assert_eq!(
+                per_day,
+                [
+                    &vec![(d, 1), (d + 1, 0), (d + 2, 0), (d + 3, 0)],
+                    &vec![(d, 0), (d + 1, 0), (d + 2, 0), (d + 3, 1)],
+                ]
+            );
+        }
+        assert!(f.tally.evidence_between(d + 1, d + 2).is_empty());
+        assert!(f.tally.evidence_between(d + 2, d).is_empty());
+        let group = &f.tally.groups[&key("early.example")];
+        assert_eq!(group.evidence(d, d - 1), None);
+        assert_eq!(
+            group.evidence(i64::MIN, i64::MAX).unwrap().per_day,
+            vec![(d, 1)]
+        );
+    }
+
+    #[test]
+    fn the_span_covers_days_with_decisions_but_no_totals() {
+        let mut f = Fixture::new();
+        f.record(T0, passed_after(300));
+        f.tally.totals.clear();
+        let d = day_of(T0);
+        assert_eq!(f.tally.span(), Some((d, d)));
+        assert_eq!(f.tally.evidence_between(d, d).len(), 1);
+        assert_eq!(Tally::default().span(), None);
     }
 }

@@ -312,7 +312,7 @@ pub(crate) fn mask_128(prefix: u8) -> u128 {
 }
 
 /// postgrey's `(?:^|\.)\Qentry\E$` with `/i`: `name` is `entry` or ends in `.entry`.
-fn name_is_within(name: &str, entry: &str) -> bool {
+pub fn name_is_within(name: &str, entry: &str) -> bool {
     let (name, entry) = (name.as_bytes(), entry.as_bytes());
     let Some(start) = name.len().checked_sub(entry.len()) else {
         return false;

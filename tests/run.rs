@@ -392,6 +392,122 @@ fn a_second_run_counts_only_new_entries_and_a_vacuumed_cursor_resumes_by_time() 
 }
 
 // ---------------------------------------------------------------------------------------------
+// A journal directory gathered from several hosts.
+
+const MACHINE_MX1: &str = "6f1c0a2e9b8d4c7fa3e5d2b1c0f9e8d7";
+const MACHINE_MX2: &str = "0b9a8c7d6e5f4a3b2c1d0e9f8a7b6c5d";
+
+/// `lines` as postgrey.service's entries on the host `hostname` with `_MACHINE_ID` `machine`,
+/// as `systemd-journal-remote` stores what that host's journald sent.
+fn host_entries(lines: &[Line], machine: &str, hostname: &str) -> Vec<ExportEntry> {
+    export_entries(lines)
+        .into_iter()
+        .map(|e| e.set("_MACHINE_ID", machine).set("_HOSTNAME", hostname))
+        .collect()
+}
+
+/// `report` over the whole directory with the postmaster's files, as JSON.
+fn report_over(pm: &Postmaster, journal_dir: &Path) -> Value {
+    let output = bin()
+        .env("TZ", "UTC")
+        .arg("report")
+        .arg("--journal-dir")
+        .arg(journal_dir)
+        .arg("--whitelist-clients")
+        .arg(&pm.whitelist)
+        .arg("--ignore-file")
+        .arg(&pm.ignore)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The realtime (µs) of the newest of `lines`.
+fn newest_us(lines: &[Line]) -> i64 {
+    lines.iter().map(|l| l.at_s).max().unwrap() * 1_000_000
+}
+
+/// The reviewer's case: `run` over mx1's journal; then mx2's arrives (systemd-journal-remote
+/// receives hosts at different times) with entries older than mx1's newest. sd-journal
+/// interleaves them by time, all before mx1's cursor: one cursor for the directory never read
+/// them. A cursor per machine does, and counts nothing twice.
+#[test]
+fn a_host_whose_entries_arrive_later_with_older_stamps_is_counted_once() {
+    let week = week_from(14);
+    // The week's mail went through two MX hosts: mx2 took Amazon SES's and Outlook's (a
+    // mail's greylistings and retries reach one host, so no sender's pair memory spans the
+    // runs: the runs forget pairs older than five days).
+    let (mx2, mx1): (Vec<Line>, Vec<Line>) = week.iter().cloned().partition(|l| {
+        l.message.contains(".amazonses.com,") || l.message.contains(".outlook.com,")
+    });
+    assert_eq!((mx1.len(), mx2.len()), (236, 175));
+    let journal = JournalFiles::new();
+    let pm = Postmaster::new();
+
+    journal.add("remote-mx1", &host_entries(&mx1, MACHINE_MX1, "mx1"));
+    pm.run_ok(journal.dir(), &[]);
+    let first = pm.summary_json();
+    assert_eq!(first["entries_read"], 236);
+    assert_eq!(first["totals"]["entries"], 236);
+
+    // mx2's whole week arrives: every entry of it is older than mx1's newest.
+    assert!(mx2.iter().all(|l| l.at_s * 1_000_000 < newest_us(&mx1)));
+    journal.add("remote-mx2", &host_entries(&mx2, MACHINE_MX2, "mx2"));
+    pm.run_ok(journal.dir(), &[]);
+    let second = pm.summary_json();
+    assert_eq!(second["entries_read"], 175);
+    assert_eq!(second["cursor_lost"], false);
+    assert_week(&second, 411);
+    assert_eq!(
+        findings(&second),
+        findings(&report_over(&pm, journal.dir()))
+    );
+
+    let state = pm.state_json();
+    let machines = state["machines"].as_object().unwrap();
+    let keys: Vec<&str> = machines.keys().map(String::as_str).collect();
+    // "": the pass over entries without a machine id (none here) keeps a position too.
+    assert_eq!(keys, vec!["", MACHINE_MX2, MACHINE_MX1]);
+    assert_eq!(machines[MACHINE_MX1]["last_entry_us"], newest_us(&mx1));
+    assert_eq!(machines[MACHINE_MX2]["last_entry_us"], newest_us(&mx2));
+    assert_eq!(state["last_entry_us"], newest_us(&week));
+
+    // Later mx1 goes on in a new file, and a third host, never seen, delivers entries older
+    // than anything read: it starts at --initial-since (here: the beginning).
+    const MACHINE_MX3: &str = "9e8d7c6b5a4f43e2d1c0b9a8f7e6d5c4";
+    let mx1_later: Vec<Line> = week_from(7).into_iter().take(3).collect();
+    let mx3: Vec<Line> = week_from(21).into_iter().take(3).collect();
+    journal.add(
+        "remote-mx1-later",
+        &host_entries(&mx1_later, MACHINE_MX1, "mx1"),
+    );
+    journal.add("remote-mx3", &host_entries(&mx3, MACHINE_MX3, "mx3"));
+    pm.run_ok(journal.dir(), &[]);
+    let third = pm.summary_json();
+    assert_eq!(third["entries_read"], 6);
+    assert_eq!(third["totals"]["entries"], 417);
+    assert_eq!(findings(&third), findings(&report_over(&pm, journal.dir())));
+    let state = pm.state_json();
+    assert_eq!(
+        state["machines"][MACHINE_MX1]["last_entry_us"],
+        newest_us(&mx1_later)
+    );
+    assert_eq!(
+        state["machines"][MACHINE_MX3]["last_entry_us"],
+        newest_us(&mx3)
+    );
+
+    // Nothing new: nothing read, nothing lost, nothing counted twice.
+    pm.run_ok(journal.dir(), &[]);
+    let fourth = pm.summary_json();
+    assert_eq!(fourth["entries_read"], 0);
+    assert_eq!(fourth["cursor_lost"], false);
+    assert_eq!(findings(&fourth), findings(&third));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Crash safety.
 
 /// Whatever a kill left must parse; the state holds either no run's counts or the counts of
@@ -505,6 +621,15 @@ fn sigkill_at_twenty_random_moments_loses_and_doubles_nothing() {
     let state = pm.state_json();
     assert_eq!(state["tally"], clean_state["tally"]);
     assert_eq!(state["last_entry_us"], clean_state["last_entry_us"]);
+    // The cursors name entries of other files; the machines and times are the same.
+    let last_entries = |state: &Value| -> Vec<(String, Value)> {
+        let machines = state["machines"].as_object().unwrap();
+        machines
+            .iter()
+            .map(|(machine, position)| (machine.clone(), position["last_entry_us"].clone()))
+            .collect()
+    };
+    assert_eq!(last_entries(&state), last_entries(&clean_state));
     let summary = pm.summary_json();
     assert_eq!(findings(&summary), findings(&clean_summary));
     assert_week(&summary, 411);

@@ -61,18 +61,38 @@ struct SummaryGroup {
     #[serde(default)]
     network: Option<String>,
     greylisted: u64,
-    #[serde(default)]
-    hosts: Vec<String>,
-    #[serde(default)]
-    addresses: Vec<IpAddr>,
-    #[serde(default)]
-    capped: bool,
+    #[serde(flatten)]
+    seen: SummaryClients,
     #[serde(default)]
     verdict: Option<String>,
     #[serde(default)]
     suggestion: Option<String>,
     #[serde(default)]
     daily_greylisted: BTreeMap<String, u64>,
+}
+
+/// What a summary group says about its clients: enough to re-evaluate its status.
+#[derive(Deserialize)]
+struct SummaryClients {
+    #[serde(default)]
+    hosts: Vec<String>,
+    #[serde(default)]
+    addresses: Vec<IpAddr>,
+    /// `[name or null, address]`: the group is whitelisted when every one is covered by its
+    /// name or its address.
+    #[serde(default)]
+    clients: Vec<(Option<String>, IpAddr)>,
+}
+
+impl SummaryClients {
+    fn evidence(self) -> Evidence {
+        Evidence {
+            hosts: self.hosts,
+            ips: self.addresses,
+            clients: self.clients,
+            ..Evidence::default()
+        }
+    }
 }
 
 fn day_of_date(date: &str) -> Option<Day> {
@@ -157,12 +177,7 @@ fn from_summary(
                 .map(|(_, n)| n)
                 .sum()
         };
-        let evidence = Evidence {
-            hosts: g.hosts,
-            ips: g.addresses,
-            capped: g.capped,
-            ..Evidence::default()
-        };
+        let evidence = g.seen.evidence();
         let status = advice::status(&key, &evidence, &inputs.whitelist, &inputs.ignored);
         groups.push(Group {
             key,
@@ -449,6 +464,41 @@ mod tests {
                 assert!(line.chars().count() <= FIRST_LINE_BUDGET, "{line}");
             }
         }
+    }
+
+    #[test]
+    fn a_summary_group_is_judged_client_by_client() {
+        // Host a is whitelisted by name, host b only by its address.
+        let whitelist = crate::whitelist::parse("a.example.com\n198.51.100.0/24\n", "list");
+        let status_of = |json: &str| {
+            let seen: SummaryClients = serde_json::from_str(json).unwrap();
+            advice::status(
+                &GroupKey::Domain("example.com".to_owned()),
+                &seen.evidence(),
+                &whitelist,
+                &[],
+            )
+        };
+        assert_eq!(
+            status_of(
+                r#"{"hosts": ["a.example.com", "b.example.com"],
+                    "addresses": ["192.0.2.1", "198.51.100.7"],
+                    "clients": [["a.example.com", "192.0.2.1"], ["b.example.com", "198.51.100.7"]]}"#
+            ),
+            Status::Whitelisted
+        );
+        assert_eq!(
+            status_of(
+                r#"{"hosts": ["a.example.com", "c.example.com"],
+                    "addresses": ["192.0.2.1", "203.0.113.7"],
+                    "clients": [["a.example.com", "192.0.2.1"], ["c.example.com", "203.0.113.7"]]}"#
+            ),
+            Status::PartlyWhitelisted
+        );
+        assert_eq!(
+            status_of(r#"{"clients": [[null, "198.51.100.9"]]}"#),
+            Status::Whitelisted
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! source the flags name (journal or text) scanned into a tally with progress on a terminal,
 //! and the whitelist, ignore list and Public Suffix List advice is measured against.
 
+use std::collections::BTreeMap;
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use crate::cli::{AdviceArgs, ShowArgs, SourceArgs};
 use crate::error::Failure;
 use crate::group::Grouper;
 use crate::report::{Report, assemble};
-use crate::source::journal::{self, JournalSpec, Location, Start, Trust};
+use crate::source::journal::{self, JournalSpec, Location, MachineRead, Start, Trust};
 use crate::source::{Entry, Window, text};
 use crate::tally::{Day, MICROS_PER_DAY, Tally, day_of};
 use crate::timespec;
@@ -45,9 +46,13 @@ pub fn grouper(source: &SourceArgs) -> anyhow::Result<Grouper> {
 #[derive(Debug, Clone, Default)]
 pub struct ScanOutcome {
     pub entries: u64,
+    /// Some machine's saved cursor no longer exists (see [`MachineRead::cursor_lost`]).
     pub cursor_lost: bool,
-    pub last_cursor: Option<String>,
+    /// Realtime of the newest entry read (µs).
     pub last_realtime_us: Option<i64>,
+    /// A journal read after saved cursors ([`Start::AfterCursors`]): how each machine's pass
+    /// ended. Empty otherwise.
+    pub machines: BTreeMap<String, MachineRead>,
 }
 
 /// A spinner on stderr once a scan has taken more than a second, and only on a terminal.
@@ -96,8 +101,8 @@ impl Drop for Progress {
 }
 
 /// Reads the source the flags name into `tally`: text files when `--file` is given, else the
-/// journal from `start` (a cursor only means something to the journal; text files resume by
-/// time).
+/// journal from `start`. A cursor only means something to the journal: text files given
+/// [`Start::AfterCursors`] resume by time, after the newest of its fallback times.
 pub fn scan(
     source: &SourceArgs,
     start: Start,
@@ -117,10 +122,14 @@ pub fn scan(
     if !source.files.is_empty() {
         let since_us = match start {
             Start::Time(since) => since,
-            // Resume strictly after the last entry counted.
-            Start::AfterCursor {
-                fallback_since_us, ..
-            } => Some(fallback_since_us),
+            Start::AfterCursors {
+                machines,
+                default_since_us,
+            } => machines
+                .values()
+                .map(|resume| resume.fallback_since_us)
+                .max()
+                .or(default_since_us),
         };
         let spec = text::TextSpec {
             paths: source.files.clone(),
@@ -132,8 +141,8 @@ pub fn scan(
         return Ok(ScanOutcome {
             entries: summary.entries,
             cursor_lost: false,
-            last_cursor: None,
             last_realtime_us,
+            machines: BTreeMap::new(),
         });
     }
     let location = if !source.journal_file.is_empty() {
@@ -160,9 +169,9 @@ pub fn scan(
     let summary = journal::read(&spec, start, until_us, &mut on_entry)?;
     Ok(ScanOutcome {
         entries: summary.entries,
-        cursor_lost: summary.cursor_lost,
-        last_cursor: summary.last_cursor,
+        cursor_lost: summary.cursor_lost(),
         last_realtime_us: summary.last_realtime_us,
+        machines: summary.machines,
     })
 }
 

@@ -1,10 +1,15 @@
-//! `run`, the timer job: lock → load state → read the journal after the saved cursor → fold into
-//! the day buckets → save cursor and counts in one atomic replace → summary file → report to the
-//! journal (or stdout) → digest mail → Prometheus metrics.
+//! `run`, the timer job: lock → load state → read the journal after the saved cursors → fold
+//! into the day buckets → save cursors and counts in one atomic replace → summary file → report
+//! to the journal (or stdout) → digest mail → Prometheus metrics.
+//!
+//! The journal is read per machine, each after a cursor of its own (see `source::journal`):
+//! a directory gathered from several hosts receives one host's entries later than another's
+//! newer ones. Text files (`--file`) have no cursor and resume after the newest entry counted.
 //!
 //! The digest covers everything since the last *delivered* digest: a failed delivery leaves
 //! `last_mailed` where it was, exits non-zero, and the next run mails the findings again.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -19,8 +24,8 @@ use crate::cli::{MailWhen, RunArgs};
 use crate::render;
 use crate::render::journal::RunFacts;
 use crate::report::Report;
-use crate::source::journal::Start;
-use crate::state::{self, State};
+use crate::source::journal::{MachineRead, Resume, Start};
+use crate::state::{self, MachinePosition, State};
 use crate::tally::{PAIR_MEMORY_US, day_of};
 
 /// File name of the summary, beside the state file.
@@ -57,22 +62,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         state::load(&args.state)?
     };
 
-    let start = match (&state.cursor, state.last_entry_us) {
-        (Some(cursor), Some(last_us)) => Start::AfterCursor {
-            cursor: cursor.clone(),
-            fallback_since_us: last_us + 1,
-        },
-        (None, Some(last_us)) => Start::Time(Some(last_us + 1)),
-        _ => Start::Time(Some(initial_since_us)),
-    };
+    let start = resume_from(&state, !args.source.files.is_empty(), initial_since_us);
     let outcome = scan(&args.source, start, None, &inputs.grouper, &mut state.tally)?;
-    if outcome.last_cursor.is_some() || outcome.cursor_lost {
-        // A lost cursor is never tried again: the saved time takes over until a new entry.
-        state.cursor = outcome.last_cursor.clone();
+    for (machine, read) in &outcome.machines {
+        advance(&mut state.machines, machine, read);
     }
-    if outcome.last_realtime_us.is_some() {
-        state.last_entry_us = outcome.last_realtime_us;
-    }
+    state.last_entry_us = state.last_entry_us.max(outcome.last_realtime_us);
     state
         .tally
         .prune(day_of(now_us - keep_us), now_us - PAIR_MEMORY_US);
@@ -126,6 +121,54 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         mail_digest(args, to, &inputs, &mut state, now_us, window_us)?;
     }
     Ok(())
+}
+
+/// Where this run starts reading: text files after the newest entry counted, the journal after
+/// each machine's saved position; what was never read starts at `initial_since_us`.
+fn resume_from(state: &State, text_files: bool, initial_since_us: i64) -> Start {
+    if text_files {
+        return Start::Time(Some(
+            state
+                .last_entry_us
+                .map_or(initial_since_us, |last_us| last_us.saturating_add(1)),
+        ));
+    }
+    let machines = state
+        .machines
+        .iter()
+        .map(|(machine, position)| {
+            let resume = Resume {
+                cursor: position.cursor.clone(),
+                // Strictly after the last entry read.
+                fallback_since_us: position.last_entry_us.saturating_add(1),
+            };
+            (machine.clone(), resume)
+        })
+        .collect();
+    Start::AfterCursors {
+        machines,
+        default_since_us: Some(initial_since_us),
+    }
+}
+
+/// Moves `machine`'s saved position to where its pass ended. A lost cursor is never tried
+/// again: its time takes over until the machine's next entry.
+fn advance(positions: &mut BTreeMap<String, MachinePosition>, machine: &str, read: &MachineRead) {
+    match (&read.last_cursor, read.last_realtime_us) {
+        (Some(cursor), Some(last_entry_us)) => {
+            let position = MachinePosition {
+                cursor: Some(cursor.clone()),
+                last_entry_us,
+            };
+            positions.insert(machine.to_owned(), position);
+        }
+        _ if read.cursor_lost => {
+            if let Some(position) = positions.get_mut(machine) {
+                position.cursor = None;
+            }
+        }
+        _ => {}
+    }
 }
 
 /// True when stdout is the journal stream systemd connected (sd_journal_stream_fd(3)):

@@ -193,6 +193,51 @@ mod tests {
     }
 
     #[test]
+    fn every_groups_sparkline_covers_the_same_days() {
+        use crate::advice::{Context, Thresholds};
+        use crate::event::{Action, ClientName, Decision, Reason};
+        use crate::group::Grouper;
+        use crate::tally::{MICROS_PER_DAY, Tally};
+        use crate::whitelist::Whitelist;
+
+        let grouper = Grouper::builtin();
+        let mut tally = Tally::default();
+        let t0 = 1_795_000_000_000_000;
+        for (host, day) in [("mx.early.example", 0), ("mx.late.example", 3)] {
+            for i in 0..15 {
+                let d = Decision {
+                    queue_id: None,
+                    action: Action::Greylist,
+                    reason: Some(Reason::New),
+                    delay_s: None,
+                    client_name: Some(ClientName::Host(host.to_owned())),
+                    client_address: Some("192.0.2.1".parse().unwrap()),
+                    sender: Some(format!("s{i}@x")),
+                    recipient: Some("bob@example.org".to_owned()),
+                };
+                tally.record_decision(&grouper, t0 + day * MICROS_PER_DAY + i, &d);
+            }
+        }
+        let whitelist = Whitelist::default();
+        let ctx = Context {
+            whitelist: &whitelist,
+            ignored: &[],
+            grouper: &grouper,
+            thresholds: Thresholds::default(),
+        };
+        let (first, last) = tally.span().unwrap();
+        // The window reaches before the first day seen: the sparklines start there.
+        let report = crate::report::assemble(&tally, first - 10, last, &ctx);
+        let text = body("mx", &report, &[]);
+        assert!(
+            text.contains("early.example  [review]\n") && text.contains("late.example  [review]\n"),
+            "{text}"
+        );
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("per day")).collect();
+        assert_eq!(lines, ["  per day |█   |", "  per day |   █|"], "{text}");
+    }
+
+    #[test]
     fn subject_cannot_carry_a_line_break() {
         let s = subject("mx\r\nBcc: x@example.org", &Report::default());
         assert!(!s.contains('\n') && !s.contains('\r'), "{s}");

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::rfc3339;
 use crate::report::{Finding, Report};
-use crate::tally::Totals;
+use crate::tally::{Day, MICROS_PER_DAY, Totals};
 
 /// How many host names a group lists.
 pub const SAMPLE_HOSTS: usize = 5;
@@ -54,6 +54,7 @@ struct JsonEvidence<'a> {
     last_seen: String,
     greylisted: u64,
     passed_whitelisted: u64,
+    /// A per-day cap was hit (the report's notes say which).
     capped: bool,
     status: &'static str,
     verdict: Option<&'static str>,
@@ -62,14 +63,24 @@ struct JsonEvidence<'a> {
     /// whitelist without the journal.
     hosts: &'a [String],
     addresses: &'a [std::net::IpAddr],
-    /// Greylistings per UTC day, `YYYY-MM-DD` → count.
+    /// Every client seen as `[name, address]`, the name `null` when postgrey logged
+    /// `unknown`: what `check` needs to tell whether each client is covered by name or address.
+    clients: Vec<(Option<&'a str>, std::net::IpAddr)>,
+    /// Greylistings per UTC day, `YYYY-MM-DD` → count; days without any are left out.
     daily_greylisted: BTreeMap<String, u64>,
 }
 
+/// Stands for a day no calendar reaches (a corrupt state file).
+const INVALID_DATE: &str = "invalid-date";
+
 /// `YYYY-MM-DD` of a UTC day number.
-pub fn date_of(day: crate::tally::Day) -> String {
-    let text = rfc3339(day * 86_400 * 1_000_000);
-    text.get(..10).unwrap_or(&text).to_owned()
+pub fn date_of(day: Day) -> String {
+    match day.checked_mul(MICROS_PER_DAY).map(rfc3339) {
+        Some(text) if text.len() >= 10 && text.as_bytes()[..4].iter().all(u8::is_ascii_digit) => {
+            text[..10].to_owned()
+        }
+        _ => String::from(INVALID_DATE),
+    }
 }
 
 fn evidence(f: &Finding) -> JsonEvidence<'_> {
@@ -88,18 +99,27 @@ fn evidence(f: &Finding) -> JsonEvidence<'_> {
         last_seen: rfc3339(e.last_seen_us),
         greylisted: e.greylisted(),
         passed_whitelisted: e.passed_whitelisted,
-        capped: e.capped,
+        capped: e.caps.any(),
         status: f.advice.status.as_str(),
         verdict: f.advice.verdict.map(|v| v.as_str()),
         reason: Some(f.advice.reason.as_str()).filter(|r| !r.is_empty()),
         hosts: &e.hosts,
         addresses: &e.ips,
-        daily_greylisted: e
-            .per_day
+        clients: e
+            .clients
             .iter()
-            .map(|(day, n)| (date_of(*day), *n))
+            .map(|(name, address)| (name.as_deref(), *address))
             .collect(),
+        daily_greylisted: daily(&e.per_day),
     }
+}
+
+fn daily(per_day: &[(Day, u64)]) -> BTreeMap<String, u64> {
+    let mut daily = BTreeMap::new();
+    for &(day, n) in per_day.iter().filter(|(_, n)| *n > 0) {
+        *daily.entry(date_of(day)).or_default() += n;
+    }
+    daily
 }
 
 /// The report as a JSON value (the summary file embeds it).
@@ -139,4 +159,39 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let value = to_value(report)?;
     serde_json::to_writer_pretty(&mut *out, &value)?;
     writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_day_out_of_any_calendar_is_no_overflow() {
+        assert_eq!(date_of(0), "1970-01-01");
+        assert_eq!(date_of(20_410), "2025-11-18");
+        assert_eq!(date_of(-1), "1969-12-31");
+        assert_eq!(date_of(i64::MAX), INVALID_DATE);
+        assert_eq!(date_of(i64::MIN), INVALID_DATE);
+        // Inside i64 microseconds but beyond the calendar.
+        assert_eq!(date_of(100_000_000), INVALID_DATE);
+    }
+
+    #[test]
+    fn daily_greylisted_lists_only_days_with_greylistings() {
+        let daily = daily(&[
+            (20_410, 2),
+            (20_411, 0),
+            (20_412, 5),
+            (i64::MAX, 1),
+            (i64::MIN, 1),
+        ]);
+        assert_eq!(
+            daily,
+            BTreeMap::from([
+                ("2025-11-18".to_owned(), 2),
+                ("2025-11-20".to_owned(), 5),
+                (INVALID_DATE.to_owned(), 2),
+            ])
+        );
+    }
 }

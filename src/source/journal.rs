@@ -6,16 +6,25 @@
 //! [`Origin::Trusted`] when one of them says postgrey ([`Trust`]); every other entry is still
 //! handed on, as [`Origin::Untrusted`], so that it can be counted and reported but never tallied.
 //!
-//! Reading can start at a time or right after a cursor saved by an earlier run ([`Start`]). A
-//! cursor names one entry; when that entry's file was vacuumed or rotated away, sd-journal
-//! silently positions on the "closest" entry instead. [`read`] detects that with
-//! `sd_journal_test_cursor` and then resumes from a fallback time, reporting
-//! [`ReadSummary::cursor_lost`].
+//! Reading can start at a time, in one pass in journal order, or right after the cursors saved
+//! by an earlier run ([`Start`]). A cursor names one entry, and "after it" means after it in
+//! sd-journal's order, which interleaves the entries of all files by realtime. That order only
+//! grows at its end for the journal of one machine. A directory gathered from several machines
+//! (`systemd-journal-remote`) also grows in the middle: another machine's entries arrive later
+//! with earlier stamps, and would all fall before a single cursor. So each machine
+//! (`_MACHINE_ID`) is read in a pass of its own, after its own cursor ([`Start::AfterCursors`]);
+//! entries without a machine id (journald sets it on every entry, but hand-made export text may
+//! lack it) are one more pass, [`NO_MACHINE`], which skips the other machines' entries.
+//!
+//! When a cursor's entry was vacuumed or rotated away, sd-journal silently positions on the
+//! "closest" entry instead. [`read`] detects that with `sd_journal_test_cursor` and then resumes
+//! that machine from a fallback time, reporting [`MachineRead::cursor_lost`].
 //!
 //! sd-journal also silently skips journal files it cannot open, so a user who is not in group
 //! `systemd-journal` would see an empty journal rather than an error; [`read`] checks for that
 //! and fails with [`AccessError`].
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
@@ -124,15 +133,44 @@ pub struct JournalSpec {
 /// Where reading begins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Start {
-    /// Entries at or after this time (µs since the epoch); `None` = the oldest entry.
+    /// Entries at or after this time (µs since the epoch); `None` = the oldest entry. One pass
+    /// over all machines in journal order; [`ReadSummary::machines`] stays empty.
     Time(Option<i64>),
-    /// Entries after the one `cursor` names. When that entry is gone (vacuumed, rotated away,
-    /// files not given), entries at or after `fallback_since_us` instead, and
-    /// [`ReadSummary::cursor_lost`] is set.
-    AfterCursor {
-        cursor: String,
-        fallback_since_us: i64,
+    /// Each machine's entries after its own saved position, one pass per machine present in
+    /// the journal (see the module docs). A machine without a saved position starts at
+    /// `default_since_us` (`None` = its oldest entry).
+    AfterCursors {
+        machines: BTreeMap<String, Resume>,
+        default_since_us: Option<i64>,
     },
+}
+
+/// The key of the entries that have no `_MACHINE_ID` (or an empty or non-UTF-8 one).
+pub const NO_MACHINE: &str = "";
+
+/// Where one machine's reading resumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// The last entry read of this machine. `None` once a lost cursor was given up and no
+    /// entry has been read since: then reading starts at `fallback_since_us`.
+    pub cursor: Option<String>,
+    /// Entries at or after this time (µs) when there is no cursor or its entry is gone
+    /// (vacuumed, rotated away, files not given); [`MachineRead::cursor_lost`] is set then.
+    pub fallback_since_us: i64,
+}
+
+/// How the pass over one machine's entries ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MachineRead {
+    /// Cursor of the last entry of the pass (handed on or not), to resume after it next time.
+    /// `None` when the pass read no entry; keep the previous position then.
+    pub last_cursor: Option<String>,
+    /// Realtime stamp of that entry (µs since the epoch).
+    pub last_realtime_us: Option<i64>,
+    /// The saved cursor's entry no longer exists: the pass resumed from the fallback time, and
+    /// entries of this machine logged between the cursor and the oldest entry still present may
+    /// have been lost.
+    pub cursor_lost: bool,
 }
 
 /// What a [`read`] saw.
@@ -144,14 +182,18 @@ pub struct ReadSummary {
     pub untrusted: u64,
     /// Entries with the identifier but without a MESSAGE field; not handed on.
     pub without_message: u64,
-    /// The cursor's entry no longer exists: reading resumed from the fallback time, and entries
-    /// logged between the cursor and the oldest entry still present may have been lost.
-    pub cursor_lost: bool,
-    /// Cursor of the last entry read (handed on or not), to resume after it next time.
-    /// `None` when no entry was read; keep the previous cursor then.
-    pub last_cursor: Option<String>,
-    /// Realtime stamp of that entry (µs since the epoch).
+    /// Realtime stamp of the newest entry read (µs since the epoch), handed on or not.
     pub last_realtime_us: Option<i64>,
+    /// For [`Start::AfterCursors`]: every machine present in the journal, and [`NO_MACHINE`],
+    /// with how its pass ended.
+    pub machines: BTreeMap<String, MachineRead>,
+}
+
+impl ReadSummary {
+    /// True when some machine's saved cursor no longer exists.
+    pub fn cursor_lost(&self) -> bool {
+        self.machines.values().any(|machine| machine.cursor_lost)
+    }
 }
 
 /// The journal cannot be read, in a way the postmaster can fix.
@@ -168,7 +210,9 @@ pub enum AccessError {
 }
 
 /// Reads the entries of `spec.identifier` from `start` until `until_us` (exclusive), handing
-/// each to `on_entry` in journal order. An error from `on_entry` stops reading and is returned.
+/// each to `on_entry`: in journal order for [`Start::Time`], machine by machine (each in
+/// journal order) for [`Start::AfterCursors`]. An error from `on_entry` stops reading and is
+/// returned.
 pub fn read(
     spec: &JournalSpec,
     start: Start,
@@ -180,96 +224,231 @@ pub fn read(
     journal
         .set_data_threshold(MAX_MESSAGE_BYTES)
         .with_context(|| format!("setting up {location}"))?;
-    add_identifier_match(&mut journal, &spec.identifier)
-        .with_context(|| format!("filtering {location}"))?;
 
-    let mut summary = ReadSummary::default();
-    let since_us = position(&mut journal, &spec.identifier, &start, &mut summary).with_context(
-        || match &start {
-            Start::AfterCursor { cursor, .. } => {
-                format!("seeking to journal cursor {cursor:?} in {location}")
+    let mut reader = Reader {
+        journal,
+        spec,
+        until_us,
+        summary: ReadSummary::default(),
+        on_entry,
+    };
+    match start {
+        Start::Time(since_us) => {
+            reader
+                .begin(Scope::All, |journal| {
+                    seek_time(journal, since_us)?;
+                    Ok(since_us)
+                })
+                .with_context(|| format!("seeking in {location}"))?;
+            reader.pass(Scope::All, since_us)?;
+        }
+        Start::AfterCursors {
+            machines,
+            default_since_us,
+        } => {
+            let present = machine_ids(&mut reader.journal)
+                .with_context(|| format!("listing the machines in {location}"))?;
+            for machine in present.iter().map(String::as_str).chain([NO_MACHINE]) {
+                let scope = Scope::of(machine);
+                let mut lost = false;
+                let since_us = reader
+                    .begin(scope, |journal| match machines.get(machine) {
+                        None => {
+                            seek_time(journal, default_since_us)?;
+                            Ok(default_since_us)
+                        }
+                        Some(resume) => {
+                            position(journal, &spec.identifier, scope, resume, &mut lost)
+                        }
+                    })
+                    .with_context(|| match machines.get(machine) {
+                        Some(Resume {
+                            cursor: Some(cursor),
+                            ..
+                        }) => format!("seeking to journal cursor {cursor:?} in {location}"),
+                        _ => format!("seeking in {location}"),
+                    })?;
+                let mut read = reader.pass(scope, since_us)?;
+                read.cursor_lost = lost;
+                reader.summary.machines.insert(machine.to_string(), read);
             }
-            Start::Time(_) => format!("seeking in {location}"),
-        },
-    )?;
-
-    loop {
-        let advanced = journal
-            .next()
-            .with_context(|| format!("reading {location}"))?;
-        if advanced == 0 {
-            break;
         }
-        let realtime_us = realtime_of(&journal).with_context(|| format!("reading {location}"))?;
-        if until_us.is_some_and(|until| realtime_us >= until) {
-            break;
-        }
-        if since_us.is_some_and(|since| realtime_us < since) {
-            // Only an entry from a file that interleaves out of time order lands here.
-            continue;
-        }
-        let entry = read_entry(&mut journal, &spec.trust, realtime_us)
-            .with_context(|| format!("reading an entry of {location}"))?;
-        summary.last_cursor = Some(
-            journal
-                .cursor()
-                .with_context(|| format!("reading {location}"))?,
-        );
-        summary.last_realtime_us = Some(realtime_us);
-        let Some(mut entry) = entry else {
-            summary.without_message += 1;
-            continue;
-        };
-        entry.cursor = summary.last_cursor.clone();
-        summary.entries += 1;
-        if entry.origin == Origin::Untrusted {
-            summary.untrusted += 1;
-        }
-        on_entry(entry)?;
     }
-    Ok(summary)
+    Ok(reader.summary)
 }
 
-fn add_identifier_match(journal: &mut Journal, identifier: &str) -> systemd::Result<()> {
-    journal.match_add("SYSLOG_IDENTIFIER", identifier)?;
-    Ok(())
+/// Which entries a pass reads, beyond the identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope<'a> {
+    /// Every machine's.
+    All,
+    /// Those of the machine with this `_MACHINE_ID`.
+    Machine(&'a str),
+    /// Those without a usable `_MACHINE_ID` ([`NO_MACHINE`]).
+    NoMachine,
 }
 
-/// Positions the read pointer so that the next `next()` yields the first entry to read, and
-/// returns the earliest realtime still to read (entries before it are skipped).
+impl<'a> Scope<'a> {
+    fn of(machine: &'a str) -> Self {
+        if machine == NO_MACHINE {
+            Scope::NoMachine
+        } else {
+            Scope::Machine(machine)
+        }
+    }
+
+    /// Sets the journal's matches to the entries of this scope, as far as matches can say: a
+    /// match cannot ask for a field's absence, nor for its first value.
+    fn set_matches(self, journal: &mut Journal, identifier: &str) -> systemd::Result<()> {
+        journal.match_flush()?;
+        journal.match_add("SYSLOG_IDENTIFIER", identifier)?;
+        if let Scope::Machine(machine) = self {
+            journal.match_add("_MACHINE_ID", machine)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the current entry, which passed the matches, is this scope's. An entry belongs to
+    /// the machine its first `_MACHINE_ID` names, so that one with several (hand-made) is still
+    /// read by one pass only.
+    fn owns_current(self, journal: &mut Journal) -> systemd::Result<bool> {
+        let wanted = match self {
+            Scope::All => return Ok(true),
+            Scope::Machine(machine) => Some(machine),
+            Scope::NoMachine => None,
+        };
+        let raw = field(journal, "_MACHINE_ID")?;
+        Ok(raw.as_deref().and_then(machine_key) == wanted)
+    }
+}
+
+/// The machine a `_MACHINE_ID` value names; `None` for one that cannot be a key (empty, not
+/// UTF-8): such entries are [`NO_MACHINE`]'s.
+fn machine_key(raw: &[u8]) -> Option<&str> {
+    std::str::from_utf8(raw).ok().filter(|id| !id.is_empty())
+}
+
+/// Every machine that has entries in the journal (of any program: `sd_journal_query_unique`
+/// ignores matches; a machine without postgrey entries costs one empty pass).
+fn machine_ids(journal: &mut Journal) -> systemd::Result<BTreeSet<String>> {
+    journal.query_unique("_MACHINE_ID")?;
+    let mut machines = BTreeSet::new();
+    while let Some(data) = journal.enumerate_unique()? {
+        if let Some(machine) = data.value().and_then(machine_key) {
+            machines.insert(machine.to_string());
+        }
+    }
+    Ok(machines)
+}
+
+/// One [`read`]: the journal, what to read, and what was seen so far.
+struct Reader<'a> {
+    journal: Journal,
+    spec: &'a JournalSpec,
+    until_us: Option<i64>,
+    summary: ReadSummary,
+    on_entry: &'a mut dyn FnMut(Entry) -> Result<()>,
+}
+
+impl Reader<'_> {
+    /// Sets the matches of `scope` and positions the read pointer with `seek`, which returns the
+    /// earliest realtime still to read (entries before it are skipped).
+    fn begin(
+        &mut self,
+        scope: Scope<'_>,
+        seek: impl FnOnce(&mut Journal) -> systemd::Result<Option<i64>>,
+    ) -> systemd::Result<Option<i64>> {
+        scope.set_matches(&mut self.journal, &self.spec.identifier)?;
+        seek(&mut self.journal)
+    }
+
+    /// Reads the entries of `scope` from the current position to the end (or `until_us`).
+    fn pass(&mut self, scope: Scope<'_>, since_us: Option<i64>) -> Result<MachineRead> {
+        let location = &self.spec.location;
+        let mut read = MachineRead::default();
+        loop {
+            let advanced = self
+                .journal
+                .next()
+                .with_context(|| format!("reading {location}"))?;
+            if advanced == 0 {
+                break;
+            }
+            let realtime_us =
+                realtime_of(&self.journal).with_context(|| format!("reading {location}"))?;
+            if self.until_us.is_some_and(|until| realtime_us >= until) {
+                break;
+            }
+            if since_us.is_some_and(|since| realtime_us < since) {
+                // Only an entry from a file that interleaves out of time order lands here.
+                continue;
+            }
+            let owned = scope
+                .owns_current(&mut self.journal)
+                .with_context(|| format!("reading an entry of {location}"))?;
+            let entry = if owned {
+                read_entry(&mut self.journal, &self.spec.trust, realtime_us)
+                    .with_context(|| format!("reading an entry of {location}"))?
+            } else {
+                None
+            };
+            // Another machine's entry moves this pass's position too: it is never read again.
+            read.last_cursor = Some(
+                self.journal
+                    .cursor()
+                    .with_context(|| format!("reading {location}"))?,
+            );
+            read.last_realtime_us = Some(realtime_us);
+            if !owned {
+                continue;
+            }
+            self.summary.last_realtime_us = self.summary.last_realtime_us.max(Some(realtime_us));
+            let Some(mut entry) = entry else {
+                self.summary.without_message += 1;
+                continue;
+            };
+            entry.cursor = read.last_cursor.clone();
+            self.summary.entries += 1;
+            if entry.origin == Origin::Untrusted {
+                self.summary.untrusted += 1;
+            }
+            (self.on_entry)(entry)?;
+        }
+        Ok(read)
+    }
+}
+
+/// Positions the read pointer (matches of `scope` set) after `resume`'s cursor so that the next
+/// `next()` yields the first entry to read, and returns the earliest realtime still to read.
+/// Sets `lost` when the cursor's entry is gone and reading falls back to the saved time.
 fn position(
     journal: &mut Journal,
     identifier: &str,
-    start: &Start,
-    summary: &mut ReadSummary,
+    scope: Scope<'_>,
+    resume: &Resume,
+    lost: &mut bool,
 ) -> systemd::Result<Option<i64>> {
-    match start {
-        Start::Time(None) => {
-            journal.seek_head()?;
-            Ok(None)
+    let fallback = Some(resume.fallback_since_us);
+    let Some(cursor) = &resume.cursor else {
+        seek_time(journal, fallback)?;
+        return Ok(fallback);
+    };
+    match seek_after_cursor(journal, identifier, scope, cursor)? {
+        CursorSeek::Found => Ok(None),
+        CursorSeek::Lost => {
+            *lost = true;
+            seek_time(journal, fallback)?;
+            Ok(fallback)
         }
-        Start::Time(Some(since_us)) => {
-            seek_time(journal, *since_us)?;
-            Ok(Some(*since_us))
-        }
-        Start::AfterCursor {
-            cursor,
-            fallback_since_us,
-        } => match seek_after_cursor(journal, identifier, cursor)? {
-            CursorSeek::Found => Ok(None),
-            CursorSeek::Lost => {
-                summary.cursor_lost = true;
-                seek_time(journal, *fallback_since_us)?;
-                Ok(Some(*fallback_since_us))
-            }
-        },
     }
 }
 
-fn seek_time(journal: &mut Journal, since_us: i64) -> systemd::Result<()> {
-    match u64::try_from(since_us) {
-        Ok(usec) => journal.seek_realtime_usec(usec),
-        Err(_) => journal.seek_head(),
+/// Seeks to the first entry at or after `since_us` (`None`: the oldest).
+fn seek_time(journal: &mut Journal, since_us: Option<i64>) -> systemd::Result<()> {
+    match since_us.map(u64::try_from) {
+        Some(Ok(usec)) => journal.seek_realtime_usec(usec),
+        // No time, or one before the epoch.
+        _ => journal.seek_head(),
     }
 }
 
@@ -283,14 +462,15 @@ enum CursorSeek {
 /// Seeks right after the entry `cursor` names, without skipping an entry that is not it.
 ///
 /// `sd_journal_seek_cursor` + `sd_journal_next` lands on the cursor's entry when it exists and
-/// passes the filter, otherwise on the closest following entry that passes it: skipping that
+/// passes the matches, otherwise on the closest following entry that passes them: skipping that
 /// one blindly loses an entry (systemd#30288), so `sd_journal_test_cursor` decides. When the
-/// landed entry is not the cursor's, a second look without the identifier filter tells a cursor
-/// that names an entry of another program (which still exists: go on from the landed entry)
-/// from one whose entry is gone (vacuumed, rotated away: lost).
+/// landed entry is not the cursor's, a second look without matches tells a cursor that names
+/// an entry the matches do not pass (which still exists: go on from the landed entry) from one
+/// whose entry is gone (vacuumed, rotated away: lost).
 fn seek_after_cursor(
     journal: &mut Journal,
     identifier: &str,
+    scope: Scope<'_>,
     cursor: &str,
 ) -> systemd::Result<CursorSeek> {
     journal.seek_cursor(cursor)?;
@@ -301,7 +481,7 @@ fn seek_after_cursor(
     journal.match_flush()?;
     journal.seek_cursor(cursor)?;
     let exists = journal.next()? > 0 && journal.test_cursor(cursor)?;
-    add_identifier_match(journal, identifier)?;
+    scope.set_matches(journal, identifier)?;
     if !exists {
         return Ok(CursorSeek::Lost);
     }
@@ -497,6 +677,8 @@ mod tests {
     const SECOND: i64 = 1_000_000;
     /// Every fixture entry is this many µs into its second.
     const FRACTION: i64 = 123_456;
+    /// `_MACHINE_ID` of every fixture entry.
+    const MACHINE: &str = "0a1b2c3d4e5f40718293a4b5c6d7e8f9";
 
     fn trust() -> Trust {
         Trust {
@@ -539,11 +721,67 @@ mod tests {
         (entries, summary)
     }
 
+    /// Each machine's entries after its saved position (machine, cursor, fallback time); other
+    /// machines' from their oldest entry.
+    fn after_cursors(resumes: &[(&str, Option<&str>, i64)]) -> Start {
+        Start::AfterCursors {
+            machines: resumes
+                .iter()
+                .map(|(machine, cursor, fallback_since_us)| {
+                    let resume = Resume {
+                        cursor: cursor.map(str::to_string),
+                        fallback_since_us: *fallback_since_us,
+                    };
+                    (machine.to_string(), resume)
+                })
+                .collect(),
+            default_since_us: None,
+        }
+    }
+
+    /// `MACHINE`'s entries after the entry `cursor` names.
+    fn after_cursor(cursor: &str, fallback_since_us: i64) -> Start {
+        after_cursors(&[(MACHINE, Some(cursor), fallback_since_us)])
+    }
+
     fn offsets(entries: &[Entry]) -> Vec<i64> {
         entries
             .iter()
             .map(|entry| (entry.realtime_us - T0) / SECOND)
             .collect()
+    }
+
+    /// Builds a real journal file `NAME.journal` of postgrey entries, one per (realtime µs,
+    /// `_MACHINE_ID` or none, `_HOSTNAME`).
+    fn build_postgrey_journal(dir: &Path, name: &str, entries: &[(i64, Option<&str>, &str)]) {
+        let mut export = String::new();
+        for (realtime_us, machine, host) in entries {
+            export.push_str(&format!(
+                "__REALTIME_TIMESTAMP={realtime_us}\n__MONOTONIC_TIMESTAMP={realtime_us}\n\
+                 _BOOT_ID=5e4a1d0c7b3f4e2a9d8c6b5a4f3e2d1c\n"
+            ));
+            if let Some(machine) = machine {
+                export.push_str(&format!("_MACHINE_ID={machine}\n"));
+            }
+            export.push_str(&format!(
+                "_HOSTNAME={host}\n_UID=0\n_SYSTEMD_UNIT=postgrey.service\n\
+                 SYSLOG_IDENTIFIER=postgrey\nMESSAGE=action=greylist, reason=new, \
+                 client_name=a.example.com, client_address=192.0.2.1/32, sender=a@example.com, \
+                 recipient=b@example.net\n\n"
+            ));
+        }
+        let input = dir.join(format!("{name}.export"));
+        std::fs::write(&input, export).unwrap();
+        let status = Command::new("/lib/systemd/systemd-journal-remote")
+            .arg(format!(
+                "--output={}",
+                dir.join(format!("{name}.journal")).display()
+            ))
+            .arg(&input)
+            .status()
+            .expect("systemd-journal-remote runs (package systemd-journal-remote)");
+        assert!(status.success(), "systemd-journal-remote failed on {name}");
+        std::fs::remove_file(input).unwrap();
     }
 
     fn journal_a() -> (tempfile::TempDir, PathBuf) {
@@ -630,11 +868,11 @@ mod tests {
                 entries: 8,
                 untrusted: 2,
                 without_message: 1,
-                cursor_lost: false,
-                last_cursor: entries[7].cursor.clone(),
                 last_realtime_us: Some(T0 + 10 * SECOND + FRACTION),
+                machines: BTreeMap::new(),
             }
         );
+        assert!(!summary.cursor_lost());
     }
 
     #[test]
@@ -687,26 +925,23 @@ mod tests {
         let (all, _) = read_all(&spec, Start::Time(None), None);
 
         for split in 0..all.len() {
-            let start = Start::AfterCursor {
-                cursor: all[split].cursor.clone().unwrap(),
-                fallback_since_us: all[split].realtime_us + 1,
-            };
+            let start = after_cursor(
+                all[split].cursor.as_deref().unwrap(),
+                all[split].realtime_us + 1,
+            );
             let (rest, summary) = read_all(&spec, start, None);
             assert_eq!(
                 offsets(&rest),
                 offsets(&all[split + 1..]),
                 "after entry {split}"
             );
-            assert!(!summary.cursor_lost);
+            assert!(!summary.cursor_lost());
         }
         let last = all.last().unwrap();
-        let start = Start::AfterCursor {
-            cursor: last.cursor.clone().unwrap(),
-            fallback_since_us: last.realtime_us + 1,
-        };
+        let start = after_cursor(last.cursor.as_deref().unwrap(), last.realtime_us + 1);
         let (rest, summary) = read_all(&spec, start, None);
         assert!(rest.is_empty());
-        assert_eq!(summary.last_cursor, None);
+        assert_eq!(summary.machines[MACHINE], MachineRead::default());
     }
 
     /// systemd#30288: a cursor naming an entry the filter does not pass must not cost the
@@ -725,13 +960,10 @@ mod tests {
         assert_eq!(realtime_of(&journal).unwrap(), T0 + 6 * SECOND + FRACTION);
 
         let spec = spec(Location::Files(vec![file.clone()]), trust());
-        let start = Start::AfterCursor {
-            cursor: postfix_cursor,
-            fallback_since_us: T0 + 6 * SECOND + FRACTION + 1,
-        };
+        let start = after_cursor(&postfix_cursor, T0 + 6 * SECOND + FRACTION + 1);
         let (rest, summary) = read_all(&spec, start, None);
         assert_eq!(offsets(&rest), vec![7, 8, 9, 10]);
-        assert!(!summary.cursor_lost);
+        assert!(!summary.cursor_lost());
     }
 
     #[test]
@@ -747,33 +979,134 @@ mod tests {
         // The saved cursor names entry 8 of file a; a was "vacuumed".
         let saved = &all[5];
         let only_b = spec(Location::Files(vec![file_b]), trust());
-        let start = Start::AfterCursor {
-            cursor: saved.cursor.clone().unwrap(),
-            fallback_since_us: saved.realtime_us + 1,
-        };
+        let start = after_cursor(saved.cursor.as_deref().unwrap(), saved.realtime_us + 1);
         let (rest, summary) = read_all(&only_b, start, None);
         assert_eq!(offsets(&rest), vec![60, 61, 62]);
-        assert!(summary.cursor_lost);
-        assert_eq!(summary.last_cursor, rest[2].cursor);
+        assert!(summary.cursor_lost());
+        assert_eq!(
+            summary.machines[MACHINE],
+            MachineRead {
+                last_cursor: rest[2].cursor.clone(),
+                last_realtime_us: Some(T0 + 62 * SECOND + FRACTION),
+                cursor_lost: true,
+            }
+        );
 
         // The fallback time applies: nothing before it is read again.
-        let start = Start::AfterCursor {
-            cursor: saved.cursor.clone().unwrap(),
-            fallback_since_us: T0 + 61 * SECOND,
-        };
+        let start = after_cursor(saved.cursor.as_deref().unwrap(), T0 + 61 * SECOND);
         let (rest, summary) = read_all(&only_b, start, None);
         assert_eq!(offsets(&rest), vec![61, 62]);
-        assert!(summary.cursor_lost);
+        assert!(summary.cursor_lost());
+
+        // A given-up cursor: the saved time alone, and no loss reported again.
+        let start = after_cursors(&[(MACHINE, None, T0 + 61 * SECOND)]);
+        let (rest, summary) = read_all(&only_b, start, None);
+        assert_eq!(offsets(&rest), vec![61, 62]);
+        assert!(!summary.cursor_lost());
+    }
+
+    /// A machine whose entries arrive after another machine's newer ones is read all the same,
+    /// after its own position; entries without a machine id have a pass of their own.
+    #[test]
+    fn each_machine_is_read_after_its_own_cursor() {
+        const OTHER: &str = "1f2e3d4c5b6a47988796a5b4c3d2e1f0";
+        let dir = tempfile::tempdir().unwrap();
+        build_journal(dir.path(), "source-a.export");
+        let spec = spec(Location::Directory(dir.path().to_path_buf()), trust());
+        let (first, summary) = read_all(&spec, after_cursors(&[]), None);
+        assert_eq!(offsets(&first), vec![1, 2, 3, 5, 7, 8, 9, 10]);
+        let last_a = first[7].cursor.clone();
+        let last_a_us = Some(T0 + 10 * SECOND + FRACTION);
+        let machine_a = MachineRead {
+            last_cursor: last_a.clone(),
+            last_realtime_us: last_a_us,
+            cursor_lost: false,
+        };
+        assert_eq!(
+            summary.machines,
+            BTreeMap::from([
+                (MACHINE.to_string(), machine_a.clone()),
+                // The pass over entries without a machine id went over A's (and took none).
+                (NO_MACHINE.to_string(), machine_a),
+            ])
+        );
+
+        // Another machine's entries arrive late, older than A's last; so does one without a
+        // machine id, newer than everything read.
+        build_postgrey_journal(
+            dir.path(),
+            "late",
+            &[
+                (T0 + 6 * SECOND + 500_000, Some(OTHER), "mx3"),
+                (T0 + 9 * SECOND + 500_000, Some(OTHER), "mx3"),
+                (T0 + 11 * SECOND + 500_000, None, "mx4"),
+            ],
+        );
+        let saved = [
+            (MACHINE, last_a.as_deref(), T0 + 10 * SECOND + FRACTION + 1),
+            (
+                NO_MACHINE,
+                last_a.as_deref(),
+                T0 + 10 * SECOND + FRACTION + 1,
+            ),
+        ];
+        let (second, summary) = read_all(&spec, after_cursors(&saved), None);
+        assert_eq!(offsets(&second), vec![6, 9, 11]);
+        let hosts: Vec<&str> = second.iter().filter_map(|e| e.host.as_deref()).collect();
+        assert_eq!(hosts, vec!["mx3", "mx3", "mx4"]);
+        assert_eq!(summary.entries, 3);
+        assert_eq!(
+            summary.machines,
+            BTreeMap::from([
+                (MACHINE.to_string(), MachineRead::default()),
+                (
+                    OTHER.to_string(),
+                    MachineRead {
+                        last_cursor: second[1].cursor.clone(),
+                        last_realtime_us: Some(T0 + 9 * SECOND + 500_000),
+                        cursor_lost: false,
+                    }
+                ),
+                (
+                    NO_MACHINE.to_string(),
+                    MachineRead {
+                        last_cursor: second[2].cursor.clone(),
+                        last_realtime_us: Some(T0 + 11 * SECOND + 500_000),
+                        cursor_lost: false,
+                    }
+                ),
+            ])
+        );
+
+        // Every machine after its own cursor: nothing new, nothing lost.
+        let saved = [
+            (MACHINE, last_a.as_deref(), T0 + 10 * SECOND + FRACTION + 1),
+            (
+                OTHER,
+                second[1].cursor.as_deref(),
+                T0 + 9 * SECOND + 500_001,
+            ),
+            (
+                NO_MACHINE,
+                second[2].cursor.as_deref(),
+                T0 + 11 * SECOND + 500_001,
+            ),
+        ];
+        let (third, summary) = read_all(&spec, after_cursors(&saved), None);
+        assert!(third.is_empty());
+        assert!(!summary.cursor_lost());
+        assert_eq!(summary.last_realtime_us, None);
+
+        // One report-style pass sees all of them in journal order.
+        let (all, _) = read_all(&spec, Start::Time(None), None);
+        assert_eq!(offsets(&all), vec![1, 2, 3, 5, 6, 7, 8, 9, 9, 10, 11]);
     }
 
     #[test]
     fn malformed_cursor_is_an_error_naming_it() {
         let (_dir, file) = journal_a();
         let spec = spec(Location::Files(vec![file.clone()]), trust());
-        let start = Start::AfterCursor {
-            cursor: "not a cursor".to_string(),
-            fallback_since_us: T0,
-        };
+        let start = after_cursor("not a cursor", T0);
         let error = read(&spec, start, None, &mut |_| Ok(())).unwrap_err();
         assert!(
             format!("{error:#}").starts_with(&format!(
