@@ -3,31 +3,22 @@
 //! the file at any moment (SIGHUP), and the machine may crash mid-write.
 //!
 //! The new content is the old content byte for byte (a final newline added if it lacked one),
-//! then a dated comment and the new lines. It is written to a temporary file in the same
-//! directory, given the old file's mode and owner (0644 for a new file), synced, and renamed over
-//! the old one; then the directory is synced. A reader sees the old file or the new one, never a
-//! part. Writers of the same directory are serialised with a lock on the directory, under which
-//! temporary files left by a killed writer are removed. A symlinked file is written through its
-//! link.
+//! then a dated comment and the new lines, written with [`atomic::replace`] (old owner and mode
+//! kept; 0644 for a new file, so postgrey's own user can read it). Writers of the same directory
+//! are serialised with a lock on the directory, under which temporary files left by a killed
+//! writer are removed.
 
-use std::fs::{self, File, Permissions};
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use nix::fcntl::{Flock, FlockArg};
 use similar::TextDiff;
 
-/// Hidden test knob: milliseconds to sleep after the temporary file is written and synced and
-/// before it is renamed, so a test can kill the process mid-write.
-pub const PAUSE_BEFORE_RENAME_ENV: &str = "POSTGREY_ADVISOR_TEST_PAUSE_BEFORE_RENAME_MS";
+use crate::atomic;
 
-/// Mode of a file that did not exist before.
+/// Mode of a file that did not exist before: postgrey (its own user) must read it.
 const NEW_FILE_MODE: u32 = 0o644;
-const TEMP_SUFFIX: &str = ".tmp";
-const TEMP_RANDOM_LEN: usize = 6;
 
 /// The comment line that heads each block postgrey-advisor appends.
 pub fn dated_comment(date: jiff::civil::Date) -> String {
@@ -80,7 +71,7 @@ impl Change {
 
     /// Writes the new content atomically (see the module docs).
     pub fn apply(&self) -> anyhow::Result<()> {
-        replace_atomically(&self.path, &self.after)
+        atomic::replace(&self.path, &self.after, NEW_FILE_MODE)
     }
 }
 
@@ -103,8 +94,8 @@ pub struct DirectoryLock {
 /// Creates the file's directory if needed, locks it, and removes temporary files that a killed
 /// writer left behind (no writer can be using them while the lock is held).
 pub fn lock_directory_of(path: &Path) -> anyhow::Result<DirectoryLock> {
-    let target = real_target(path)?;
-    let dir = directory_of(&target);
+    let target = atomic::real_target(path)?;
+    let dir = atomic::directory_of(&target);
     fs::create_dir_all(dir)
         .with_context(|| format!("cannot create directory {}", dir.display()))?;
     let handle =
@@ -112,126 +103,15 @@ pub fn lock_directory_of(path: &Path) -> anyhow::Result<DirectoryLock> {
     let lock = Flock::lock(handle, FlockArg::LockExclusive)
         .map_err(|(_, errno)| errno)
         .with_context(|| format!("cannot lock directory {}", dir.display()))?;
-    remove_stale_temporaries(&target)?;
+    atomic::remove_stale_temporaries(&target)?;
     Ok(DirectoryLock { _lock: lock })
-}
-
-/// Replaces `path` with `contents` so that readers see either the old or the new file.
-pub fn replace_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let target = real_target(path)?;
-    let dir = directory_of(&target);
-    let old = match fs::metadata(&target) {
-        Ok(meta) if !meta.is_file() => bail!("{} is not a regular file", target.display()),
-        Ok(meta) => Some(meta),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("cannot examine {}", target.display())),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(&temp_prefix(&target))
-        .suffix(TEMP_SUFFIX)
-        .rand_bytes(TEMP_RANDOM_LEN)
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    let temp_name = temp.path().display().to_string();
-    let mode = match &old {
-        Some(meta) => {
-            let mine = temp
-                .as_file()
-                .metadata()
-                .with_context(|| format!("cannot examine {temp_name}"))?;
-            if (mine.uid(), mine.gid()) != (meta.uid(), meta.gid()) {
-                std::os::unix::fs::fchown(temp.as_file(), Some(meta.uid()), Some(meta.gid()))
-                    .with_context(|| {
-                        format!(
-                            "cannot give the new {} the owner {}:{} of the old one",
-                            target.display(),
-                            meta.uid(),
-                            meta.gid()
-                        )
-                    })?;
-            }
-            meta.mode() & 0o7777
-        }
-        None => NEW_FILE_MODE,
-    };
-    // After the chown, which clears set-id bits.
-    temp.as_file()
-        .set_permissions(Permissions::from_mode(mode))
-        .with_context(|| format!("cannot set the mode of {temp_name}"))?;
-    temp.write_all(contents)
-        .and_then(|()| temp.as_file().sync_all())
-        .with_context(|| format!("cannot write {temp_name}"))?;
-    pause_for_tests()?;
-    temp.persist(&target)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot rename {temp_name} to {}", target.display()))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot sync directory {}", dir.display()))?;
-    Ok(())
-}
-
-/// The file a path names, following a symlink so the link itself stays in place.
-fn real_target(path: &Path) -> anyhow::Result<PathBuf> {
-    match fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_symlink() => fs::canonicalize(path)
-            .with_context(|| format!("cannot follow the symlink {}", path.display())),
-        _ => Ok(path.to_path_buf()),
-    }
-}
-
-fn directory_of(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-fn temp_prefix(target: &Path) -> String {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    format!(".{name}.")
-}
-
-fn remove_stale_temporaries(target: &Path) -> anyhow::Result<()> {
-    let dir = directory_of(target);
-    let prefix = temp_prefix(target);
-    let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-        let name = entry.file_name();
-        let Some(middle) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix(&prefix))
-            .and_then(|n| n.strip_suffix(TEMP_SUFFIX))
-        else {
-            continue;
-        };
-        if middle.len() == TEMP_RANDOM_LEN && middle.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            fs::remove_file(entry.path())
-                .with_context(|| format!("cannot remove {}", entry.path().display()))?;
-        }
-    }
-    Ok(())
-}
-
-fn pause_for_tests() -> anyhow::Result<()> {
-    let Some(value) = std::env::var_os(PAUSE_BEFORE_RENAME_ENV) else {
-        return Ok(());
-    };
-    let millis: u64 = value
-        .to_str()
-        .and_then(|v| v.parse().ok())
-        .with_context(|| format!("{PAUSE_BEFORE_RENAME_ENV} must be a number of milliseconds"))?;
-    std::thread::sleep(Duration::from_millis(millis));
-    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::Permissions;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     fn lines(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
@@ -360,7 +240,7 @@ mod tests {
     #[test]
     fn a_directory_is_not_replaced() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let err = replace_atomically(dir.path(), b"x").expect_err("refused");
+        let err = atomic::replace(dir.path(), b"x", NEW_FILE_MODE).expect_err("refused");
         assert_eq!(
             err.to_string(),
             format!("{} is not a regular file", dir.path().display())

@@ -9,6 +9,7 @@
 
 pub mod advice;
 pub mod app;
+pub mod atomic;
 pub mod cli;
 pub mod edit;
 pub mod error;

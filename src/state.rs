@@ -11,13 +11,14 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::atomic;
 use crate::error::Failure;
 use crate::tally::Tally;
 
@@ -143,48 +144,11 @@ pub fn load(path: &Path) -> anyhow::Result<State> {
     serde_json::from_slice(&bytes).with_context(corrupt)
 }
 
-/// Replaces `path` with `bytes` atomically and durably: temp file in the same directory,
-/// fsync, rename, fsync the directory. Keeps the existing file's permissions; a new file
-/// gets `mode`.
-pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    let permissions = match fs::metadata(path) {
-        Ok(m) => m.permissions(),
-        Err(_) => fs::Permissions::from_mode(mode),
-    };
-    temp.as_file()
-        .set_permissions(permissions)
-        .with_context(|| {
-            format!(
-                "cannot set permissions on a temporary file in {}",
-                dir.display()
-            )
-        })?;
-    temp.write_all(bytes)
-        .and_then(|()| temp.as_file().sync_all())
-        .with_context(|| format!("cannot write a temporary file in {}", dir.display()))?;
-    test_pause("POSTGREY_ADVISOR_TEST_PAUSE_BEFORE_RENAME_MS");
-    temp.persist(path)
-        .with_context(|| format!("cannot replace {}", path.display()))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("cannot sync directory {}", dir.display()))?;
-    Ok(())
-}
-
 /// Saves cursor and counts together (see the module docs). Mode 0600 for a new file: the state
 /// holds host names of the mail peers.
 pub fn save(path: &Path, state: &State) -> anyhow::Result<()> {
     let bytes = serde_json::to_vec(state).context("cannot serialise the state")?;
-    write_atomically(path, &bytes, 0o600)
+    atomic::replace(path, &bytes, 0o600)
 }
 
 /// A hidden knob for the crash-safety tests: sleep this many milliseconds at a critical point
@@ -206,31 +170,6 @@ pub fn test_gate(variable: &str) {
         let path = PathBuf::from(path);
         while !path.exists() {
             std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-/// Prefix of the temporary files [`write_atomically`] renames into place.
-const TEMP_PREFIX: &str = ".postgrey-advisor.";
-
-/// Removes the temporary files that runs killed between creating and renaming them left beside
-/// the state file (a unit stopped by SIGKILL, a crash). Call it with the run lock held: then no
-/// other run is writing one there. Failing to remove one only leaves it for the next run.
-pub fn remove_stale_temporaries(state: &Path) {
-    let dir = match state.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let is_ours = entry
-            .file_name()
-            .to_str()
-            .is_some_and(|name| name.starts_with(TEMP_PREFIX));
-        if is_ours && entry.file_type().is_ok_and(|t| t.is_file()) {
-            let _ = fs::remove_file(entry.path());
         }
     }
 }
@@ -298,20 +237,5 @@ mod tests {
             err.downcast_ref::<Failure>(),
             Some(Failure::Busy(_))
         ));
-    }
-
-    #[test]
-    fn existing_permissions_are_kept() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        fs::write(&path, b"old").unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
-        write_atomically(&path, b"new", 0o600).unwrap();
-        assert_eq!(
-            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-            0o640
-        );
-        assert_eq!(fs::read(&path).unwrap(), b"new");
     }
 }

@@ -204,12 +204,13 @@ impl Rng {
     }
 }
 
-/// Files `write_atomically` left behind (a run killed between creating and renaming one).
+/// Temporary files a run left behind (killed between creating and renaming one):
+/// `.state.json.XXXXXX.tmp`, `.summary.json.XXXXXX.tmp`.
 fn temporaries(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".postgrey-advisor."))
+        .filter(|n| n.starts_with('.') && n.ends_with(".tmp"))
         .collect()
 }
 

@@ -20,6 +20,7 @@ use serde_json::json;
 
 use super::inputs::{AdviceInputs, Days, parse_span, parse_time, scan};
 use super::report::write_report;
+use crate::atomic;
 use crate::cli::{MailWhen, RunArgs};
 use crate::render;
 use crate::render::journal::RunFacts;
@@ -55,7 +56,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let inputs = AdviceInputs::load(&args.advice, &args.source)?;
 
     let _lock = state::lock(&args.state, Duration::from_secs(args.lock_timeout))?;
-    state::remove_stale_temporaries(&args.state);
+    // Under the run lock no other run writes these files: what a killed run left can go.
+    for path in [args.state.clone(), summary_path(&args.state)] {
+        atomic::remove_stale_temporaries(&path)?;
+    }
     let mut state = if args.reset_state {
         State::fresh()
     } else {
@@ -114,7 +118,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             duration_s: started.elapsed().as_secs_f64(),
         };
         let text = render::prometheus::render(&report, &metrics, args.prometheus_top);
-        state::write_atomically(&path, text.as_bytes(), 0o644)?;
+        atomic::replace(&path, text.as_bytes(), 0o644)?;
     }
 
     if let Some(to) = &args.mail {
@@ -221,7 +225,7 @@ fn write_summary(
     // Compact: it is read by programs (`jq .` pretty-prints it for people).
     let bytes = serde_json::to_vec(&value).context("cannot serialise the summary")?;
     let path = summary_path(state_path);
-    state::write_atomically(&path, &bytes, 0o644)
+    atomic::replace(&path, &bytes, 0o644)
 }
 
 fn mail_digest(
