@@ -472,3 +472,27 @@ fn the_real_captured_journal_counts_what_journald_vouches_for() {
     assert_eq!(everyone["totals"]["greylisted"], 53);
     assert_eq!(everyone["totals"]["malformed"], 0);
 }
+
+/// A postgrey line whose stamp cannot be read is counted nowhere else, so the report says so.
+#[test]
+fn unreadable_stamps_are_reported_not_silently_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    std::fs::write(
+        &log,
+        "Nov 21 10:00:00 mx1 postgrey[7]: action=greylist, reason=new, client_name=a.example.com, client_address=192.0.2.1, recipient=bob@example.org\n\
+         Nov 99 25:61:00 mx1 postgrey[7]: action=greylist, reason=new, client_name=b.example.com, client_address=192.0.2.2, recipient=bob@example.org\n",
+    )
+    .unwrap();
+    let report = report_json(
+        &["--year", "2026", "--file", log.to_str().unwrap()],
+        dir.path(),
+    );
+    assert_eq!(report["totals"]["entries"], 1);
+    assert_eq!(
+        report["notes"],
+        serde_json::json!([
+            "1 postgrey lines had a time stamp that could not be read and were skipped"
+        ])
+    );
+}

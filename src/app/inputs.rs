@@ -53,6 +53,9 @@ pub struct ScanOutcome {
     /// A journal read after saved cursors ([`Start::AfterCursors`]): how each machine's pass
     /// ended. Empty otherwise.
     pub machines: BTreeMap<String, MachineRead>,
+    /// Lines or entries of postgrey's that could not be used, one sentence each, for the
+    /// report's notes (they are counted nowhere else).
+    pub notes: Vec<String>,
 }
 
 /// A spinner on stderr once a scan has taken more than a second, and only on a terminal.
@@ -138,11 +141,26 @@ pub fn scan(
         };
         let window = Window { since_us, until_us };
         let summary = text::read(&spec, window, &mut on_entry)?;
+        let mut notes = Vec::new();
+        if summary.bad_stamps > 0 {
+            notes.push(format!(
+                "{} {} lines had a time stamp that could not be read and were skipped",
+                summary.bad_stamps, source.identifier
+            ));
+        }
+        if summary.truncated_lines > 0 {
+            notes.push(format!(
+                "{} lines longer than {} KiB were cut there",
+                summary.truncated_lines,
+                text::MAX_LINE_BYTES / 1024
+            ));
+        }
         return Ok(ScanOutcome {
             entries: summary.entries,
             cursor_lost: false,
             last_realtime_us,
             machines: BTreeMap::new(),
+            notes,
         });
     }
     let location = if !source.journal_file.is_empty() {
@@ -167,17 +185,24 @@ pub fn scan(
         trust,
     };
     let summary = journal::read(&spec, start, until_us, &mut on_entry)?;
+    let mut notes = Vec::new();
+    if summary.without_message > 0 {
+        notes.push(format!(
+            "{} {} journal entries had no MESSAGE and were skipped",
+            summary.without_message, source.identifier
+        ));
+    }
     Ok(ScanOutcome {
         entries: summary.entries,
         cursor_lost: summary.cursor_lost(),
         last_realtime_us: summary.last_realtime_us,
         machines: summary.machines,
+        notes,
     })
 }
 
 /// The whitelist files in force: the flags' files, or Debian's two (missing ones skipped,
-/// with a note).
-/// Entries postgrey skips, or that cannot be evaluated here (Perl-only regexes), become notes:
+/// with a note). Entries postgrey skips, or that cannot be evaluated here (Perl-only regexes), become notes:
 /// a status computed without them must say so.
 pub fn load_whitelist(files: &[PathBuf], notes: &mut Vec<String>) -> anyhow::Result<Whitelist> {
     let whitelist = if files.is_empty() {

@@ -30,7 +30,7 @@ fn build(args: &ReportArgs) -> anyhow::Result<Report> {
         .transpose()?;
     let inputs = AdviceInputs::load(&args.advice, &args.source)?;
     let mut tally = Tally::default();
-    scan(
+    let outcome = scan(
         &args.source,
         Start::Time(since_us),
         until_us,
@@ -40,6 +40,7 @@ fn build(args: &ReportArgs) -> anyhow::Result<Report> {
     // The scan already kept to the window: report every day it saw.
     let (first, last) = tally.span().unwrap_or((0, 0));
     let mut report = inputs.report(&tally, Days { first, last }, &args.show);
+    report.notes.extend(outcome.notes);
     report.since_us = since_us;
     report.until_us = until_us;
     Ok(report)

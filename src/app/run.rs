@@ -88,6 +88,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let mut report = inputs.report(&state.tally, window, &args.show);
     report.since_us = Some(window.since_us());
     report.until_us = Some(now_us);
+    report.notes.extend(outcome.notes.iter().cloned());
     if outcome.cursor_lost {
         report.notes.push(String::from(
             "the saved journal cursor no longer exists (journal rotated or vacuumed); reading resumed \
