@@ -496,3 +496,69 @@ fn unreadable_stamps_are_reported_not_silently_dropped() {
         ])
     );
 }
+
+/// A scan that takes longer than a second shows progress on a terminal's stderr, and none when
+/// stderr is not a terminal. The input arrives through a FIFO with a pause in the middle, so the
+/// scan certainly takes that long (no assertion about speed).
+#[test]
+fn progress_shows_on_a_terminal_only_when_a_scan_is_slow() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = "Nov 21 10:00:00 mx1 postgrey[7]: action=greylist, reason=new, client_name=a.example.com, client_address=192.0.2.1, recipient=bob@example.org\n";
+    let half = line.repeat(10_000);
+    let fifo = dir.path().join("log.fifo");
+    let feed = |fifo: PathBuf, half: String| {
+        std::thread::spawn(move || {
+            let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+            writer.write_all(half.as_bytes()).unwrap();
+            writer.flush().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            writer.write_all(half.as_bytes()).unwrap();
+        })
+    };
+    common::run_ok(std::process::Command::new("mkfifo").arg(&fifo));
+    let command = format!(
+        "{} report --year 2026 --format counts --whitelist-clients /dev/null --file {}",
+        common::bin_path().display(),
+        fifo.display()
+    );
+    let writer = feed(fifo.clone(), half.clone());
+    let on_tty = common::run_ok(
+        std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("TZ", "UTC"),
+    );
+    writer.join().unwrap();
+    let screen = String::from_utf8_lossy(&on_tty.stdout);
+    assert!(
+        screen.contains("postgrey entries read"),
+        "no progress on a terminal: {screen}"
+    );
+    assert!(
+        screen.contains("  20000 example.com candidate review"),
+        "{screen}"
+    );
+
+    let writer = feed(fifo.clone(), half);
+    let piped = bin()
+        .env("TZ", "UTC")
+        .args([
+            "report",
+            "--year",
+            "2026",
+            "--format",
+            "counts",
+            "--whitelist-clients",
+            "/dev/null",
+            "--file",
+        ])
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    writer.join().unwrap();
+    assert!(piped.status.success());
+    assert_eq!(String::from_utf8_lossy(&piped.stderr), "");
+    assert_eq!(
+        String::from_utf8_lossy(&piped.stdout),
+        "  20000 example.com candidate review\n"
+    );
+}
