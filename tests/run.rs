@@ -476,7 +476,7 @@ fn a_host_whose_entries_arrive_later_with_older_stamps_is_counted_once() {
     assert_eq!(state["last_entry_us"], newest_us(&week));
 
     // Later mx1 goes on in a new file, and a third host, never seen, delivers entries older
-    // than anything read: it starts at --initial-since (here: the beginning).
+    // than anything read: none of its entries was counted, so it is read back to --keep (8w).
     const MACHINE_MX3: &str = "9e8d7c6b5a4f43e2d1c0b9a8f7e6d5c4";
     let mx1_later: Vec<Line> = week_from(7).into_iter().take(3).collect();
     let mx3: Vec<Line> = week_from(21).into_iter().take(3).collect();
@@ -500,12 +500,36 @@ fn a_host_whose_entries_arrive_later_with_older_stamps_is_counted_once() {
         newest_us(&mx3)
     );
 
+    assert_eq!(
+        third["notes"],
+        serde_json::json!([format!(
+            "journal entries of a new host (machine id {MACHINE_MX3}) were read back to --keep 8w"
+        )])
+    );
+
     // Nothing new: nothing read, nothing lost, nothing counted twice.
     pm.run_ok(journal.dir(), &[]);
     let fourth = pm.summary_json();
     assert_eq!(fourth["entries_read"], 0);
     assert_eq!(fourth["cursor_lost"], false);
+    assert_eq!(fourth["notes"], serde_json::json!([]));
     assert_eq!(findings(&fourth), findings(&third));
+
+    // mx2 is decommissioned and its journal files removed: nothing is counted twice or lost
+    // from the state, and the report says the host's entries since its last one are missing.
+    std::fs::remove_file(journal.dir().join("remote-mx2.journal")).unwrap();
+    pm.run_ok(journal.dir(), &[]);
+    let fifth = pm.summary_json();
+    assert_eq!(fifth["entries_read"], 0);
+    assert_eq!(fifth["cursor_lost"], false);
+    let mx2_last = jiff::Timestamp::from_microsecond(newest_us(&mx2)).unwrap();
+    assert_eq!(
+        fifth["notes"],
+        serde_json::json!([format!(
+            "no journal files of host (machine id {MACHINE_MX2}) are left; its entries since {mx2_last} are missing"
+        )])
+    );
+    assert_eq!(findings(&fifth), findings(&third));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -125,14 +125,12 @@ pub fn scan(
     if !source.files.is_empty() {
         let since_us = match start {
             Start::Time(since) => since,
-            Start::AfterCursors {
-                machines,
-                default_since_us,
-            } => machines
-                .values()
-                .map(|resume| resume.fallback_since_us)
-                .max()
-                .or(default_since_us),
+            // Text files have no cursors; `run` resumes them by time.
+            Start::AfterCursors { .. } => {
+                return Err(anyhow::anyhow!(
+                    "text files cannot resume after journal cursors"
+                ));
+            }
         };
         let spec = text::TextSpec {
             paths: source.files.clone(),

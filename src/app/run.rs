@@ -1,10 +1,13 @@
 //! `run`, the timer job: lock → load state → read the journal after the saved cursors → fold
-//! into the day buckets → save cursors and counts in one atomic replace → summary file → report
-//! to the journal (or stdout) → digest mail → Prometheus metrics.
+//! into the day buckets → save cursors and counts in one atomic replace → report to the journal
+//! (or stdout) → Prometheus metrics → summary file → digest mail.
 //!
 //! The journal is read per machine, each after a cursor of its own (see `source::journal`):
 //! a directory gathered from several hosts receives one host's entries later than another's
-//! newer ones. Text files (`--file`) have no cursor and resume after the newest entry counted.
+//! newer ones. A host that appears after the first run is read back to `--keep` (none of its
+//! entries was counted yet); a host whose entries vanished is noted while it was recent, and
+//! forgotten after `--keep`. Text files (`--file`) have no cursor and resume after the newest
+//! entry counted.
 //!
 //! The digest covers everything since the last *delivered* digest: a failed delivery leaves
 //! `last_mailed` where it was, exits non-zero, and the next run mails the findings again.
@@ -66,11 +69,44 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         state::load(&args.state)?
     };
 
-    let start = resume_from(&state, !args.source.files.is_empty(), initial_since_us);
+    // Before the first run nothing was counted since --initial-since; later, a host never seen
+    // has none of its entries counted, so it is read as far back as the state keeps anything.
+    let new_host_since_us = if state.machines.is_empty() {
+        initial_since_us
+    } else {
+        now_us.saturating_sub(keep_us)
+    };
+    let start = resume_from(&state, !args.source.files.is_empty(), new_host_since_us);
+    let known: Vec<String> = state.machines.keys().cloned().collect();
     let outcome = scan(&args.source, start, None, &inputs.grouper, &mut state.tally)?;
+    let mut host_notes = Vec::new();
     for (machine, read) in &outcome.machines {
+        let is_new_host = !machine.is_empty() && !known.is_empty() && !known.contains(machine);
+        if is_new_host && read.last_realtime_us.is_some() {
+            host_notes.push(format!(
+                "journal entries of a new host (machine id {machine}) were read back to --keep {}",
+                args.keep
+            ));
+        }
         advance(&mut state.machines, machine, read);
     }
+    if args.source.files.is_empty() {
+        let recent_us = now_us.saturating_sub(window_us);
+        for (machine, position) in &state.machines {
+            let vanished = !machine.is_empty() && !outcome.machines.contains_key(machine);
+            if vanished && position.last_entry_us >= recent_us {
+                host_notes.push(format!(
+                    "no journal files of host (machine id {machine}) are left; its entries since {} are missing",
+                    render::rfc3339(position.last_entry_us)
+                ));
+            }
+        }
+    }
+    // A host silent for longer than the state keeps anything has nothing left to resume.
+    let forget_before_us = now_us.saturating_sub(keep_us);
+    state
+        .machines
+        .retain(|_, position| position.last_entry_us >= forget_before_us);
     state.last_entry_us = state.last_entry_us.max(outcome.last_realtime_us);
     state
         .tally
@@ -89,14 +125,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     report.since_us = Some(window.since_us());
     report.until_us = Some(now_us);
     report.notes.extend(outcome.notes.iter().cloned());
+    report.notes.extend(host_notes);
     if outcome.cursor_lost {
         report.notes.push(String::from(
             "the saved journal cursor no longer exists (journal rotated or vacuumed); reading resumed \
              from the time of the last entry counted, and entries logged in between may have been lost",
         ));
     }
-    write_summary(&args.state, &report, &facts, now_us)?;
-
     if args.to_journal || stdout_is_the_journal() {
         for fields in render::journal::entries(&report, &facts) {
             let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
@@ -121,6 +156,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         let text = render::prometheus::render(&report, &metrics, args.prometheus_top);
         atomic::replace(&path, text.as_bytes(), 0o644)?;
     }
+    write_summary(&args.state, &report, &facts, now_us)?;
 
     if let Some(to) = &args.mail {
         mail_digest(args, to, &inputs, &mut state, now_us, window_us)?;
@@ -129,13 +165,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
 }
 
 /// Where this run starts reading: text files after the newest entry counted, the journal after
-/// each machine's saved position; what was never read starts at `initial_since_us`.
-fn resume_from(state: &State, text_files: bool, initial_since_us: i64) -> Start {
+/// each machine's saved position; a host never read starts at `new_host_since_us`.
+fn resume_from(state: &State, text_files: bool, new_host_since_us: i64) -> Start {
     if text_files {
         return Start::Time(Some(
             state
                 .last_entry_us
-                .map_or(initial_since_us, |last_us| last_us.saturating_add(1)),
+                .map_or(new_host_since_us, |last_us| last_us.saturating_add(1)),
         ));
     }
     let machines = state
@@ -152,7 +188,7 @@ fn resume_from(state: &State, text_files: bool, initial_since_us: i64) -> Start 
         .collect();
     Start::AfterCursors {
         machines,
-        default_since_us: Some(initial_since_us),
+        default_since_us: Some(new_host_since_us),
     }
 }
 

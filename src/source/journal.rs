@@ -429,9 +429,15 @@ fn position(
     lost: &mut bool,
 ) -> systemd::Result<Option<i64>> {
     let fallback = Some(resume.fallback_since_us);
-    let Some(cursor) = &resume.cursor else {
-        seek_time(journal, fallback)?;
-        return Ok(fallback);
+    // The pass for entries without a machine id moves over every machine's entries, so its
+    // cursor names another host's entry more often than not: when that host's files go, the
+    // cursor is gone although nothing of this pass was lost. It resumes by time.
+    let cursor = match (scope, &resume.cursor) {
+        (Scope::NoMachine, _) | (_, None) => {
+            seek_time(journal, fallback)?;
+            return Ok(fallback);
+        }
+        (_, Some(cursor)) => cursor,
     };
     match seek_after_cursor(journal, identifier, scope, cursor)? {
         CursorSeek::Found => Ok(None),
