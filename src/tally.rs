@@ -661,8 +661,8 @@ mod stored {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     use super::{
-        Caps, Client, Day, DayStats, GroupTally, MICROS_PER_DAY, PAIR_CARRY_OVER_US, PAIR_NET_CAP,
-        Tally, Totals,
+        Caps, Client, DISTINCT_CAP, Day, DayStats, GroupTally, MICROS_PER_DAY, PAIR_CARRY_OVER_US,
+        PAIR_NET_CAP, Tally, Totals,
     };
     use crate::group::{GroupKey, network_of};
 
@@ -1089,6 +1089,16 @@ mod stored {
         }
     }
 
+    /// Most a state file may count for one group, or in its totals, over all days: 2^53 (exact
+    /// as a float), more than any server logs, and far enough below `u64::MAX` that adding up
+    /// the days of a window and the decisions of the next runs cannot overflow.
+    const MAX_COUNT: u64 = 1 << 53;
+
+    /// `sum + count`, when that stays within [`MAX_COUNT`].
+    fn add_count(sum: u64, count: u64) -> Option<u64> {
+        sum.checked_add(count).filter(|&sum| sum <= MAX_COUNT)
+    }
+
     /// A stored group's day buckets, or why they do not make sense.
     fn days_of(
         days: BTreeMap<Day, DayIn>,
@@ -1098,6 +1108,7 @@ mod stored {
     ) -> Result<BTreeMap<Day, DayStats>, String> {
         let hosts: Vec<String> = hosts.iter().map(|h| absolute(h, domain)).collect();
         let mut result = BTreeMap::new();
+        let mut counted: u64 = 0;
         for (day, stored) in days {
             let day_ips: BTreeSet<IpAddr> = match &stored.ips {
                 None => ips.iter().copied().collect(),
@@ -1113,6 +1124,30 @@ mod stored {
                     .get(position)
                     .ok_or_else(|| format!("day {day}: more host counts than host names"))?;
                 day_hosts.insert(host.clone(), count);
+            }
+            let counts = [
+                stored.new,
+                stored.early_retry,
+                stored.passed_after_delay,
+                stored.passed_known,
+                stored.passed_whitelisted,
+                stored.retried_from_other_net,
+            ];
+            counted = counts
+                .into_iter()
+                .chain(day_hosts.values().copied())
+                .try_fold(counted, add_count)
+                .ok_or_else(|| format!("day {day}: counts beyond any real log"))?;
+            // A day keeps at most DISTINCT_CAP of each (see `DayStats::see_client`), and its
+            // clients are left out only when they are every address with every name; more
+            // would be a few bytes of file standing for millions of clients.
+            let names = day_hosts.len().max(1);
+            let follow_too_many =
+                stored.clients.is_none() && day_ips.len().saturating_mul(names) > DISTINCT_CAP;
+            if day_ips.len() > DISTINCT_CAP || day_hosts.len() > DISTINCT_CAP || follow_too_many {
+                return Err(format!(
+                    "day {day}: more addresses or host names than a day keeps ({DISTINCT_CAP})"
+                ));
             }
             let clients = match &stored.clients {
                 None => following_clients(&day_ips, &day_hosts),
@@ -1201,6 +1236,20 @@ mod stored {
     impl<'de> Deserialize<'de> for Tally {
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
             let stored = TallyIn::deserialize(deserializer)?;
+            stored
+                .totals
+                .values()
+                .flat_map(|t| {
+                    [
+                        t.entries,
+                        t.postgrey_lines,
+                        t.greylisted,
+                        t.untrusted_skipped,
+                        t.malformed,
+                    ]
+                })
+                .try_fold(0, add_count)
+                .ok_or_else(|| D::Error::custom("totals: counts beyond any real log"))?;
             let mut tally = Tally {
                 groups: BTreeMap::new(),
                 totals: stored.totals,

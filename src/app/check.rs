@@ -174,8 +174,8 @@ fn from_summary(
             g.daily_greylisted
                 .iter()
                 .filter(|(date, _)| day_of_date(date).is_some_and(|d| d >= first_day))
-                .map(|(_, n)| n)
-                .sum()
+                // Saturating: the file is input, and no count is worth a crash.
+                .fold(0, |sum: u64, (_, n)| sum.saturating_add(*n))
         };
         let evidence = g.seen.evidence();
         let status = advice::status(&key, &evidence, &inputs.whitelist, &inputs.ignored);
@@ -188,7 +188,9 @@ fn from_summary(
         });
     }
     // The run's total covers the run's window; the groups' sum honours this --window.
-    let greylisted = groups.iter().map(|g| g.greylisted).sum();
+    let greylisted = groups
+        .iter()
+        .fold(0, |sum: u64, g| sum.saturating_add(g.greylisted));
     Ok(Findings {
         groups,
         greylisted,
