@@ -40,7 +40,7 @@ const PAIR_NET_CAP: usize = 4;
 /// How long a greylisted pair is remembered. Postfix gives up on a deferred mail after 5 days.
 pub const PAIR_MEMORY_US: i64 = 5 * MICROS_PER_DAY;
 /// Pairs the state file carries over to the next run: those greylisted within this span before
-/// the newest decision counted. A multi-server sender retries from its other networks within
+/// the group's newest decision. A multi-server sender retries from its other networks within
 /// hours (Postfix's `maximal_backoff_time` is 4000 s), so a day covers a retry straddling the
 /// run boundary, while carrying all of [`PAIR_MEMORY_US`] would store every greylisted mail of
 /// the last five days — most of the state on a busy server (issue 4: ≤ 10 MB for 1M
@@ -638,8 +638,8 @@ impl<'de> Deserialize<'de> for GroupKey {
 ///   addresses in order, the position of the name it came with (`-1`: none), or a list of them
 ///   when it came with several.
 /// - Times are µs after the day's midnight (first seen) and after first seen (last seen).
-/// - Only the pairs greylisted within [`PAIR_CARRY_OVER_US`] of the newest decision are
-///   carried over, listed by network; on load they count as greylisted at that decision.
+/// - Only the pairs greylisted within [`PAIR_CARRY_OVER_US`] of the group's newest decision
+///   are carried over, listed by network; on load they count as greylisted at that decision.
 ///
 /// ```text
 /// {"groups": {"example.com": {
@@ -862,7 +862,6 @@ mod stored {
         delays.iter().max().copied()
     }
 
-    /// Saturates for a day no clock reaches: then no stored time fits and the file is refused.
     fn midnight_us(day: Day) -> i64 {
         day.saturating_mul(MICROS_PER_DAY)
     }
@@ -1155,8 +1154,18 @@ mod stored {
                     .map_err(|why| format!("day {day}: {why}"))?,
             };
             let caps = caps_of(stored.caps).map_err(|why| format!("day {day}: {why}"))?;
-            let first_seen_us = midnight_us(day).checked_add(stored.first_seen);
-            let last_seen_us = first_seen_us.and_then(|first| first.checked_add(stored.last_seen));
+            // A day of the tally is a real day since the epoch, and both times lie inside it:
+            // anything else comes from a damaged file and would break the pair arithmetic.
+            let within_day = |offset: i64| (0..MICROS_PER_DAY).contains(&offset);
+            let first_seen_us = day
+                .checked_mul(MICROS_PER_DAY)
+                .filter(|_| day >= 0)
+                .filter(|_| within_day(stored.first_seen))
+                .and_then(|midnight| midnight.checked_add(stored.first_seen));
+            let last_seen_us = first_seen_us
+                .filter(|_| within_day(stored.first_seen.saturating_add(stored.last_seen)))
+                .filter(|_| stored.last_seen >= 0)
+                .and_then(|first| first.checked_add(stored.last_seen));
             let (Some(first_seen_us), Some(last_seen_us)) = (first_seen_us, last_seen_us) else {
                 return Err(format!("day {day}: a time out of range"));
             };
@@ -1185,39 +1194,35 @@ mod stored {
     /// The tally's groups as stored.
     struct GroupsOut<'a> {
         groups: &'a BTreeMap<GroupKey, GroupTally>,
-        carry_from_us: i64,
     }
 
     impl Serialize for GroupsOut<'_> {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            serializer.collect_map(
-                self.groups
-                    .iter()
-                    .map(|(key, group)| (key, GroupOut::new(key, group, self.carry_from_us))),
-            )
+            serializer.collect_map(self.groups.iter().map(|(key, group)| {
+                let carry_from_us = group.newest_us().saturating_sub(PAIR_CARRY_OVER_US);
+                (key, GroupOut::new(key, group, carry_from_us))
+            }))
         }
     }
 
-    impl Tally {
-        /// When the newest decision counted was made.
-        fn newest_us(&self) -> Option<i64> {
-            self.groups
+    impl GroupTally {
+        /// When the group's newest decision was made. Per group, so that one entry with a wrong
+        /// clock (a future date) moves only its own group's pair horizon.
+        fn newest_us(&self) -> i64 {
+            self.days
                 .values()
-                .filter_map(|g| g.days.values().next_back())
-                .map(|d| d.last_seen_us)
-                .max()
+                .next_back()
+                .map_or(i64::MIN, |d| d.last_seen_us)
         }
     }
 
     impl Serialize for Tally {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let newest_us = self.newest_us().unwrap_or(i64::MIN);
             let mut tally = serializer.serialize_struct("Tally", 2)?;
             tally.serialize_field(
                 "groups",
                 &GroupsOut {
                     groups: &self.groups,
-                    carry_from_us: newest_us.saturating_sub(PAIR_CARRY_OVER_US),
                 },
             )?;
             tally.serialize_field("totals", &self.totals)?;
@@ -1267,13 +1272,11 @@ mod stored {
                     },
                 );
             }
-            let Some(newest_us) = tally.newest_us() else {
-                return Ok(tally);
-            };
             for (key, pairs) in stored_pairs {
                 let Some(group) = tally.groups.get_mut(&key) else {
                     continue;
                 };
+                let newest_us = group.newest_us();
                 for (net, hashes) in pairs {
                     for text in hashes {
                         let hash = pair_hash(&text).ok_or_else(|| {
@@ -1334,6 +1337,18 @@ mod stored {
                 (
                     r#"{"groups":{"example.com":{"d":{"3":{"f":9223372036854775807}}}}}"#,
                     "group example.com: day 3: a time out of range",
+                ),
+                (
+                    r#"{"groups":{"example.com":{"d":{"3":{"f":-1}}}}}"#,
+                    "group example.com: day 3: a time out of range",
+                ),
+                (
+                    r#"{"groups":{"example.com":{"d":{"3":{"f":86399999999,"l":2}}}}}"#,
+                    "group example.com: day 3: a time out of range",
+                ),
+                (
+                    r#"{"groups":{"example.com":{"d":{"-106751991":{"f":0}}}}}"#,
+                    "group example.com: day -106751991: a time out of range",
                 ),
                 (
                     r#"{"groups":{"example.com":{"d":{"3":{"f":0}},"p":{"192.0.2.0/24":["+123456789abcdef"]}}}}"#,
@@ -1723,6 +1738,28 @@ mod tests {
         let day = day_of(T0 + 40 * hour);
         let group = &next.tally.groups[&key("example.com")];
         assert_eq!(group.days[&day].retried_from_other_net, 1);
+    }
+
+    /// One entry with a wrong clock (a year ahead) in another group must not push this group's
+    /// pairs out of the state file.
+    #[test]
+    fn a_future_dated_entry_elsewhere_keeps_this_groups_pairs() {
+        let mut f = Fixture::new();
+        let hour = 3_600_000_000;
+        let greylist =
+            |name: &str, ip: &str| decision(Reason::New, Action::Greylist, name, ip, "s@x", None);
+        f.record(T0, greylist("a.mx.example.com", "192.0.2.1"));
+        f.record(
+            T0 + 365 * 24 * hour,
+            greylist("mail.future.example", "198.18.0.1"),
+        );
+        let loaded = through_state_file(&f.tally);
+        assert_eq!(loaded.groups[&key("example.com")].pairs.len(), 1);
+        let mut next = Fixture::new();
+        next.tally = loaded;
+        next.record(T0 + hour, greylist("b.mx.example.com", "198.51.100.1"));
+        let group = &next.tally.groups[&key("example.com")];
+        assert_eq!(group.days[&day_of(T0)].retried_from_other_net, 1);
     }
 
     #[test]
