@@ -772,6 +772,16 @@ fn some_group<'a>(state: &'a mut Value, rng: &mut Rng) -> &'a mut serde_json::Ma
     groups[&key].as_object_mut().expect("a group")
 }
 
+/// The first stored day of a group in a state file's compact tally.
+fn first_day(group: &mut serde_json::Map<String, Value>) -> &mut Value {
+    group["d"]
+        .as_object_mut()
+        .unwrap()
+        .values_mut()
+        .next()
+        .unwrap()
+}
+
 fn list_len(group: &serde_json::Map<String, Value>, field: &str) -> i64 {
     group
         .get(field)
@@ -860,12 +870,7 @@ fn state_edits() -> Vec<(&'static str, Expect, Edit)> {
                 let group = some_group(s, rng);
                 let len = list_len(group, "i");
                 let bad = *rng.pick(&[len, len + 1, 1 << 40, -1]);
-                let day = group["d"]
-                    .as_object_mut()
-                    .unwrap()
-                    .values_mut()
-                    .next()
-                    .unwrap();
+                let day = first_day(group);
                 day["i"] = json!([0, bad]);
             }),
         ),
@@ -880,12 +885,7 @@ fn state_edits() -> Vec<(&'static str, Expect, Edit)> {
                     1 => json!([-(len as i64), 1]),
                     _ => json!([i64::MIN, 1]),
                 };
-                let day = group["d"]
-                    .as_object_mut()
-                    .unwrap()
-                    .values_mut()
-                    .next()
-                    .unwrap();
+                let day = first_day(group);
                 day["h"] = counts;
             }),
         ),
@@ -901,12 +901,7 @@ fn state_edits() -> Vec<(&'static str, Expect, Edit)> {
                 } else {
                     json!([[0, bad]])
                 };
-                let day = group["d"]
-                    .as_object_mut()
-                    .unwrap()
-                    .values_mut()
-                    .next()
-                    .unwrap();
+                let day = first_day(group);
                 day["a"] = names;
             }),
         ),
@@ -916,12 +911,7 @@ fn state_edits() -> Vec<(&'static str, Expect, Edit)> {
             Box::new(|s, rng| {
                 let group = some_group(s, rng);
                 let len = list_len(group, "i") as usize;
-                let day = group["d"]
-                    .as_object_mut()
-                    .unwrap()
-                    .values_mut()
-                    .next()
-                    .unwrap();
+                let day = first_day(group);
                 day["a"] = json!(vec![0; len + 1]);
             }),
         ),
@@ -1071,12 +1061,7 @@ fn state_edits() -> Vec<(&'static str, Expect, Edit)> {
                 let group = some_group(s, rng);
                 match rng.below(3) {
                     0 => {
-                        let day = group["d"]
-                            .as_object_mut()
-                            .unwrap()
-                            .values_mut()
-                            .next()
-                            .unwrap();
+                        let day = first_day(group);
                         day["dl"] = json!(vec![3600; 200_000]);
                     }
                     1 => {
@@ -1089,12 +1074,7 @@ fn state_edits() -> Vec<(&'static str, Expect, Edit)> {
                         let nets: Vec<String> = (0..20_000u32)
                             .map(|n| format!("10.{}.{}.0/24", n >> 8, n & 255))
                             .collect();
-                        let day = group["d"]
-                            .as_object_mut()
-                            .unwrap()
-                            .values_mut()
-                            .next()
-                            .unwrap();
+                        let day = first_day(group);
                         day["nt"] = json!(nets);
                     }
                 }
