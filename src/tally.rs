@@ -1425,6 +1425,25 @@ mod tests {
         fn record(&mut self, at: i64, d: Decision) {
             self.tally.record_decision(&self.grouper, at, &d);
         }
+        fn record_all(&mut self, events: &[(i64, Decision)]) {
+            for (at, d) in events {
+                self.record(*at, d.clone());
+            }
+        }
+    }
+
+    /// 40 `new` greylistings of bulk.example.net, `spacing_us` apart, from 5 networks and
+    /// `hosts` host names, for 3 senders.
+    fn bulk_greylistings(spacing_us: i64, hosts: i64) -> Vec<(i64, Decision)> {
+        (0..40)
+            .map(|i| {
+                let ip = format!("198.51.{}.{}", i % 5, i);
+                let host = format!("m{}.bulk.example.net", i % hosts);
+                let sender = format!("s{}@x", i % 3);
+                let d = decision(Reason::New, Action::Greylist, &host, &ip, &sender, None);
+                (T0 + i * spacing_us, d)
+            })
+            .collect()
     }
 
     /// A multi-server sender's day: three `new` (two /24s), a pass after an hour, an early retry.
@@ -1510,37 +1529,15 @@ mod tests {
 
     #[test]
     fn a_run_continuing_the_last_ones_tally_equals_one_pass() {
-        let events: Vec<(i64, Decision)> = (0..40)
-            .map(|i| {
-                let ip = format!("198.51.{}.{}", i % 5, i);
-                let at = T0 + i * 7_200_000_000;
-                (
-                    at,
-                    decision(
-                        Reason::New,
-                        Action::Greylist,
-                        &format!("m{i}.bulk.example.net"),
-                        &ip,
-                        &format!("s{}@x", i % 3),
-                        None,
-                    ),
-                )
-            })
-            .collect();
+        let events = bulk_greylistings(7_200_000_000, 40);
         let mut whole = Fixture::new();
-        for (at, d) in &events {
-            whole.record(*at, d.clone());
-        }
+        whole.record_all(&events);
         let mut first = Fixture::new();
         let mut second = Fixture::new();
-        for (at, d) in &events[..17] {
-            first.record(*at, d.clone());
-        }
+        first.record_all(&events[..17]);
         // the second run starts from the first's state, as the timer job does
         second.tally = first.tally.clone();
-        for (at, d) in &events[17..] {
-            second.record(*at, d.clone());
-        }
+        second.record_all(&events[17..]);
         assert_eq!(whole.tally, second.tally);
         let (a, b) = whole.tally.span().unwrap();
         let w = whole.tally.evidence_between(a, b);
@@ -1764,27 +1761,9 @@ mod tests {
 
     #[test]
     fn a_run_resumed_from_the_state_file_counts_like_one_pass() {
-        let events: Vec<(i64, Decision)> = (0..40)
-            .map(|i| {
-                let ip = format!("198.51.{}.{}", i % 5, i);
-                let at = T0 + i * 2_700_000_000;
-                (
-                    at,
-                    decision(
-                        Reason::New,
-                        Action::Greylist,
-                        &format!("m{}.bulk.example.net", i % 7),
-                        &ip,
-                        &format!("s{}@x", i % 3),
-                        None,
-                    ),
-                )
-            })
-            .collect();
+        let events = bulk_greylistings(2_700_000_000, 7);
         let mut whole = Fixture::new();
-        for (at, d) in &events {
-            whole.record(*at, d.clone());
-        }
+        whole.record_all(&events);
         let mut resumed = Fixture::new();
         for (i, (at, d)) in events.iter().enumerate() {
             if i % 9 == 0 {

@@ -339,20 +339,7 @@ fn a_second_run_counts_only_new_entries_and_a_vacuumed_cursor_resumes_by_time() 
     assert_eq!(group(&second, "example-isp.net")["new"], 2);
 
     // The two runs together are one `report` over the whole journal.
-    let output = bin()
-        .env("TZ", "UTC")
-        .arg("report")
-        .arg("--journal-dir")
-        .arg(&journal_dir)
-        .arg("--whitelist-clients")
-        .arg(&pm.whitelist)
-        .arg("--ignore-file")
-        .arg(&pm.ignore)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    assert_success(&output);
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = report_over(&pm, &journal_dir);
     assert_eq!(findings(&second), findings(&report));
 
     // Retention removes the file that holds the cursor's entry; new traffic lands in a new file.
