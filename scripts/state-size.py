@@ -325,6 +325,45 @@ def breakdown(state):
     return len(groups), parts
 
 
+def by_name(summary):
+    return {g.get("domain") or g.get("network"): g
+            for part in ("groups", "unresolved") for g in summary[part]}
+
+
+def compare(args, command, state, summary, limited):
+    """What the size limit changed: the same run without one, summaries side by side."""
+    unlimited_state = state + ".unlimited"
+    if os.path.exists(unlimited_state):
+        os.remove(unlimited_state)
+    command = [a if a != state else unlimited_state for a in command]
+    if "--max-state-size" in command:
+        command[command.index("--max-state-size") + 1] = "1TB"
+    else:
+        command += ["--max-state-size", "1TB"]
+    subprocess.run(command, stdout=subprocess.DEVNULL, check=True, env=dict(os.environ, TZ="UTC"))
+    full = by_name(json.load(open(summary)))
+    kept = by_name(limited)
+    os.remove(unlimited_state)
+    candidates = {k: g for k, g in full.items() if g.get("verdict")}
+    lost = [k for k in candidates if k not in kept]
+    print("compare:  without a limit: summary %s, groups in the window %d, kept %d; candidates %d, kept %d"
+          % (mb(os.path.getsize(summary)), len(full), len(kept), len(candidates),
+             len(candidates) - len(lost)))
+    exact = ("new", "early_retry", "passed_after_delay", "retried_from_other_net", "status",
+             "first_seen", "last_seen")
+    for field in exact + ("verdict", "suggestion", "distinct_ips", "distinct_hosts",
+                          "median_delay_s"):
+        differ = [k for k in candidates if k in kept and candidates[k].get(field) != kept[k].get(field)]
+        print("  %-24s differs for %d candidates%s" % (field, len(differ),
+                                                       (": " + ", ".join(differ[:3])) if differ else ""))
+    errors = sorted(abs(kept[k]["median_delay_s"] - g["median_delay_s"]) / g["median_delay_s"]
+                    for k, g in candidates.items()
+                    if k in kept and g.get("median_delay_s") and kept[k].get("median_delay_s"))
+    if errors:
+        print("  median wait: relative error p50 %.3f, p99 %.3f, max %.3f"
+              % (errors[len(errors) // 2], errors[int(len(errors) * 0.99)], errors[-1]))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--binary", default="target/release/postgrey-advisor")
@@ -338,6 +377,10 @@ def main():
     parser.add_argument("--end", help="the log ends at 00:00 UTC of this day (default today)")
     parser.add_argument("--keep-files", metavar="DIR",
                         help="write log and state here and keep them (default: a temporary dir)")
+    parser.add_argument("--window", default="7d", help="run's --window (the detail kept longest)")
+    parser.add_argument("--max-state-size", help="run's --max-state-size (default: its default)")
+    parser.add_argument("--compare", action="store_true",
+                        help="run again without a size limit and compare the two summaries")
     parser.add_argument("--reuse-log", action="store_true",
                         help="with --keep-files: measure the log written there before")
     args = parser.parse_args()
@@ -370,12 +413,16 @@ def main():
                  dt.date.fromtimestamp(start_s), end))
 
     command = [args.binary, "run", "--file", log, "--state", state, "--initial-since", "@0",
-               "--window", "10000d", "--whitelist-clients", "/dev/null",
-               "--ignore-file", "/dev/null", "--format", "counts"]
+               "--window", args.window, "--whitelist-clients", "/dev/null",
+               "--ignore-file", "/dev/null", "--format", "json"]
+    if args.max_state_size:
+        command += ["--max-state-size", args.max_state_size]
     began = time.monotonic()
-    with open(os.devnull, "w") as null:
-        subprocess.run(command, stdout=null, check=True, env=dict(os.environ, TZ="UTC"))
+    report = subprocess.run(command, stdout=subprocess.PIPE, check=True,
+                            env=dict(os.environ, TZ="UTC")).stdout
     took = time.monotonic() - began
+    for note in json.loads(report).get("notes", []):
+        print("note:     %s" % note)
 
     state_bytes = open(state, "rb").read()
     summary_bytes = open(summary, "rb").read()
@@ -389,6 +436,8 @@ def main():
             print("  %-36s %d" % (name, size))
         else:
             print("  %-36s %s" % (name, mb(size)))
+    if args.compare:
+        compare(args, command, state, summary, json.loads(summary_bytes))
     if cleanup:
         cleanup.cleanup()
 

@@ -350,7 +350,17 @@ pub fn suggestion(key: &GroupKey, evidence: &Evidence, grouper: &Grouper) -> Opt
         common.truncate(shared);
     }
     common.reverse();
-    let suffix = common.join(".");
+    let mut suffix = common.join(".");
+    // Hosts kept as a sample (the state file keeps fewer of older days): a suffix that is one
+    // of them would whitelist that server only; its siblings share the parent.
+    let sampled = evidence.distinct_hosts > evidence.hosts.len() as u64;
+    let one_of_them = evidence
+        .hosts
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(&suffix));
+    if let Some((_, parent)) = suffix.split_once('.').filter(|_| sampled && one_of_them) {
+        suffix = parent.to_owned();
+    }
     if name_is_within(&suffix, domain) {
         Some(suffix)
     } else {
@@ -533,6 +543,38 @@ mod tests {
         assert_eq!(
             suggestion(&GroupKey::Network("192.0.2.0/24".parse().unwrap()), &e, &g),
             None
+        );
+    }
+
+    #[test]
+    fn a_sampled_host_is_widened_to_its_siblings() {
+        let g = Grouper::builtin();
+        let one = "a0-1.smtp-out.eu-west-1.amazonses.com";
+        let mut e = evidence(&[one], &[]);
+        // All there was: that one server.
+        assert_eq!(
+            suggestion(&domain("amazonses.com"), &e, &g).as_deref(),
+            Some(one)
+        );
+        // One of twelve kept: its parent.
+        e.distinct_hosts = 12;
+        assert_eq!(
+            suggestion(&domain("amazonses.com"), &e, &g).as_deref(),
+            Some("smtp-out.eu-west-1.amazonses.com")
+        );
+        // Never wider than the registrable domain.
+        let mut e = evidence(&["amazonses.com"], &[]);
+        e.distinct_hosts = 3;
+        assert_eq!(
+            suggestion(&domain("amazonses.com"), &e, &g).as_deref(),
+            Some("amazonses.com")
+        );
+        // A suffix shorter than every sampled host is kept.
+        let mut e = evidence(&["a.mx.example.com", "b.mx.example.com"], &[]);
+        e.distinct_hosts = 40;
+        assert_eq!(
+            suggestion(&domain("example.com"), &e, &g).as_deref(),
+            Some("mx.example.com")
         );
     }
 

@@ -265,6 +265,15 @@ pub struct RunArgs {
         env = "POSTGREY_ADVISOR_LOCK_TIMEOUT"
     )]
     pub lock_timeout: u64,
+    /// Most the state file may take (`10MB`, `512KiB`). Beyond it, older days keep fewer
+    /// details and the least greylisted groups are folded into the totals (see README).
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "10MB",
+        env = "POSTGREY_ADVISOR_MAX_STATE_SIZE"
+    )]
+    pub max_state_size: bytesize::ByteSize,
     /// Discard the state file and start over.
     #[arg(long)]
     pub reset_state: bool,

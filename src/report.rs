@@ -4,7 +4,7 @@
 
 use crate::advice::{Advice, Context, advise};
 use crate::group::GroupKey;
-use crate::tally::{Caps, DELAY_CAP, DISTINCT_CAP, Day, Evidence, PAIR_CAP, Tally, Totals};
+use crate::tally::{Caps, DELAY_CAP, DISTINCT_CAP, Day, Evidence, Folded, PAIR_CAP, Tally, Totals};
 use crate::whitelist::suggestion_line;
 
 /// One group with its evidence and advice.
@@ -94,9 +94,22 @@ pub fn assemble(tally: &Tally, first: Day, last: Day, ctx: &Context<'_>) -> Repo
         groups,
         unresolved,
         min_count: ctx.thresholds.min_count,
-        notes: cap_notes(caps),
+        notes: cap_notes(caps)
+            .into_iter()
+            .chain(folded_note(tally.folded_between(first, last)))
+            .collect(),
         ..Report::default()
     }
+}
+
+/// What folding took out of the window's groups (see `tally::compact`).
+fn folded_note(folded: Folded) -> Option<String> {
+    (folded.greylisted > 0).then(|| {
+        format!(
+            "{} greylistings of small groups (at most {} each) were folded to keep the state file within its size limit; they are in the totals but under no group",
+            folded.greylisted, folded.largest
+        )
+    })
 }
 
 /// One sentence per cap hit: what it bounds and how that shows in the figures.
@@ -104,12 +117,12 @@ fn cap_notes(caps: Caps) -> Vec<String> {
     let mut notes = Vec::new();
     if caps.distinct {
         notes.push(format!(
-            "some groups had more than {DISTINCT_CAP} distinct hosts, addresses or clients a day; their distinct counts are lower bounds"
+            "some groups had more distinct hosts, addresses or clients than a day keeps ({DISTINCT_CAP}, fewer once the state file reaches --max-state-size); their distinct counts are lower bounds"
         ));
     }
     if caps.delays {
         notes.push(format!(
-            "some groups passed more than {DELAY_CAP} mails a day after a delay; their median wait is estimated from a sample of that many"
+            "some groups passed more mails after a delay than a day keeps ({DELAY_CAP}, fewer once the state file reaches --max-state-size); their median wait is estimated from a sample"
         ));
     }
     if caps.pairs {
@@ -214,10 +227,12 @@ mod tests {
         assert_eq!(
             notes,
             [
-                "some groups had more than 256 distinct hosts, addresses or clients a day; their \
-                 distinct counts are lower bounds",
-                "some groups passed more than 512 mails a day after a delay; their median wait is \
-                 estimated from a sample of that many",
+                "some groups had more distinct hosts, addresses or clients than a day keeps (256, \
+                 fewer once the state file reaches --max-state-size); their distinct counts are \
+                 lower bounds",
+                "some groups passed more mails after a delay than a day keeps (512, fewer once the \
+                 state file reaches --max-state-size); their median wait is estimated from a \
+                 sample",
                 "some groups had more than 4096 greylisted sender/recipient pairs to remember; \
                  their retries from another network are lower bounds",
             ]

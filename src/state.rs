@@ -70,6 +70,20 @@ impl State {
     }
 }
 
+/// Bytes the stored `state` takes besides its tally: what of `--max-state-size` the tally
+/// cannot have.
+pub fn size_without_tally(state: &State) -> usize {
+    let skeleton = State {
+        schema: state.schema,
+        machines: state.machines.clone(),
+        last_entry_us: state.last_entry_us,
+        last_run_us: state.last_run_us,
+        last_mailed_us: state.last_mailed_us,
+        tally: Tally::default(),
+    };
+    serde_json::to_vec(&skeleton).map_or(0, |bytes| bytes.len())
+}
+
 /// Holds the run lock until dropped.
 #[derive(Debug)]
 pub struct RunLock {

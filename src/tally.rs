@@ -24,6 +24,9 @@ use crate::event::{Action, ClientName, Decision, Event, Reason};
 use crate::group::{GroupKey, Grouper, network_of};
 use crate::source::{Entry, Origin};
 
+mod compact;
+pub use compact::{Compaction, Folded, Limit, TRIMMED_DELAYS, TRIMMED_DISTINCT};
+
 /// Days since 1970-01-01, UTC.
 pub type Day = i64;
 
@@ -135,6 +138,27 @@ pub struct DayStats {
     pub first_seen_us: i64,
     pub last_seen_us: i64,
     pub caps: Caps,
+    /// How many distinct addresses, networks and hosts the day had when the state file dropped
+    /// its sets (see [`Tally::compact`]): lower bounds for a window's distinct counts.
+    pub dropped: DroppedSets,
+}
+
+/// Distinct counts of a day whose sets were dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DroppedSets {
+    pub ips: u64,
+    pub nets: u64,
+    pub hosts: u64,
+}
+
+impl DroppedSets {
+    fn max(self, other: DroppedSets) -> DroppedSets {
+        DroppedSets {
+            ips: self.ips.max(other.ips),
+            nets: self.nets.max(other.nets),
+            hosts: self.hosts.max(other.hosts),
+        }
+    }
 }
 
 /// A greylisted (sender, recipient) pair: from which networks, and when last.
@@ -160,6 +184,9 @@ pub struct GroupTally {
 pub struct Tally {
     pub groups: BTreeMap<GroupKey, GroupTally>,
     pub totals: BTreeMap<Day, Totals>,
+    /// Greylistings of groups folded to keep the state file within its limit (see
+    /// [`Tally::compact`]): still in `totals`, under no group.
+    pub folded: BTreeMap<Day, Folded>,
 }
 
 /// A group's evidence over a window: what `report` prints.
@@ -320,6 +347,7 @@ struct WindowStats<'a> {
     first_seen_us: i64,
     last_seen_us: i64,
     caps: Caps,
+    dropped: DroppedSets,
 }
 
 impl<'a> WindowStats<'a> {
@@ -340,6 +368,7 @@ impl<'a> WindowStats<'a> {
             first_seen_us: i64::MAX,
             last_seen_us: i64::MIN,
             caps: Caps::default(),
+            dropped: DroppedSets::default(),
         }
     }
 
@@ -366,6 +395,7 @@ impl<'a> WindowStats<'a> {
         self.first_seen_us = self.first_seen_us.min(day.first_seen_us);
         self.last_seen_us = self.last_seen_us.max(day.last_seen_us);
         self.caps = self.caps.union(day.caps);
+        self.dropped = self.dropped.max(day.dropped);
     }
 
     fn evidence(mut self, per_day: Vec<(Day, u64)>) -> Evidence {
@@ -379,9 +409,9 @@ impl<'a> WindowStats<'a> {
             passed_whitelisted: self.passed_whitelisted,
             median_delay_s: weighted_median(&mut self.delays),
             max_delay_s: self.max_delay_s,
-            distinct_ips: self.ips.len() as u64,
-            distinct_nets: self.nets.len() as u64,
-            distinct_hosts: hosts.len() as u64,
+            distinct_ips: (self.ips.len() as u64).max(self.dropped.ips),
+            distinct_nets: (self.nets.len() as u64).max(self.dropped.nets),
+            distinct_hosts: (hosts.len() as u64).max(self.dropped.hosts),
             retried_from_other_net: self.retried_from_other_net,
             first_seen_us: self.first_seen_us,
             last_seen_us: self.last_seen_us,
@@ -424,7 +454,7 @@ impl GroupTally {
         Some(seen_elsewhere)
     }
 
-    fn forget_pairs_before(&mut self, cutoff_us: i64) {
+    pub(crate) fn forget_pairs_before(&mut self, cutoff_us: i64) {
         self.pairs.retain(|_, track| track.last_us >= cutoff_us);
     }
 
@@ -553,6 +583,7 @@ impl Tally {
     /// Drops day buckets before `first_kept` and pairs not seen since `pair_cutoff_us`.
     pub fn prune(&mut self, first_kept: Day, pair_cutoff_us: i64) {
         self.totals.retain(|day, _| *day >= first_kept);
+        self.folded.retain(|day, _| *day >= first_kept);
         for group in self.groups.values_mut() {
             group.days.retain(|day, _| *day >= first_kept);
             group.forget_pairs_before(pair_cutoff_us);
@@ -661,8 +692,8 @@ mod stored {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     use super::{
-        Caps, Client, DISTINCT_CAP, Day, DayStats, GroupTally, MICROS_PER_DAY, PAIR_CARRY_OVER_US,
-        PAIR_NET_CAP, Tally, Totals,
+        Caps, Client, DISTINCT_CAP, Day, DayStats, DroppedSets, Folded, GroupTally, MICROS_PER_DAY,
+        PAIR_CARRY_OVER_US, PAIR_NET_CAP, Tally, Totals,
     };
     use crate::group::{GroupKey, network_of};
 
@@ -713,6 +744,8 @@ mod stored {
         last_seen: i64,
         #[serde(rename = "c", skip_serializing_if = "is_default")]
         caps: u8,
+        #[serde(rename = "x", skip_serializing_if = "is_default")]
+        dropped: [u64; 3],
     }
 
     /// [`DayOut`] as read back.
@@ -748,6 +781,178 @@ mod stored {
         last_seen: i64,
         #[serde(rename = "c", default)]
         caps: u8,
+        #[serde(rename = "x", default)]
+        dropped: [u64; 3],
+    }
+
+    /// A day as stored: the short form when it can be, else [`DayOut`].
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum DayOutAny<'a> {
+        Short(Vec<u64>),
+        Long(DayOut<'a>),
+    }
+
+    /// Fields of the short form, in order (see [`short_form`]).
+    const SHORT_FIELDS: usize = 16;
+
+    /// The short form of a day that kept at most one client (an address, a host name seen
+    /// once, or both), its networks those of the address, and at most one delay, with whole
+    /// seconds for its times: what `Tally::compact` leaves of a day before the detail window.
+    /// Days as recorded keep the long form. The short form:
+    /// `[first seen (s after midnight), last seen (s after first), n, address, host, e, p, k,
+    /// w, r, delay, longest delay minus delay, caps, addresses, networks, hosts]`: address and
+    /// host are the client's positions in the group's lists plus one (0: none), addresses,
+    /// networks and hosts the distinct counts the day had before compaction; trailing zeros
+    /// are left out, so that a day of one greylisting is `[first, 0, 1, address, host]`.
+    /// `None` when the day needs the long form.
+    fn short_form(
+        day: Day,
+        stats: &DayStats,
+        ip_position: impl Fn(&IpAddr) -> Option<usize>,
+        host_position: impl Fn(&str) -> Option<usize>,
+    ) -> Option<Vec<u64>> {
+        let (delay, longer) = match (stats.passed_after_delay, stats.delays.as_slice()) {
+            (0, []) if stats.max_delay_s.is_none() => (0, 0),
+            (1.., [delay]) => (*delay, stats.max_delay_s?.checked_sub(*delay)?),
+            _ => return None,
+        };
+        // Only what compaction left: a day as recorded keeps the long form, readable as it
+        // always was.
+        if stats.dropped == DroppedSets::default() && !stats.caps.delays {
+            return None;
+        }
+        let one_client = stats.ips.len() <= 1
+            && stats.hosts.len() <= 1
+            && stats.hosts.values().all(|&count| count == 1)
+            && nets_of(&stats.ips) == stats.nets
+            && clients_follow(stats);
+        if !one_client {
+            return None;
+        }
+        let example = |position: Option<Option<usize>>| match position {
+            None => Some(0),
+            Some(found) => found.and_then(|i| u64::try_from(i).ok()?.checked_add(1)),
+        };
+        let address = example(stats.ips.first().map(&ip_position))?;
+        let host = example(stats.hosts.keys().next().map(|h| host_position(h)))?;
+        let first = stats.first_seen_us.checked_sub(midnight_us(day))?;
+        let last = stats.last_seen_us.checked_sub(stats.first_seen_us)?;
+        let whole = |us: i64| (us % 1_000_000 == 0).then(|| u64::try_from(us / 1_000_000).ok())?;
+        let mut form = vec![
+            whole(first)?,
+            whole(last)?,
+            stats.new,
+            address,
+            host,
+            stats.early_retry,
+            stats.passed_after_delay,
+            stats.passed_known,
+            stats.passed_whitelisted,
+            stats.retried_from_other_net,
+            delay,
+            longer,
+            u64::from(caps_bits(stats.caps)),
+            stats.dropped.ips,
+            stats.dropped.nets,
+            stats.dropped.hosts,
+        ];
+        while form.len() > 2 && form.last() == Some(&0) {
+            form.pop();
+        }
+        Some(form)
+    }
+
+    /// The inverse of [`short_form`], as the long form it stands for.
+    fn from_short_form(form: &[u64]) -> Result<DayIn, String> {
+        if !(2..=SHORT_FIELDS).contains(&form.len()) {
+            return Err(format!(
+                "a short day has {} fields, not 2 to {SHORT_FIELDS}",
+                form.len()
+            ));
+        }
+        let field = |i: usize| form.get(i).copied().unwrap_or(0);
+        let micros = |s: u64| {
+            i64::try_from(s)
+                .ok()
+                .and_then(|s| s.checked_mul(1_000_000))
+                .ok_or_else(|| String::from("a time out of range"))
+        };
+        let passed_after_delay = field(6);
+        let (delay, longer) = (field(10), field(11));
+        let (delays, max_delay_s) = if passed_after_delay == 0 {
+            if delay != 0 || longer != 0 {
+                return Err(String::from("a delay without a mail that waited"));
+            }
+            (Vec::new(), None)
+        } else {
+            let longest = delay
+                .checked_add(longer)
+                .ok_or_else(|| String::from("a delay out of range"))?;
+            (vec![delay], Some(longest))
+        };
+        let position = |i: usize| usize::try_from(field(i)).unwrap_or(usize::MAX);
+        let ips = match position(3) {
+            0 => Vec::new(),
+            address => vec![address - 1],
+        };
+        // The counts of the group's names, up to the example's (see `encode_counts`).
+        let hosts = match i64::try_from(position(4)).unwrap_or(i64::MAX) {
+            0 => Vec::new(),
+            1 => vec![1],
+            host => vec![1 - host, 1],
+        };
+        Ok(DayIn {
+            new: field(2),
+            early_retry: field(5),
+            passed_after_delay,
+            passed_known: field(7),
+            passed_whitelisted: field(8),
+            retried_from_other_net: field(9),
+            delays,
+            max_delay_s,
+            ips: Some(ips),
+            nets: None,
+            hosts,
+            clients: None,
+            first_seen: micros(field(0))?,
+            last_seen: micros(field(1))?,
+            caps: u8::try_from(field(12)).unwrap_or(u8::MAX),
+            dropped: [field(13), field(14), field(15)],
+        })
+    }
+
+    /// A stored day: a list is the short form, a map the long one.
+    enum DayInAny {
+        Short(Vec<u64>),
+        Long(Box<DayIn>),
+    }
+
+    impl<'de> Deserialize<'de> for DayInAny {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            struct Either;
+            impl<'de> serde::de::Visitor<'de> for Either {
+                type Value = DayInAny;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a day bucket (a map, or a list of counts)")
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    seq: A,
+                ) -> Result<DayInAny, A::Error> {
+                    let deserializer = serde::de::value::SeqAccessDeserializer::new(seq);
+                    Vec::deserialize(deserializer).map(DayInAny::Short)
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    map: A,
+                ) -> Result<DayInAny, A::Error> {
+                    let deserializer = serde::de::value::MapAccessDeserializer::new(map);
+                    DayIn::deserialize(deserializer).map(|day| DayInAny::Long(Box::new(day)))
+                }
+            }
+            deserializer.deserialize_any(Either)
+        }
     }
 
     /// The names an address of a day came with, as positions in the group's `h`, `-1` for no
@@ -790,7 +995,7 @@ mod stored {
         #[serde(rename = "h", skip_serializing_if = "Vec::is_empty")]
         hosts: Vec<Cow<'a, str>>,
         #[serde(rename = "d")]
-        days: BTreeMap<Day, DayOut<'a>>,
+        days: BTreeMap<Day, DayOutAny<'a>>,
         #[serde(rename = "p", skip_serializing_if = "BTreeMap::is_empty")]
         pairs: BTreeMap<IpNet, Vec<String>>,
     }
@@ -803,7 +1008,7 @@ mod stored {
         #[serde(rename = "h", default)]
         hosts: Vec<String>,
         #[serde(rename = "d", default)]
-        days: BTreeMap<Day, DayIn>,
+        days: BTreeMap<Day, DayInAny>,
         #[serde(rename = "p", default)]
         pairs: BTreeMap<IpNet, Vec<String>>,
     }
@@ -816,6 +1021,8 @@ mod stored {
         groups: BTreeMap<GroupKey, GroupIn>,
         #[serde(default)]
         totals: BTreeMap<Day, Totals>,
+        #[serde(default)]
+        folded: BTreeMap<Day, Folded>,
     }
 
     /// Counts of a day, one per name of the group's list: a positive number is the next name's
@@ -1036,6 +1243,7 @@ mod stored {
                 first_seen: stats.first_seen_us - midnight_us(day),
                 last_seen: stats.last_seen_us - stats.first_seen_us,
                 caps: caps_bits(stats.caps),
+                dropped: [stats.dropped.ips, stats.dropped.nets, stats.dropped.hosts],
             }
         }
     }
@@ -1063,7 +1271,15 @@ mod stored {
             let days = group
                 .days
                 .iter()
-                .map(|(day, stats)| (*day, DayOut::new(*day, stats, &ips, &hosts)))
+                .map(|(day, stats)| {
+                    let ip_position = |ip: &IpAddr| ips.binary_search(ip).ok();
+                    let host_position = |host: &str| hosts.binary_search(&host).ok();
+                    let form = match short_form(*day, stats, ip_position, host_position) {
+                        Some(short) => DayOutAny::Short(short),
+                        None => DayOutAny::Long(DayOut::new(*day, stats, &ips, &hosts)),
+                    };
+                    (*day, form)
+                })
                 .collect();
             let mut pairs: BTreeMap<IpNet, Vec<u64>> = BTreeMap::new();
             for (hash, track) in &group.pairs {
@@ -1100,7 +1316,7 @@ mod stored {
 
     /// A stored group's day buckets, or why they do not make sense.
     fn days_of(
-        days: BTreeMap<Day, DayIn>,
+        days: BTreeMap<Day, DayInAny>,
         ips: &[IpAddr],
         hosts: &[String],
         domain: Option<&str>,
@@ -1109,6 +1325,12 @@ mod stored {
         let mut result = BTreeMap::new();
         let mut counted: u64 = 0;
         for (day, stored) in days {
+            let stored = match stored {
+                DayInAny::Long(long) => *long,
+                DayInAny::Short(short) => {
+                    from_short_form(&short).map_err(|why| format!("day {day}: {why}"))?
+                }
+            };
             let day_ips: BTreeSet<IpAddr> = match &stored.ips {
                 None => ips.iter().copied().collect(),
                 Some(positions) => positions
@@ -1185,6 +1407,11 @@ mod stored {
                 first_seen_us,
                 last_seen_us,
                 caps,
+                dropped: DroppedSets {
+                    ips: stored.dropped[0],
+                    nets: stored.dropped[1],
+                    hosts: stored.dropped[2],
+                },
             };
             result.insert(day, stats);
         }
@@ -1218,7 +1445,7 @@ mod stored {
 
     impl Serialize for Tally {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut tally = serializer.serialize_struct("Tally", 2)?;
+            let mut tally = serializer.serialize_struct("Tally", 3)?;
             tally.serialize_field(
                 "groups",
                 &GroupsOut {
@@ -1226,8 +1453,61 @@ mod stored {
                 },
             )?;
             tally.serialize_field("totals", &self.totals)?;
+            if self.folded.is_empty() {
+                tally.skip_field("folded")?;
+            } else {
+                tally.serialize_field("folded", &self.folded)?;
+            }
             tally.end()
         }
+    }
+
+    /// Counts the bytes written to it.
+    #[derive(Default)]
+    struct ByteCount(usize);
+
+    impl std::io::Write for ByteCount {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn stored_len<T: Serialize + ?Sized>(value: &T) -> usize {
+        let mut count = ByteCount::default();
+        // Writing to a counter cannot fail, and a stored form always serialises.
+        let _ = serde_json::to_writer(&mut count, value);
+        count.0
+    }
+
+    /// Bytes `group` takes in the stored tally, with its key and separators.
+    pub(super) fn group_size(key: &GroupKey, group: &GroupTally) -> usize {
+        let carry_from_us = group.newest_us().saturating_sub(PAIR_CARRY_OVER_US);
+        stored_len(key) + 2 + stored_len(&GroupOut::new(key, group, carry_from_us))
+    }
+
+    /// Bytes `stats` of `day` take in its group's stored days when in the short form (what
+    /// compaction leaves of old days); an estimate of 100 bytes for a long one.
+    pub(super) fn day_size(day: Day, stats: &DayStats) -> usize {
+        // Positions of two digits, as in a group of a few dozen names.
+        match short_form(day, stats, |_| Some(99), |_| Some(99)) {
+            Some(form) => stored_len(&day) + 3 + stored_len(&form),
+            None => 100,
+        }
+    }
+
+    /// Bytes the stored tally takes besides its groups.
+    pub(super) fn size_without_groups(tally: &Tally) -> usize {
+        let skeleton = Tally {
+            groups: BTreeMap::new(),
+            totals: tally.totals.clone(),
+            folded: tally.folded.clone(),
+        };
+        stored_len(&skeleton)
     }
 
     fn pair_hash(text: &str) -> Option<u64> {
@@ -1255,9 +1535,16 @@ mod stored {
                 })
                 .try_fold(0, add_count)
                 .ok_or_else(|| D::Error::custom("totals: counts beyond any real log"))?;
+            stored
+                .folded
+                .values()
+                .flat_map(|f| [f.greylisted, f.largest])
+                .try_fold(0, add_count)
+                .ok_or_else(|| D::Error::custom("folded: counts beyond any real log"))?;
             let mut tally = Tally {
                 groups: BTreeMap::new(),
                 totals: stored.totals,
+                folded: stored.folded,
             };
             let mut stored_pairs = Vec::new();
             for (key, group) in stored.groups {
@@ -1351,6 +1638,34 @@ mod stored {
                     "group example.com: day -106751991: a time out of range",
                 ),
                 (
+                    r#"{"groups":{"example.com":{"d":{"3":[1]}}}}"#,
+                    "group example.com: day 3: a short day has 1 fields, not 2 to 16",
+                ),
+                (
+                    r#"{"groups":{"example.com":{"d":{"3":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}}}}"#,
+                    "group example.com: day 3: a short day has 17 fields, not 2 to 16",
+                ),
+                (
+                    r#"{"groups":{"example.com":{"d":{"3":[0,0,1,0,0,0,0,0,0,0,300]}}}}"#,
+                    "group example.com: day 3: a delay without a mail that waited",
+                ),
+                (
+                    r#"{"groups":{"example.com":{"d":{"3":[86399,1,1]}}}}"#,
+                    "group example.com: day 3: a time out of range",
+                ),
+                (
+                    r#"{"groups":{"example.com":{"d":{"3":[0,0,1,0,0,0,0,0,0,0,0,0,8]}}}}"#,
+                    "group example.com: day 3: caps 8 are not a combination of 1, 2 and 4",
+                ),
+                (
+                    r#"{"groups":{"example.com":{"d":{"3":[0,-1]}}}}"#,
+                    "invalid value: integer `-1`, expected u64",
+                ),
+                (
+                    r#"{"groups":{"example.com":{"d":{"3":"x"}}}}"#,
+                    "invalid type: string \"x\", expected a day bucket (a map, or a list of counts)",
+                ),
+                (
                     r#"{"groups":{"example.com":{"d":{"3":{"f":0}},"p":{"192.0.2.0/24":["+123456789abcdef"]}}}}"#,
                     "group example.com: pair hash \"+123456789abcdef\" is not 16 hex digits",
                 ),
@@ -1381,7 +1696,7 @@ mod tests {
 
     const T0: i64 = 1_795_000_000_000_000; // 2026-11-18 …
 
-    fn decision(
+    pub(super) fn decision(
         reason: Reason,
         action: Action,
         name: &str,
@@ -1659,13 +1974,13 @@ mod tests {
         let stored_day2 = &group["d"][day_of(later).to_string()];
         assert_eq!(stored_day2["i"], serde_json::json!([0]));
         assert_eq!(stored_day2["a"], serde_json::Value::Null);
+        assert_eq!(stored_day2["h"], serde_json::json!([-2, 1]));
+        assert_eq!(stored_day2["nt"], serde_json::Value::Null);
+        assert_eq!(stored_day2["mx"], serde_json::Value::Null);
         // Day 0 saw two names, each with half of the addresses kept.
         let names_day0 = stored_day0["a"].as_array().unwrap();
         assert_eq!(names_day0.len(), DISTINCT_CAP);
         assert_eq!(names_day0[..3], [0, 1, 0]);
-        assert_eq!(stored_day2["h"], serde_json::json!([-2, 1]));
-        assert_eq!(stored_day2["nt"], serde_json::Value::Null);
-        assert_eq!(stored_day2["mx"], serde_json::Value::Null);
 
         let loaded = through_state_file(&f.tally);
         assert_eq!(loaded.totals, f.tally.totals);

@@ -1205,3 +1205,178 @@ fn prometheus_metrics_pass_promtool() {
         stderr_of(&checked)
     );
 }
+
+/// `run` over a text log with this postmaster's files: `--window`, `--max-state-size`, JSON.
+fn run_file(pm: &Postmaster, log: &Path, window: &str, max_state_size: &str) -> Value {
+    let output = bin()
+        .env("TZ", "UTC")
+        .arg("run")
+        .arg("--file")
+        .arg(log)
+        .arg("--state")
+        .arg(pm.state())
+        .arg("--whitelist-clients")
+        .arg(&pm.whitelist)
+        .arg("--ignore-file")
+        .arg(&pm.ignore)
+        .args(["--initial-since", "@0", "--format", "json"])
+        .args(["--window", window, "--max-state-size", max_state_size])
+        .output()
+        .unwrap();
+    assert_success(&output);
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn notes_of(report: &Value) -> Vec<String> {
+    serde_json::from_value(report["notes"].clone()).unwrap()
+}
+
+/// The groups of a report by name (domain or network).
+fn groups_by_name(report: &Value) -> std::collections::BTreeMap<String, Value> {
+    let named = report["groups"].as_array().unwrap().iter();
+    let unresolved = report["unresolved"].as_array().unwrap().iter();
+    named
+        .chain(unresolved)
+        .map(|g| {
+            let name = g["domain"].as_str().or(g["network"].as_str()).unwrap();
+            (name.to_owned(), g.clone())
+        })
+        .collect()
+}
+
+/// Issue 4: the state file stays within `--max-state-size`; what it gives up to fit is said,
+/// and never a count of the days it keeps.
+#[test]
+fn a_state_over_its_size_limit_keeps_the_counts_and_says_what_it_gave_up() {
+    let pm = Postmaster::new();
+    let log = pm.dir.path().join("mail.log");
+    fs::write(&log, common::traffic::syslog_text(&week_from(14))).unwrap();
+    let state_size = || fs::metadata(pm.state()).unwrap().len();
+
+    let whole = run_file(&pm, &log, "30d", "10MB");
+    assert_week(&whole, 411);
+    assert!(state_size() > 11_000, "{}", state_size());
+    assert!(!notes_of(&whole).iter().any(|n| n.contains("state file")));
+
+    // A window of 3 days leaves the whole week before it: at 5 kB, its days keep their
+    // counts, the distinct counts they had and one client each, and quiet groups too small to
+    // become candidates are folded.
+    fs::remove_file(pm.state()).unwrap();
+    let limited = run_file(&pm, &log, "3d", "5000B");
+    assert!(state_size() <= 5000, "{}", state_size());
+    assert_eq!(
+        notes_of(&limited).last().unwrap(),
+        "the state file was reduced from 11.6 kB to 4.9 kB to stay within --max-state-size \
+         5.0 kB: days before the window keep their counts but not which hosts and addresses, 6 \
+         groups with 4 greylistings (at most 1 each) were folded into the totals"
+    );
+
+    // The same state read over 30 days (nothing new): the counts and the advice of the
+    // whole week; distinct counts are the most one day had.
+    let again = run_file(&pm, &log, "30d", "5000B");
+    assert_eq!(again["totals"], whole["totals"]);
+    let (before, after) = (groups_by_name(&whole), groups_by_name(&again));
+    let exact = [
+        "new",
+        "early_retry",
+        "greylisted",
+        "passed_after_delay",
+        "passed_whitelisted",
+        "retried_from_other_net",
+        "median_delay_s",
+        "max_delay_s",
+        "first_seen",
+        "last_seen",
+        "daily_greylisted",
+        "status",
+        "verdict",
+        "suggestion",
+    ];
+    for (name, group) in &after {
+        for field in exact {
+            assert_eq!(group[field], before[name][field], "{name} {field}");
+        }
+    }
+    let distinct = |g: &Value| {
+        let n = |f: &str| g[f].as_u64().unwrap();
+        (n("distinct_ips"), n("distinct_nets"), n("distinct_hosts"))
+    };
+    let expected = [
+        ("amazonses.com", (12, 3, 12)),
+        ("outlook.com", (6, 2, 6)),
+        ("bulk.co.uk", (6, 2, 2)),
+        ("example-isp.net", (7, 1, 7)),
+        ("smallshop.de", (1, 1, 1)),
+        ("mcsv.net", (10, 7, 10)),
+        ("192.0.2.0/24", (7, 1, 0)),
+    ];
+    for (name, counts) in expected {
+        assert_eq!(distinct(&after[name]), counts, "{name}");
+        assert_eq!(after[name]["capped"], true, "{name}");
+    }
+    // Too small to be candidates: four of the one-off EC2 hosts and the two groups that
+    // were never greylisted were folded.
+    let folded: Vec<&String> = before.keys().filter(|k| !after.contains_key(*k)).collect();
+    assert_eq!(
+        folded,
+        [
+            "awl.example",
+            "ec2-3-80-1-0.compute-1.amazonaws.com",
+            "ec2-3-80-1-1.compute-1.amazonaws.com",
+            "ec2-3-80-1-2.compute-1.amazonaws.com",
+            "ec2-3-80-1-3.compute-1.amazonaws.com",
+            "example.net",
+        ]
+    );
+    assert!(
+        notes_of(&again).contains(
+            &"4 greylistings of small groups (at most 1 each) were folded to keep the state file \
+          within its size limit; they are in the totals but under no group"
+                .to_owned()
+        )
+    );
+
+    // At 6 kB with the week inside the window, the least greylisted groups go, whole.
+    fs::remove_file(pm.state()).unwrap();
+    let folded = run_file(&pm, &log, "30d", "6000B");
+    assert!(state_size() <= 6000, "{}", state_size());
+    assert_eq!(
+        notes_of(&folded)[notes_of(&folded).len() - 2..],
+        [
+            "97 greylistings of small groups (at most 35 each) were folded to keep the state \
+             file within its size limit; they are in the totals but under no group",
+            "the state file was reduced from 11.6 kB to 4.8 kB to stay within --max-state-size \
+             6.0 kB: 13 groups with 97 greylistings (at most 35 each) were folded into the totals",
+        ]
+    );
+    let kept = groups_by_name(&folded);
+    assert_eq!(
+        kept.keys().collect::<Vec<_>>(),
+        ["amazonses.com", "bulk.co.uk", "outlook.com"]
+    );
+    for (name, group) in &kept {
+        assert_eq!(group, &before[name], "{name}");
+    }
+    assert_eq!(folded["totals"], whole["totals"]);
+    let in_groups: u64 = kept
+        .values()
+        .map(|g| g["greylisted"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        in_groups + 97,
+        whole["totals"]["greylisted"].as_u64().unwrap()
+    );
+
+    // A limit below what the totals of the window need: every group folded, the run saved
+    // all the same, and the report says so.
+    fs::remove_file(pm.state()).unwrap();
+    let tiny = run_file(&pm, &log, "30d", "500B");
+    assert_eq!(
+        notes_of(&tiny).last().unwrap(),
+        "the state file takes 1.1 kB, more than --max-state-size 500 B: the totals and journal \
+         positions of the window alone need that much"
+    );
+    assert!(state_size() > 1000, "{}", state_size());
+    assert!(groups_by_name(&tiny).is_empty());
+    assert_eq!(tiny["totals"], whole["totals"]);
+}

@@ -30,12 +30,16 @@ use crate::render::journal::RunFacts;
 use crate::report::Report;
 use crate::source::journal::{MachineRead, Resume, Start};
 use crate::state::{self, MachinePosition, State};
-use crate::tally::{PAIR_MEMORY_US, day_of};
+use crate::tally::{Compaction, Limit, MICROS_PER_DAY, PAIR_MEMORY_US, day_of};
 
 /// File name of the summary, beside the state file.
 pub const SUMMARY_NAME: &str = "summary.json";
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
+
+/// How far back a state at its size limit remembers greylisted pairs: a sender whose servers
+/// retry from other networks does so within hours (Postfix backs off to 4000 s at most).
+const PAIRS_UNDER_PRESSURE_US: i64 = 4 * 3_600 * MICROS_PER_SECOND;
 
 fn span_us(span: Duration) -> i64 {
     i64::try_from(span.as_micros()).unwrap_or(i64::MAX)
@@ -112,6 +116,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .tally
         .prune(day_of(now_us - keep_us), now_us - PAIR_MEMORY_US);
     state.last_run_us = Some(now_us);
+    let compaction = compact(&mut state, args, now_us, window_us, keep_us);
     state::test_pause("POSTGREY_ADVISOR_TEST_PAUSE_BEFORE_SAVE_MS");
     state::test_gate("POSTGREY_ADVISOR_TEST_GATE_BEFORE_SAVE");
     state::save(&args.state, &state)?;
@@ -126,6 +131,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     report.until_us = Some(now_us);
     report.notes.extend(outcome.notes.iter().cloned());
     report.notes.extend(host_notes);
+    report.notes.extend(compaction_note(&compaction, args));
     if outcome.cursor_lost {
         report.notes.push(String::from(
             "the saved journal cursor no longer exists (journal rotated or vacuumed); reading resumed \
@@ -162,6 +168,85 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         mail_digest(args, to, &inputs, &mut state, now_us, window_us)?;
     }
     Ok(())
+}
+
+/// Brings the state within `--max-state-size` (see `tally::compact`). The days the summary and
+/// an undelivered digest are made of keep their detail longest.
+fn compact(
+    state: &mut State,
+    args: &RunArgs,
+    now_us: i64,
+    window_us: i64,
+    keep_us: i64,
+) -> Compaction {
+    let mut detail_from_us = now_us.saturating_sub(window_us);
+    if let (Some(_), Some(last_mailed_us)) = (&args.mail, state.last_mailed_us) {
+        detail_from_us = detail_from_us.min(last_mailed_us);
+    }
+    let detail_from_us = detail_from_us.max(now_us.saturating_sub(keep_us));
+    let besides_tally = state::size_without_tally(state);
+    let limit = Limit {
+        max_bytes: usize::try_from(args.max_state_size.as_u64())
+            .unwrap_or(usize::MAX)
+            .saturating_sub(besides_tally),
+        detail_from: day_of(detail_from_us),
+        min_count: args.advice.min_count,
+        quiet_before_us: now_us.saturating_sub(MICROS_PER_DAY),
+        pairs_from_us: now_us.saturating_sub(PAIRS_UNDER_PRESSURE_US),
+    };
+    let mut done = state.tally.compact(&limit);
+    done.bytes_before = done.bytes_before.saturating_add(besides_tally);
+    done.bytes_after = done.bytes_after.saturating_add(besides_tally);
+    done
+}
+
+/// What the report must say about a compaction, if anything: folding is noted by the report
+/// itself for the days it touched, trimming by the caps it set.
+fn compaction_note(done: &Compaction, args: &RunArgs) -> Option<String> {
+    let size = |bytes: usize| bytesize::ByteSize::b(bytes as u64).display().si();
+    let limit = args.max_state_size.display().si();
+    if done.bytes_after as u64 > args.max_state_size.as_u64() {
+        return Some(format!(
+            "the state file takes {}, more than --max-state-size {limit}: the totals and journal \
+             positions of the window alone need that much",
+            size(done.bytes_after)
+        ));
+    }
+    done.changed().then(|| {
+        format!(
+            "the state file was reduced from {} to {} to stay within --max-state-size {limit}: {}",
+            size(done.bytes_before),
+            size(done.bytes_after),
+            compaction_steps(done).join(", ")
+        )
+    })
+}
+
+fn compaction_steps(done: &Compaction) -> Vec<String> {
+    let mut steps = Vec::new();
+    if done.coarse_days {
+        steps.push(String::from(
+            "days before the window keep their counts but not which hosts and addresses",
+        ));
+    }
+    if let Some(first_kept) = done.dropped_before {
+        steps.push(format!(
+            "days before {} were dropped (shorter than --keep)",
+            render::json::date_of(first_kept)
+        ));
+    }
+    if done.trimmed_days {
+        steps.push(String::from(
+            "days in the window keep fewer hosts, addresses and delays",
+        ));
+    }
+    if done.folded_groups > 0 {
+        steps.push(format!(
+            "{} groups with {} greylistings (at most {} each) were folded into the totals",
+            done.folded_groups, done.folded_greylisted, done.largest_folded
+        ));
+    }
+    steps
 }
 
 /// Where this run starts reading: text files after the newest entry counted, the journal after
