@@ -81,7 +81,9 @@ pub fn size_without_tally(state: &State) -> usize {
         last_mailed_us: state.last_mailed_us,
         tally: Tally::default(),
     };
-    serde_json::to_vec(&skeleton).map_or(0, |bytes| bytes.len())
+    // The empty tally's own braces are the tally's, not the rest's.
+    let empty_tally = serde_json::to_vec(&Tally::default()).map_or(0, |bytes| bytes.len());
+    serde_json::to_vec(&skeleton).map_or(0, |bytes| bytes.len().saturating_sub(empty_tally))
 }
 
 /// Holds the run lock until dropped.

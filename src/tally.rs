@@ -141,6 +141,9 @@ pub struct DayStats {
     /// How many distinct addresses, networks and hosts the day had when the state file dropped
     /// its sets (see [`Tally::compact`]): lower bounds for a window's distinct counts.
     pub dropped: DroppedSets,
+    /// What [`Tally::compact`] left of a day before the detail window (stored in the short
+    /// form). A decision recorded on such a day later makes it an ordinary day again.
+    pub coarse: bool,
 }
 
 /// Distinct counts of a day whose sets were dropped.
@@ -556,6 +559,7 @@ impl Tally {
             .days
             .entry(day_of(realtime_us))
             .or_insert_with(|| DayStats::new_at(realtime_us));
+        day.coarse = false;
         day.see_client(
             realtime_us,
             decision.client_name.as_ref(),
@@ -804,7 +808,7 @@ mod stored {
     /// w, r, delay, longest delay minus delay, caps, addresses, networks, hosts]`: address and
     /// host are the client's positions in the group's lists plus one (0: none), addresses,
     /// networks and hosts the distinct counts the day had before compaction; trailing zeros
-    /// are left out, so that a day of one greylisting is `[first, 0, 1, address, host]`.
+    /// are left out, so that an old day of one greylisting is `[first, 0, 1, address, host]`.
     /// `None` when the day needs the long form.
     fn short_form(
         day: Day,
@@ -819,7 +823,7 @@ mod stored {
         };
         // Only what compaction left: a day as recorded keeps the long form, readable as it
         // always was.
-        if stats.dropped == DroppedSets::default() && !stats.caps.delays {
+        if !stats.coarse {
             return None;
         }
         let one_client = stats.ips.len() <= 1
@@ -917,7 +921,8 @@ mod stored {
             clients: None,
             first_seen: micros(field(0))?,
             last_seen: micros(field(1))?,
-            caps: u8::try_from(field(12)).unwrap_or(u8::MAX),
+            caps: u8::try_from(field(12))
+                .map_err(|_| format!("caps {} are not a combination of 1, 2 and 4", field(12)))?,
             dropped: [field(13), field(14), field(15)],
         })
     }
@@ -1325,12 +1330,20 @@ mod stored {
         let mut result = BTreeMap::new();
         let mut counted: u64 = 0;
         for (day, stored) in days {
-            let stored = match stored {
-                DayInAny::Long(long) => *long,
-                DayInAny::Short(short) => {
-                    from_short_form(&short).map_err(|why| format!("day {day}: {why}"))?
-                }
+            let (stored, coarse) = match stored {
+                DayInAny::Long(long) => (*long, false),
+                DayInAny::Short(short) => (
+                    from_short_form(&short).map_err(|why| format!("day {day}: {why}"))?,
+                    true,
+                ),
             };
+            let [ips_had, nets_had, hosts_had] = stored.dropped;
+            if nets_had > ips_had.max(1) || ips_had > MAX_COUNT || hosts_had > MAX_COUNT {
+                return Err(format!(
+                    "day {day}: distinct counts {:?} that no day can have",
+                    stored.dropped
+                ));
+            }
             let day_ips: BTreeSet<IpAddr> = match &stored.ips {
                 None => ips.iter().copied().collect(),
                 Some(positions) => positions
@@ -1408,10 +1421,11 @@ mod stored {
                 last_seen_us,
                 caps,
                 dropped: DroppedSets {
-                    ips: stored.dropped[0],
-                    nets: stored.dropped[1],
-                    hosts: stored.dropped[2],
+                    ips: ips_had,
+                    nets: nets_had,
+                    hosts: hosts_had,
                 },
+                coarse,
             };
             result.insert(day, stats);
         }
@@ -1488,16 +1502,6 @@ mod stored {
     pub(super) fn group_size(key: &GroupKey, group: &GroupTally) -> usize {
         let carry_from_us = group.newest_us().saturating_sub(PAIR_CARRY_OVER_US);
         stored_len(key) + 2 + stored_len(&GroupOut::new(key, group, carry_from_us))
-    }
-
-    /// Bytes `stats` of `day` take in its group's stored days when in the short form (what
-    /// compaction leaves of old days); an estimate of 100 bytes for a long one.
-    pub(super) fn day_size(day: Day, stats: &DayStats) -> usize {
-        // Positions of two digits, as in a group of a few dozen names.
-        match short_form(day, stats, |_| Some(99), |_| Some(99)) {
-            Some(form) => stored_len(&day) + 3 + stored_len(&form),
-            None => 100,
-        }
     }
 
     /// Bytes the stored tally takes besides its groups.
@@ -1656,6 +1660,18 @@ mod stored {
                 (
                     r#"{"groups":{"example.com":{"d":{"3":[0,0,1,0,0,0,0,0,0,0,0,0,8]}}}}"#,
                     "group example.com: day 3: caps 8 are not a combination of 1, 2 and 4",
+                ),
+                (
+                    r#"{"groups":{"example.com":{"d":{"3":[0,0,1,0,0,0,0,0,0,0,0,0,0,1,5]}}}}"#,
+                    "group example.com: day 3: distinct counts [1, 5, 0] that no day can have",
+                ),
+                (
+                    r#"{"groups":{"example.com":{"d":{"3":[0,0,1,0,0,0,0,0,0,0,0,0,256]}}}}"#,
+                    "group example.com: day 3: caps 256 are not a combination of 1, 2 and 4",
+                ),
+                (
+                    r#"{"groups":{"example.com":{"d":{"3":{"f":0,"x":[18446744073709551615,0,0]}}}}}"#,
+                    "group example.com: day 3: distinct counts [18446744073709551615, 0, 0] that no day can have",
                 ),
                 (
                     r#"{"groups":{"example.com":{"d":{"3":[0,-1]}}}}"#,

@@ -240,6 +240,13 @@ fn compaction_steps(done: &Compaction) -> Vec<String> {
             "days in the window keep fewer hosts, addresses and delays",
         ));
     }
+    if done.forgotten_pairs > 0 {
+        steps.push(format!(
+            "{} sender/recipient pairs greylisted more than 4 hours ago were forgotten (a retry \
+             from another network after that counts as new)",
+            done.forgotten_pairs
+        ));
+    }
     if done.folded_groups > 0 {
         steps.push(format!(
             "{} groups with {} greylistings (at most {} each) were folded into the totals",

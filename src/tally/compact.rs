@@ -10,7 +10,9 @@
 //! 2. the counts of every group and day of the retention, so that any window's `new`,
 //!    `early-retry`, passes and retries from another network stay exact;
 //! 3. the hosts and addresses of older days;
-//! 4. groups that postgrey met too rarely to ever reach `--min-count`.
+//! 4. groups that postgrey met too rarely to reach `--min-count` (a sender folded away that
+//!    comes back counts from zero; with the weekly timer and a 7-day window its folded days lie
+//!    before the next window).
 //!
 //! [`Tally::compact`] gives up the least worth first, and only while the stored form is over
 //! the limit, so a state that fits is never touched and a small server's figures stay exact:
@@ -91,6 +93,8 @@ pub struct Compaction {
     pub coarse_days: bool,
     /// Days inside the detail window were trimmed.
     pub trimmed_days: bool,
+    /// Sender/recipient pairs forgotten before their time.
+    pub forgotten_pairs: u64,
     /// The days before this one were dropped: the retention was shortened.
     pub dropped_before: Option<Day>,
     /// Groups folded.
@@ -107,6 +111,7 @@ impl Compaction {
             || self.trimmed_days
             || self.folded_groups > 0
             || self.dropped_before.is_some()
+            || self.forgotten_pairs > 0
     }
 }
 
@@ -217,6 +222,8 @@ impl DayStats {
             changed |= whole != *time;
             *time = whole;
         }
+        changed |= !self.coarse;
+        self.coarse = true;
         changed
     }
 
@@ -407,43 +414,33 @@ impl Tally {
         cut
     }
 
-    /// Drops the oldest days before `limit.detail_from` until the stored tally fits: the
-    /// retention shortened. The first day kept, when any was dropped.
+    /// Drops the oldest days before `limit.detail_from`, one at a time, until the stored tally
+    /// fits: the retention shortened. The first day kept, when any was dropped. One day at a
+    /// time, measured again after each: a day takes addresses and names from its groups' lists
+    /// with it, which no estimate of its own entry foresees.
     fn drop_oldest_days_until_fits(&mut self, sizes: &mut Sizes, limit: &Limit) -> Option<Day> {
         let mut kept_from = None;
         while sizes.over(limit) {
-            // What each old day costs, estimated once a round: serialising the groups again per
-            // day dropped would take minutes on a busy server.
-            let mut cost: BTreeMap<Day, usize> = BTreeMap::new();
-            for group in self.groups.values() {
-                for (day, stats) in group.days.range(..limit.detail_from) {
-                    *cost.entry(*day).or_default() += stored::day_size(*day, stats);
-                }
-            }
-            let mut excess = sizes.bytes().saturating_sub(limit.max_bytes);
-            let mut first_kept = None;
-            for (day, bytes) in cost {
-                first_kept = Some(day + 1);
-                excess = excess.saturating_sub(bytes);
-                if excess == 0 {
-                    break;
-                }
-            }
-            let Some(first_kept) = first_kept else {
+            let oldest = self
+                .span()
+                .map(|(first, _)| first)
+                .into_iter()
+                .chain(self.folded.keys().next().copied())
+                .min()
+                .filter(|day| *day < limit.detail_from);
+            let Some(oldest) = oldest else {
                 break;
             };
-            self.totals.retain(|day, _| *day >= first_kept);
-            self.folded.retain(|day, _| *day >= first_kept);
+            self.totals.remove(&oldest);
+            self.folded.remove(&oldest);
             for (key, group) in &mut self.groups {
-                let before = group.days.len();
-                group.days.retain(|day, _| *day >= first_kept);
-                if group.days.len() < before {
+                if group.days.remove(&oldest).is_some() {
                     sizes.update(key, (!group.days.is_empty()).then_some(&*group));
                 }
             }
             self.groups.retain(|_, group| !group.days.is_empty());
             sizes.refresh_fixed(self);
-            kept_from = Some(first_kept);
+            kept_from = Some(oldest + 1);
         }
         kept_from
     }
@@ -462,6 +459,7 @@ impl Tally {
                 let before = group.pairs.len();
                 group.forget_pairs_before(limit.pairs_from_us);
                 if group.pairs.len() < before {
+                    done.forgotten_pairs += (before - group.pairs.len()) as u64;
                     sizes.update(key, Some(group));
                 }
             }
@@ -824,12 +822,57 @@ mod tests {
         let mut at_limit = limit(stored_size(&t) - 1, DAY0);
         at_limit.pairs_from_us = last_day - HOUR;
         let done = t.compact(&at_limit);
-        assert!(!done.changed());
+        assert_eq!(done.forgotten_pairs, 1);
+        assert_eq!(
+            Compaction {
+                forgotten_pairs: 0,
+                ..done
+            },
+            Compaction {
+                bytes_before: done.bytes_before,
+                bytes_after: done.bytes_after,
+                ..Compaction::default()
+            }
+        );
         let group = &t.groups[&key("example.com")];
         assert_eq!(group.days, days);
         let remembered: Vec<i64> = group.pairs.values().map(|p| p.last_us).collect();
         assert_eq!(remembered, [last_day]);
         assert!(stored_size(&t) < done.bytes_before);
+    }
+
+    #[test]
+    fn an_old_day_of_one_greylisting_takes_the_short_form_and_a_late_entry_undoes_it() {
+        let mut t = Tally::default();
+        record(&mut t, T0 + HOUR, greylist("mx.example.com", "192.0.2.1"));
+        record(
+            &mut t,
+            T0 + 5 * MICROS_PER_DAY,
+            greylist("mx.example.com", "192.0.2.1"),
+        );
+        let done = t.compact(&limit(stored_size(&t) - 1, DAY0 + 5));
+        assert!(done.coarse_days);
+        let stored = serde_json::to_value(&t).unwrap();
+        assert_eq!(
+            stored["groups"]["example.com"]["d"][DAY0.to_string()],
+            serde_json::json!([3600, 0, 1, 1, 1])
+        );
+        assert_round_trips(&t);
+        // A late entry of that day (another host's journal): an ordinary day again, every
+        // count kept.
+        record(
+            &mut t,
+            T0 + 2 * HOUR,
+            greylist("mx2.example.com", "198.51.100.1"),
+        );
+        let day = &t.groups[&key("example.com")].days[&DAY0];
+        assert!(!day.coarse);
+        assert_eq!((day.new, day.ips.len(), day.hosts.len()), (2, 2, 2));
+        assert!(
+            serde_json::to_value(&t).unwrap()["groups"]["example.com"]["d"][DAY0.to_string()]
+                .is_object()
+        );
+        assert_round_trips(&t);
     }
 
     /// 30 groups over 10 days, from one-off senders to busy ones; quiet small ones in the
@@ -893,7 +936,7 @@ mod tests {
         let steps = [
             (full, (false, false, None, 0)),
             (full * 3 / 4, (true, false, None, 0)),
-            (full * 3 / 5, (true, false, Some(DAY0 + 4), 5)),
+            (full * 3 / 5, (true, false, Some(DAY0 + 3), 5)),
             (full / 2, (true, false, Some(DAY0 + 6), 5)),
             (full * 2 / 5, (true, true, Some(DAY0 + 8), 6)),
             (full / 4, (true, true, Some(DAY0 + 8), 21)),
