@@ -1254,18 +1254,21 @@ mod stored {
     }
 
     impl<'a> GroupOut<'a> {
-        fn new(key: &GroupKey, group: &'a GroupTally, carry_from_us: i64) -> Self {
+        /// `group` as stored, without its days before `from`.
+        fn new(key: &GroupKey, group: &'a GroupTally, carry_from_us: i64, from: Day) -> Self {
             // Sorted, so that a day finds its positions by binary search.
             let ips: Vec<IpAddr> = group
                 .days
-                .values()
+                .range(from..)
+                .map(|(_, d)| d)
                 .flat_map(|d| d.ips.iter().copied())
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
             let hosts: Vec<&str> = group
                 .days
-                .values()
+                .range(from..)
+                .map(|(_, d)| d)
                 .flat_map(|d| {
                     let client_names = d.clients.iter().filter_map(|(_, name)| name.as_deref());
                     d.hosts.keys().map(String::as_str).chain(client_names)
@@ -1275,7 +1278,7 @@ mod stored {
                 .collect();
             let days = group
                 .days
-                .iter()
+                .range(from..)
                 .map(|(day, stats)| {
                     let ip_position = |ip: &IpAddr| ips.binary_search(ip).ok();
                     let host_position = |host: &str| hosts.binary_search(&host).ok();
@@ -1441,7 +1444,7 @@ mod stored {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
             serializer.collect_map(self.groups.iter().map(|(key, group)| {
                 let carry_from_us = group.newest_us().saturating_sub(PAIR_CARRY_OVER_US);
-                (key, GroupOut::new(key, group, carry_from_us))
+                (key, GroupOut::new(key, group, carry_from_us, Day::MIN))
             }))
         }
     }
@@ -1500,16 +1503,29 @@ mod stored {
 
     /// Bytes `group` takes in the stored tally, with its key and separators.
     pub(super) fn group_size(key: &GroupKey, group: &GroupTally) -> usize {
+        group_size_from(key, group, Day::MIN)
+    }
+
+    /// What [`group_size`] would be without the days before `from`: 0 when none is left.
+    pub(super) fn group_size_from(key: &GroupKey, group: &GroupTally, from: Day) -> usize {
+        if group.days.range(from..).next().is_none() {
+            return 0;
+        }
         let carry_from_us = group.newest_us().saturating_sub(PAIR_CARRY_OVER_US);
-        stored_len(key) + 2 + stored_len(&GroupOut::new(key, group, carry_from_us))
+        stored_len(key) + 2 + stored_len(&GroupOut::new(key, group, carry_from_us, from))
     }
 
     /// Bytes the stored tally takes besides its groups.
     pub(super) fn size_without_groups(tally: &Tally) -> usize {
+        size_without_groups_from(tally, Day::MIN)
+    }
+
+    /// What [`size_without_groups`] would be without the days before `from`.
+    pub(super) fn size_without_groups_from(tally: &Tally, from: Day) -> usize {
         let skeleton = Tally {
             groups: BTreeMap::new(),
-            totals: tally.totals.clone(),
-            folded: tally.folded.clone(),
+            totals: tally.totals.range(from..).map(|(d, t)| (*d, *t)).collect(),
+            folded: tally.folded.range(from..).map(|(d, f)| (*d, *f)).collect(),
         };
         stored_len(&skeleton)
     }

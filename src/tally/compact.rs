@@ -414,35 +414,67 @@ impl Tally {
         cut
     }
 
-    /// Drops the oldest days before `limit.detail_from`, one at a time, until the stored tally
-    /// fits: the retention shortened. The first day kept, when any was dropped. One day at a
-    /// time, measured again after each: a day takes addresses and names from its groups' lists
-    /// with it, which no estimate of its own entry foresees.
-    fn drop_oldest_days_until_fits(&mut self, sizes: &mut Sizes, limit: &Limit) -> Option<Day> {
-        let mut kept_from = None;
-        while sizes.over(limit) {
-            let oldest = self
-                .span()
-                .map(|(first, _)| first)
-                .into_iter()
-                .chain(self.folded.keys().next().copied())
-                .min()
-                .filter(|day| *day < limit.detail_from);
-            let Some(oldest) = oldest else {
-                break;
+    /// The stored size if the days before `from` were dropped, measured without dropping them.
+    fn bytes_if_kept_from(&self, sizes: &Sizes, from: Day) -> usize {
+        let mut total = stored::size_without_groups_from(self, from);
+        let mut groups = 0;
+        for (key, group) in &self.groups {
+            let size = match group.days.keys().next() {
+                Some(first) if *first < from => stored::group_size_from(key, group, from),
+                _ => sizes.of.get(key).copied().unwrap_or(0),
             };
-            self.totals.remove(&oldest);
-            self.folded.remove(&oldest);
-            for (key, group) in &mut self.groups {
-                if group.days.remove(&oldest).is_some() {
-                    sizes.update(key, (!group.days.is_empty()).then_some(&*group));
+            total += size;
+            groups += usize::from(size > 0);
+        }
+        total - usize::from(groups > 0)
+    }
+
+    /// Drops the oldest days before `limit.detail_from` until the stored tally fits: the
+    /// retention shortened. The first day kept, when any was dropped. The fewest days that fit
+    /// are found by bisection, each step measured exactly: a day takes addresses and names from
+    /// its groups' lists with it, which no estimate of its own entry foresees.
+    fn drop_oldest_days_until_fits(&mut self, sizes: &mut Sizes, limit: &Limit) -> Option<Day> {
+        if !sizes.over(limit) {
+            return None;
+        }
+        let mut old_days: BTreeSet<Day> = self.totals.keys().copied().collect();
+        old_days.extend(self.folded.keys().copied());
+        for group in self.groups.values() {
+            old_days.extend(group.days.keys().copied());
+        }
+        let old_days: Vec<Day> = old_days.range(..limit.detail_from).copied().collect();
+        // Dropping through old_days[i]: keeping from old_days[i] + 1. Bisect for the least i
+        // that fits; dropping them all when none does.
+        let fits = |i: usize| self.bytes_if_kept_from(sizes, old_days[i] + 1) <= limit.max_bytes;
+        let last = old_days.len().checked_sub(1)?;
+        let (mut lo, mut hi) = (0, last);
+        if fits(last) {
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if fits(mid) {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
                 }
             }
-            self.groups.retain(|_, group| !group.days.is_empty());
-            sizes.refresh_fixed(self);
-            kept_from = Some(oldest + 1);
         }
-        kept_from
+        let kept_from = old_days[hi] + 1;
+        self.totals.retain(|day, _| *day >= kept_from);
+        self.folded.retain(|day, _| *day >= kept_from);
+        for (key, group) in &mut self.groups {
+            if group
+                .days
+                .keys()
+                .next()
+                .is_some_and(|first| *first < kept_from)
+            {
+                group.days.retain(|day, _| *day >= kept_from);
+                sizes.update(key, (!group.days.is_empty()).then_some(&*group));
+            }
+        }
+        self.groups.retain(|_, group| !group.days.is_empty());
+        sizes.refresh_fixed(self);
+        Some(kept_from)
     }
 
     /// Brings the stored tally within `limit.max_bytes`, giving up the least worth first (see
@@ -873,6 +905,26 @@ mod tests {
                 .is_object()
         );
         assert_round_trips(&t);
+    }
+
+    #[test]
+    fn the_size_without_the_oldest_days_is_measured_exactly() {
+        let whole = busy_fortnight();
+        let sizes = Sizes::measure(&whole);
+        assert_eq!(sizes.bytes(), stored_size(&whole));
+        for from in DAY0..=DAY0 + 10 {
+            let mut kept = whole.clone();
+            kept.totals.retain(|day, _| *day >= from);
+            for group in kept.groups.values_mut() {
+                group.days.retain(|day, _| *day >= from);
+            }
+            kept.groups.retain(|_, group| !group.days.is_empty());
+            assert_eq!(
+                whole.bytes_if_kept_from(&sizes, from),
+                stored_size(&kept),
+                "{from}"
+            );
+        }
     }
 
     /// 30 groups over 10 days, from one-off senders to busy ones; quiet small ones in the
