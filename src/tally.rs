@@ -1452,7 +1452,7 @@ mod stored {
     impl GroupTally {
         /// When the group's newest decision was made. Per group, so that one entry with a wrong
         /// clock (a future date) moves only its own group's pair horizon.
-        fn newest_us(&self) -> i64 {
+        pub(in crate::tally) fn newest_us(&self) -> i64 {
             self.days
                 .values()
                 .next_back()

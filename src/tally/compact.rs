@@ -41,9 +41,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::{Day, DayStats, DroppedSets, GroupTally, Tally, stored};
+use crate::group::{GroupKey, network_of};
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
-use crate::group::{GroupKey, network_of};
 
 /// Distinct values a day inside the detail window keeps once that is needed to fit.
 pub const TRIMMED_DISTINCT: usize = 16;
@@ -89,7 +89,7 @@ pub struct Compaction {
     pub bytes_before: usize,
     /// Size of the stored tally after (bytes).
     pub bytes_after: usize,
-    /// Days before the detail window were reduced to counts and examples.
+    /// Days before the detail window were reduced to counts and one example client.
     pub coarse_days: bool,
     /// Days inside the detail window were trimmed.
     pub trimmed_days: bool,
@@ -132,9 +132,7 @@ impl Sizes {
     fn over(&self, limit: &Limit) -> bool {
         self.bytes() > limit.max_bytes
     }
-}
 
-impl Sizes {
     fn measure(tally: &Tally) -> Sizes {
         let of: BTreeMap<GroupKey, usize> = tally
             .groups
@@ -168,14 +166,6 @@ fn greylisted(group: &GroupTally) -> u64 {
         .values()
         .map(|d| d.new.saturating_add(d.early_retry))
         .fold(0, u64::saturating_add)
-}
-
-fn newest_us(group: &GroupTally) -> i64 {
-    group
-        .days
-        .values()
-        .next_back()
-        .map_or(i64::MIN, |d| d.last_seen_us)
 }
 
 impl DayStats {
@@ -361,7 +351,7 @@ impl Tally {
             .groups
             .iter()
             .filter(|(_, group)| eligible(group))
-            .map(|(key, group)| (greylisted(group), newest_us(group), key.clone()))
+            .map(|(key, group)| (greylisted(group), group.newest_us(), key.clone()))
             .collect();
         order.sort();
         // Folding adds a few bytes of `folded` per day: measured again every so often, and
@@ -506,7 +496,7 @@ impl Tally {
         }
         if sizes.over(limit) {
             let quiet_and_small = |g: &GroupTally| {
-                newest_us(g) < limit.quiet_before_us && greylisted(g) < limit.min_count
+                g.newest_us() < limit.quiet_before_us && greylisted(g) < limit.min_count
             };
             self.fold_until_fits(&mut sizes, limit, quiet_and_small, &mut done);
         }
