@@ -1267,8 +1267,8 @@ fn a_state_over_its_size_limit_keeps_the_counts_and_says_what_it_gave_up() {
     assert_eq!(
         notes_of(&limited).last().unwrap(),
         "the state file was reduced from 11.6 kB to 5.0 kB to stay within --max-state-size \
-         5.0 kB: days before the window keep their counts but not which hosts and addresses, 5 \
-         groups with 3 greylistings (at most 1 each) were folded into the totals"
+         5.0 kB: days before the window keep their counts and one example client, 5 groups with 3 \
+         greylistings (at most 1 each) were folded into the totals"
     );
 
     // The same state read over 30 days (nothing new): the counts and the advice of the

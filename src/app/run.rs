@@ -226,7 +226,7 @@ fn compaction_steps(done: &Compaction) -> Vec<String> {
     let mut steps = Vec::new();
     if done.coarse_days {
         steps.push(String::from(
-            "days before the window keep their counts but not which hosts and addresses",
+            "days before the window keep their counts and one example client",
         ));
     }
     if let Some(first_kept) = done.dropped_before {
@@ -242,9 +242,10 @@ fn compaction_steps(done: &Compaction) -> Vec<String> {
     }
     if done.forgotten_pairs > 0 {
         steps.push(format!(
-            "{} sender/recipient pairs greylisted more than 4 hours ago were forgotten (a retry \
+            "{} sender/recipient pairs greylisted more than {} hours ago were forgotten (a retry \
              from another network after that counts as new)",
-            done.forgotten_pairs
+            done.forgotten_pairs,
+            PAIRS_UNDER_PRESSURE_US / (3_600 * MICROS_PER_SECOND)
         ));
     }
     if done.folded_groups > 0 {
