@@ -8,7 +8,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! pkg-config --exists libsystemd 2>/dev/null; then
-    sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then
+        command -v sudo > /dev/null || {
+            echo "libsystemd-dev and a C compiler are needed: run this as root, or install sudo" >&2
+            exit 1
+        }
+        sudo=sudo
+    fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
         gcc libc6-dev pkg-config libsystemd-dev > /dev/null
@@ -29,7 +36,8 @@ echo
 echo "== postgrey-advisor run (the timer job; state in a temporary directory)"
 state=$(mktemp -d)
 trap 'rm -rf "$state"' EXIT
-"$bin" run "${files[@]}" --state "$state/state.json" --initial-since 2026-11-21 --window 100000d --format counts
+"$bin" run "${files[@]}" --state "$state/state.json" --initial-since 2026-11-21 --window 100000d --keep 100000d \
+    --format counts
 echo "summary: $(wc -c < "$state/summary.json") bytes in $state/summary.json"
 
 echo

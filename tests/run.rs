@@ -1251,6 +1251,13 @@ fn a_state_over_its_size_limit_keeps_the_counts_and_says_what_it_gave_up() {
     let pm = Postmaster::new();
     let log = pm.dir.path().join("mail.log");
     fs::write(&log, common::traffic::syslog_text(&week_from(14))).unwrap();
+    // Syslog stamps have no year: it comes from the file's modification time. The kernel
+    // stamps that with the real clock, which is not the test's under `faketime`.
+    fs::File::options()
+        .write(true)
+        .open(&log)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now()))
+        .unwrap();
     let state_size = || fs::metadata(pm.state()).unwrap().len();
 
     let whole = run_file(&pm, &log, "30d", "10MB");

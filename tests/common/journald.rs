@@ -6,7 +6,9 @@
 //! `/run/log/journal/<machine-id>.NS/`. It reads its configuration only from
 //! `journald@NS.conf` or a `journald@NS.conf.d/` drop-in; the drop-in here turns off rate
 //! limiting and sets `MaxRetentionSec` above 30 s, without which an idle namespaced journald
-//! exits after 30 s.
+//! exits after 30 s. It is ten years rather than a day: under a shifted clock (CI runs the
+//! suite again under `faketime`) journald's vacuum at rotation judges an archived file older
+//! than a day and deletes it, although its entries were written a moment ago.
 //!
 //! Trusted fields come from the kernel, as on a real system: `_PID`/`_UID` are the credentials
 //! of the process that connected, and `_SYSTEMD_UNIT` comes from its cgroup — for a process in
@@ -76,7 +78,7 @@ impl Journald {
         fs::write(
             paths.conf_dir.join("test.conf"),
             format!(
-                "[Journal]\nStorage=volatile\nRateLimitIntervalSec=0\nMaxRetentionSec=1d\n{extra}"
+                "[Journal]\nStorage=volatile\nRateLimitIntervalSec=0\nMaxRetentionSec=3650d\n{extra}"
             ),
         )
         .expect("write journald drop-in");
