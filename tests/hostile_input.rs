@@ -1253,7 +1253,13 @@ fn check_args(summary: &Path, whitelist: &Path) -> Vec<OsString> {
     list.push("--whitelist-clients".into());
     list.push(whitelist.into());
     // The run's window: the sample week lies in the past, whatever the day.
-    list.extend(args(["--ignore-file", "/dev/null", "--window", "100000d", "-v"]));
+    list.extend(args([
+        "--ignore-file",
+        "/dev/null",
+        "--window",
+        "100000d",
+        "-v",
+    ]));
     list
 }
 
