@@ -616,6 +616,30 @@ pub fn load_ignore(path: &Path) -> anyhow::Result<Vec<String>> {
     }
 }
 
+/// Reads the classic `check_postgrey_whitelist` plugin's ignore file (one domain per line), which
+/// postmasters coming from that plugin keep where it is. None when there is none to read: an empty
+/// path, or the default file missing. A missing file given explicitly is an error naming it.
+pub fn load_legacy_ignore(path: &Path) -> anyhow::Result<Option<Vec<String>>> {
+    if path.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(parse_ignore_list(&String::from_utf8_lossy(&bytes)))),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && path == Path::new(crate::cli::DEFAULT_LEGACY_IGNORE) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "cannot read the classic plugin's ignore file {} (--legacy-ignore-file)",
+                path.display()
+            )
+        }),
+    }
+}
+
 /// An entry shown in a message: control characters escaped, so a file cannot drive the terminal.
 pub fn shown_entry(entry: &str) -> String {
     entry
