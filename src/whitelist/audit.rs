@@ -1,9 +1,11 @@
 //! `postgrey-advisor audit`: entries of `whitelist_clients` files that do not do what they seem
 //! to. Each finding names `file:line`.
 //!
-//! Checked: lines postgrey skips or dies on; regexes that are not anchored (postgrey matches them
-//! anywhere in the name), that have an unescaped `.`, or that match every client or every client
-//! without reverse DNS; names that can never match a host name (`*.example.com`, `.example.com`,
+//! Checked: lines postgrey skips or dies on; regexes that let text be glued in front of their
+//! first label or after their end (postgrey matches them anywhere in the name; a leading `\.`, also
+//! after `.*`, is a label boundary and safe — such a regex only gets a note that it leaves out the
+//! domain itself), that have an unescaped `.`, or that match every client or every client without
+//! reverse DNS; names that can never match a host name (`*.example.com`, `.example.com`,
 //! a dotted netmask); names that are public suffixes; the two-octet form, which postgrey makes a
 //! /24 and not the /16 its comment promises; octal octets; host bits; networks that reach into
 //! IPv4 through postgrey's `::a.b.c.d` view, or never match because they are IPv4-mapped; and
