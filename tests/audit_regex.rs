@@ -207,25 +207,35 @@ const RECIPE: [&str; 8] = [
     r"/.*\.sparkpostmail\.com$/",
 ];
 
-#[test]
-fn the_recipes_eight_entries_are_safe_notes_only_and_exit_0() {
+/// The domain a recipe entry is meant for: `/.*\.mcsv\.net$/` → `mcsv.net`.
+fn recipe_domain(entry: &str) -> String {
+    entry
+        .trim_start_matches("/.*\\.")
+        .trim_end_matches("$/")
+        .replace("\\.", ".")
+}
+
+/// `audit` run by the real binary on one file holding `text`; the output and the file's path.
+fn audit_file(name: &str, text: &str) -> (std::process::Output, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("whitelist_clients.local");
-    fs::write(&path, RECIPE.join("\n") + "\n").expect("write");
+    let path = dir.path().join(name);
+    fs::write(&path, text).expect("write");
     let out = bin()
         .args(["audit", "--whitelist-clients"])
         .arg(&path)
         .output()
         .expect("run");
-    let p = path.display();
+    (out, dir, path.display().to_string())
+}
+
+#[test]
+fn the_recipes_eight_entries_are_safe_notes_only_and_exit_0() {
+    let (out, _dir, p) = audit_file("whitelist_clients.local", &(RECIPE.join("\n") + "\n"));
     let expected: String = RECIPE
         .iter()
         .enumerate()
         .map(|(i, entry)| {
-            let domain = entry
-                .trim_start_matches("/.*\\.")
-                .trim_end_matches("$/")
-                .replace("\\.", ".");
+            let domain = recipe_domain(entry);
             format!(
                 "{p}:{}: note: regex {entry} matches the names below {domain}, not {domain} \
                  itself; /(^|\\.){}$/ or the plain entry {domain} covers both\n",
@@ -243,10 +253,7 @@ fn the_recipes_eight_entries_are_safe_notes_only_and_exit_0() {
         .iter()
         .flat_map(|entry| {
             let re = entry.trim_matches('/').to_string();
-            let domain = entry
-                .trim_start_matches("/.*\\.")
-                .trim_end_matches("$/")
-                .replace("\\.", ".");
+            let domain = recipe_domain(entry);
             [
                 (re.clone(), format!("a.{domain}")),
                 (re.clone(), format!("evil{domain}")),
@@ -260,15 +267,10 @@ fn the_recipes_eight_entries_are_safe_notes_only_and_exit_0() {
 
 #[test]
 fn a_finding_next_to_notes_still_fails_the_audit() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("whitelist_clients");
-    fs::write(&path, "/.*\\.sendgrid\\.net$/\n/amazonses\\.com$/\n").expect("write");
-    let out = bin()
-        .args(["audit", "--whitelist-clients"])
-        .arg(&path)
-        .output()
-        .expect("run");
-    let p = path.display();
+    let (out, _dir, p) = audit_file(
+        "whitelist_clients",
+        "/.*\\.sendgrid\\.net$/\n/amazonses\\.com$/\n",
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         format!(
