@@ -24,7 +24,7 @@
 //! under the name postfix gives it, `unknown`.
 //!
 //! The ignore list (`/etc/postgrey-advisor/ignore`) lives here too: one domain per line, `#`
-//! comments, the format of the classic Nagios plugin.
+//! comments, the format of the classic Nagios plugin, whose own file is read as well.
 
 mod audit;
 mod perl_regex;

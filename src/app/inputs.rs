@@ -296,8 +296,9 @@ fn legacy_ignore_note(path: &Path, domains: &[String], advice: &AdviceArgs) -> S
     )
 }
 
-/// The classic plugin counted "the last two labels", so its ignore file may hold public
-/// suffixes (`co.uk`, `com.br`); each ignores every domain under it, here as there.
+/// The classic recipe grouped client names by cutting a fixed number of labels, so its ignore
+/// file may hold public suffixes (`co.uk`, `com.br`); each ignores every domain under it, here as
+/// there.
 fn legacy_ignore_suffixes(path: &Path, domains: &[String]) -> Vec<String> {
     domains
         .iter()
