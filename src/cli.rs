@@ -11,6 +11,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub const DEFAULT_STATE: &str = "/var/lib/postgrey-advisor/state.json";
 pub const DEFAULT_SUMMARY: &str = "/var/lib/postgrey-advisor/summary.json";
 pub const DEFAULT_IGNORE: &str = "/etc/postgrey-advisor/ignore";
+/// The ignore file of the classic `check_postgrey_whitelist` plugin, read too when it exists.
+pub const DEFAULT_LEGACY_IGNORE: &str = "/etc/nagios-plugins/postgrey_no_whitelist";
 pub const DEFAULT_WHITELIST_LOCAL: &str = "/etc/postgrey/whitelist_clients.local";
 
 #[derive(Debug, Parser)]
@@ -138,6 +140,17 @@ pub struct AdviceArgs {
     /// Domains never to propose (one per line, `#` comments).
     #[arg(long, value_name = "FILE", default_value = DEFAULT_IGNORE, env = "POSTGREY_ADVISOR_IGNORE_FILE")]
     pub ignore_file: PathBuf,
+    /// The classic check_postgrey_whitelist plugin's ignore file (one domain per line), read as
+    /// well when it exists; an empty value reads none.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = DEFAULT_LEGACY_IGNORE,
+        env = "POSTGREY_ADVISOR_LEGACY_IGNORE_FILE",
+        // Unlike the other file flags, an empty value is allowed: it reads none.
+        value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from)
+    )]
+    pub legacy_ignore_file: PathBuf,
     /// Groups greylisted fewer times than this in the window get no verdict (and `check` does
     /// not count them).
     #[arg(

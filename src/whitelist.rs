@@ -24,7 +24,7 @@
 //! under the name postfix gives it, `unknown`.
 //!
 //! The ignore list (`/etc/postgrey-advisor/ignore`) lives here too: one domain per line, `#`
-//! comments, the format of the classic Nagios plugin.
+//! comments, the format of the classic Nagios plugin, whose own file is read as well.
 
 mod audit;
 mod perl_regex;
@@ -613,6 +613,30 @@ pub fn load_ignore(path: &Path) -> anyhow::Result<Vec<String>> {
             Ok(Vec::new())
         }
         Err(e) => Err(e).with_context(|| format!("cannot read ignore file {}", path.display())),
+    }
+}
+
+/// Reads the classic `check_postgrey_whitelist` plugin's ignore file (one domain per line), which
+/// postmasters coming from that plugin keep where it is. None when there is none to read: an empty
+/// path, or the default file missing. A missing file given explicitly is an error naming it.
+pub fn load_legacy_ignore(path: &Path) -> anyhow::Result<Option<Vec<String>>> {
+    if path.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(parse_ignore_list(&String::from_utf8_lossy(&bytes)))),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && path == Path::new(crate::cli::DEFAULT_LEGACY_IGNORE) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e).with_context(|| {
+            format!(
+                "cannot read the classic plugin's ignore file {} (--legacy-ignore-file)",
+                path.display()
+            )
+        }),
     }
 }
 

@@ -337,6 +337,9 @@ fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
                 g.status
             ));
         }
+        if let Some(note) = &inputs.legacy_ignore {
+            out.push_str(&format!("\n{}", sanitize(note)));
+        }
     }
     Ok((state, out))
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, IsTerminal};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -228,7 +228,10 @@ pub fn load_whitelist(files: &[PathBuf], notes: &mut Vec<String>) -> anyhow::Res
 /// Everything advice needs, loaded from the files the flags name.
 pub struct AdviceInputs {
     pub whitelist: Whitelist,
+    /// Our ignore file's domains, then the classic plugin's.
     pub ignored: Vec<String>,
+    /// Says that the classic plugin's ignore file was read, and how much of it.
+    pub legacy_ignore: Option<String>,
     pub grouper: Grouper,
     pub thresholds: Thresholds,
     pub notes: Vec<String>,
@@ -238,10 +241,19 @@ impl AdviceInputs {
     pub fn load(advice: &AdviceArgs, source: &SourceArgs) -> anyhow::Result<Self> {
         let mut notes = Vec::new();
         let whitelist = load_whitelist(&advice.whitelist.paths, &mut notes)?;
-        let ignored = whitelist::load_ignore(&advice.ignore_file)?;
+        let mut ignored = whitelist::load_ignore(&advice.ignore_file)?;
+        let legacy_ignore =
+            whitelist::load_legacy_ignore(&advice.legacy_ignore_file)?.map(|legacy| {
+                notes.extend(legacy_ignore_suffixes(&advice.legacy_ignore_file, &legacy));
+                let note = legacy_ignore_note(&advice.legacy_ignore_file, &legacy, advice);
+                ignored.extend(legacy);
+                note
+            });
+        notes.extend(legacy_ignore.clone());
         Ok(AdviceInputs {
             whitelist,
             ignored,
+            legacy_ignore,
             grouper: grouper(source)?,
             thresholds: Thresholds {
                 min_count: advice.min_count,
@@ -268,6 +280,40 @@ impl AdviceInputs {
         report.notes.extend(self.notes.iter().cloned());
         report
     }
+}
+
+/// Says that the classic plugin's ignore file is read besides ours, and where `ignore` writes.
+fn legacy_ignore_note(path: &Path, domains: &[String], advice: &AdviceArgs) -> String {
+    let count = match domains.len() {
+        1 => "1 domain".to_string(),
+        n => format!("{n} domains"),
+    };
+    format!(
+        "also ignoring {count} from {}, the classic check_postgrey_whitelist plugin's ignore \
+         file (`ignore` adds to {})",
+        path.display(),
+        advice.ignore_file.display()
+    )
+}
+
+/// The classic recipe grouped client names by cutting a fixed number of labels, so its ignore
+/// file may hold public suffixes (`co.uk`, `com.br`); each ignores every domain under it, here as
+/// there.
+fn legacy_ignore_suffixes(path: &Path, domains: &[String]) -> Vec<String> {
+    domains
+        .iter()
+        .filter(|d| {
+            psl::domain(d.as_bytes()).is_none()
+                && psl::suffix(d.as_bytes()).is_some_and(|s| s.is_known())
+        })
+        .map(|d| {
+            format!(
+                "{}: {} is a public suffix: it ignores every domain under it",
+                path.display(),
+                whitelist::shown_entry(d)
+            )
+        })
+        .collect()
 }
 
 /// Whole UTC days, the resolution of the timer job's day buckets.

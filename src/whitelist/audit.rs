@@ -1,9 +1,11 @@
 //! `postgrey-advisor audit`: entries of `whitelist_clients` files that do not do what they seem
 //! to. Each finding names `file:line`.
 //!
-//! Checked: lines postgrey skips or dies on; regexes that are not anchored (postgrey matches them
-//! anywhere in the name), that have an unescaped `.`, or that match every client or every client
-//! without reverse DNS; names that can never match a host name (`*.example.com`, `.example.com`,
+//! Checked: lines postgrey skips or dies on; regexes that let text be glued in front of their
+//! first label or after their end (postgrey matches them anywhere in the name; a leading `\.`, also
+//! after `.*`, is a label boundary and safe — such a regex only gets a note that it leaves out the
+//! domain itself), that have an unescaped `.`, or that match every client or every client without
+//! reverse DNS; names that can never match a host name (`*.example.com`, `.example.com`,
 //! a dotted netmask); names that are public suffixes; the two-octet form, which postgrey makes a
 //! /24 and not the /16 its comment promises; octal octets; host bits; networks that reach into
 //! IPv4 through postgrey's `::a.b.c.d` view, or never match because they are IPv4-mapped; and
@@ -13,12 +15,16 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 
-use regex_syntax::ast::{AssertionKind, Ast};
+use regex_syntax::ast::Ast;
 
 use super::{
     Network, Rule, RuleKind, Whitelist, as_u128, mask_128, name_is_within, parse, perl_regex,
     shown_entry,
 };
+
+mod anchors;
+
+use anchors::Anchor;
 
 /// Something in a whitelist file worth a look.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,12 +32,23 @@ pub struct Finding {
     pub file: String,
     pub line: usize,
     pub message: String,
+    /// Worth knowing but not wrong (a safe regex that leaves out the domain itself): no reason
+    /// to fail.
+    pub note: bool,
 }
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        let note = if self.note { "note: " } else { "" };
+        write!(f, "{}:{}: {note}{}", self.file, self.line, self.message)
     }
+}
+
+/// What the checks of one entry say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Lint {
+    Finding(String),
+    Note(String),
 }
 
 /// Audits one file's text; `file` names it in the findings.
@@ -50,15 +67,18 @@ pub fn audit_files(files: &[(&str, &str)]) -> Vec<Finding> {
             file: p.file.clone(),
             line: p.line,
             message: p.message.clone(),
+            note: false,
         }));
         let raw_lines: Vec<&str> = text.split('\n').collect();
         for rule in list.rules() {
             let raw = raw_lines.get(rule.line - 1).copied().unwrap_or("");
-            findings.extend(
-                lint(rule, raw)
-                    .into_iter()
-                    .map(|message| finding(rule, message)),
-            );
+            findings.extend(lint(rule, raw).into_iter().map(|lint| match lint {
+                Lint::Finding(message) => finding(rule, message),
+                Lint::Note(message) => Finding {
+                    note: true,
+                    ..finding(rule, message)
+                },
+            }));
         }
         all.extend(list);
     }
@@ -77,46 +97,53 @@ fn finding(rule: &Rule, message: String) -> Finding {
         file: rule.file.clone(),
         line: rule.line,
         message,
+        note: false,
     }
 }
 
-fn lint(rule: &Rule, raw_line: &str) -> Vec<String> {
+fn lint(rule: &Rule, raw_line: &str) -> Vec<Lint> {
     match &rule.kind {
         RuleKind::Regex(regex) => lint_regex(&rule.entry, regex),
-        RuleKind::Name(name) => lint_name(&rule.entry, name, raw_line).into_iter().collect(),
-        RuleKind::Network(network) => lint_network(&rule.entry, network),
+        RuleKind::Name(name) => lint_name(&rule.entry, name, raw_line)
+            .into_iter()
+            .map(Lint::Finding)
+            .collect(),
+        RuleKind::Network(network) => lint_network(&rule.entry, network)
+            .into_iter()
+            .map(Lint::Finding)
+            .collect(),
         RuleKind::Unevaluable => Vec::new(),
     }
 }
 
-fn lint_regex(entry: &str, regex: &regex::Regex) -> Vec<String> {
+fn lint_regex(entry: &str, regex: &regex::Regex) -> Vec<Lint> {
     let e = shown_entry(entry);
     if regex.is_match("") {
-        return vec![format!("regex {e} matches every client name")];
+        return vec![Lint::Finding(format!(
+            "regex {e} matches every client name"
+        ))];
     }
     let mut found = Vec::new();
     // The entry compiled, so it translates and parses again.
-    let ast = entry
+    let parsed = entry
         .strip_prefix('/')
         .and_then(|e| e.strip_suffix('/'))
         .and_then(|body| perl_regex::translate(body).ok())
-        .and_then(|rust| perl_regex::parse(&rust).ok());
-    if let Some(ast) = &ast {
-        match (anchored_at_start(ast), anchored_at_end(ast)) {
-            (true, true) => {}
-            (false, false) => found.push(format!(
+        .and_then(|rust| perl_regex::parse(&rust).ok().map(|ast| (rust, ast)));
+    if let Some((rust, ast)) = &parsed {
+        let (start, end) = (anchors::start(ast), anchors::end(ast));
+        let unanchored = Anchor::Glued {
+            after_anchor: false,
+        };
+        if start == unanchored && end == unanchored {
+            found.push(Lint::Finding(format!(
                 "regex {e} is not anchored: postgrey matches it anywhere in the client name, so \
                  it also matches names with anything before and after it; write /^…$/ or \
                  /(^|\\.)…$/"
-            )),
-            (true, false) => found.push(format!(
-                "regex {e} is not anchored at the end: it also matches names that go on after \
-                 it, such as ones ending in .attacker.example; end it with $"
-            )),
-            (false, true) => found.push(format!(
-                "regex {e} is not anchored at the start: it also matches names with anything in \
-                 front, such as \"evil\" glued to the first label; start it with ^ or (^|\\.)"
-            )),
+            )));
+        } else {
+            found.extend(start_message(&e, start, rust));
+            found.extend(end_message(&e, end));
         }
         let dots = bare_dots(ast);
         if dots > 0 {
@@ -125,49 +152,89 @@ fn lint_regex(entry: &str, regex: &regex::Regex) -> Vec<String> {
             } else {
                 format!("{dots} unescaped \".\"")
             };
-            found.push(format!(
+            found.push(Lint::Finding(format!(
                 "regex {e} has {count}, which matches any character, not only a dot; write \\."
-            ));
+            )));
         }
     }
     if regex.is_match(super::UNKNOWN_CLIENT_NAME) {
-        found.push(format!(
+        found.push(Lint::Finding(format!(
             "regex {e} matches \"unknown\", the name postfix gives every client without reverse \
              DNS"
-        ));
+        )));
+    }
+    // A note is for regexes that are right: next to a finding it would only confuse.
+    if found.iter().any(|l| matches!(l, Lint::Finding(_))) {
+        found.retain(|l| matches!(l, Lint::Finding(_)));
     }
     found
 }
 
-/// Whether every match must begin at the start of the name or right after a dot.
-fn anchored_at_start(ast: &Ast) -> bool {
-    match ast {
-        Ast::Assertion(a) => matches!(a.kind, AssertionKind::StartLine | AssertionKind::StartText),
-        // An escaped dot: the match begins at a label boundary.
-        Ast::Literal(l) => l.c == '.',
-        Ast::Group(g) => anchored_at_start(&g.ast),
-        Ast::Alternation(a) => a.asts.iter().all(anchored_at_start),
-        Ast::Concat(c) => c
-            .asts
-            .iter()
-            .find(|a| !matches!(a, Ast::Flags(_) | Ast::Empty(_)))
-            .is_some_and(anchored_at_start),
-        _ => false,
+fn start_message(e: &str, start: Anchor, rust: &str) -> Option<Lint> {
+    match start {
+        Anchor::Safe => None,
+        Anchor::Glued {
+            after_anchor: false,
+        } => Some(Lint::Finding(format!(
+            "regex {e} is not anchored at the start: it also matches names with anything in \
+             front, such as \"evil\" glued to the first label; start it with ^ or (^|\\.)"
+        ))),
+        Anchor::Glued { after_anchor: true } => Some(Lint::Finding(format!(
+            "regex {e} is not anchored at the start: its wildcard also matches text glued to the \
+             first label, such as \"evil\" in front of it; follow the wildcard with \\. or \
+             start with (^|\\.)"
+        ))),
+        // Safe: the dot is a label boundary. Only the domain itself is left out.
+        Anchor::BelowOnly { rest } => Some(Lint::Note(
+            match rust.get(rest..).and_then(literal_domain) {
+                Some(domain) => format!(
+                    "regex {e} matches the names below {domain}, not {domain} itself; \
+                     /(^|\\.){}$/ or the plain entry {domain} covers both",
+                    domain.replace('.', "\\.")
+                ),
+                None => format!(
+                    "regex {e} matches only names with a label in front of the part after its \
+                     leading \\.; start it with (^|\\.) to cover that part itself too"
+                ),
+            },
+        )),
     }
 }
 
-fn anchored_at_end(ast: &Ast) -> bool {
-    match ast {
-        Ast::Assertion(a) => matches!(a.kind, AssertionKind::EndLine | AssertionKind::EndText),
-        Ast::Group(g) => anchored_at_end(&g.ast),
-        Ast::Alternation(a) => a.asts.iter().all(anchored_at_end),
-        Ast::Concat(c) => c
-            .asts
-            .iter()
-            .rfind(|a| !matches!(a, Ast::Flags(_) | Ast::Empty(_)))
-            .is_some_and(anchored_at_end),
-        _ => false,
+fn end_message(e: &str, end: Anchor) -> Option<Lint> {
+    match end {
+        Anchor::Glued {
+            after_anchor: false,
+        } => Some(Lint::Finding(format!(
+            "regex {e} is not anchored at the end: it also matches names that go on after \
+             it, such as ones ending in .attacker.example; end it with $"
+        ))),
+        Anchor::Glued { after_anchor: true } => Some(Lint::Finding(format!(
+            "regex {e} is not anchored at the end: its wildcard also matches names that go on \
+             after the domain, such as ones ending in .attacker.example; end it with the domain \
+             and $"
+        ))),
+        Anchor::Safe | Anchor::BelowOnly { .. } => None,
     }
+}
+
+/// The domain a pattern's tail spells out literally (`amazonses\.com$` → `amazonses.com`).
+fn literal_domain(tail: &str) -> Option<String> {
+    let body = tail
+        .strip_suffix('$')
+        .or_else(|| tail.strip_suffix("\\z"))?;
+    let mut domain = String::new();
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.next() == Some('.') => domain.push('.'),
+            c if c.is_ascii_alphanumeric() || c == '-' || c == '_' => {
+                domain.push(c.to_ascii_lowercase());
+            }
+            _ => return None,
+        }
+    }
+    (!domain.is_empty()).then_some(domain)
 }
 
 /// Dots that stand for one character; `.*`, `.+`, `.?`, `.{n}` are meant as wildcards.
@@ -451,6 +518,29 @@ mod tests {
                  names that go on after it, such as ones ending in .attacker.example; end it \
                  with $",
                 "wl:3: regex /mx\\.example\\.net$/ is not anchored at the start: it also matches \
+                 names with anything in front, such as \"evil\" glued to the first label; start \
+                 it with ^ or (^|\\.)",
+                // A leading dot is a label boundary: safe, only the domain itself is left out.
+                "wl:4: note: regex /\\.example\\.org$/ matches the names below example.org, not \
+                 example.org itself; /(^|\\.)example\\.org$/ or the plain entry example.org \
+                 covers both",
+            ]
+        );
+    }
+
+    #[test]
+    fn wildcards_that_glue_text_to_the_first_label_or_after_the_last() {
+        assert_eq!(
+            messages("/^.*example\\.com$/\n/^example\\.net.*$/\n/\\bexample\\.org$/\n"),
+            [
+                "wl:1: regex /^.*example\\.com$/ is not anchored at the start: its wildcard also \
+                 matches text glued to the first label, such as \"evil\" in front of it; follow \
+                 the wildcard with \\. or start with (^|\\.)",
+                "wl:2: regex /^example\\.net.*$/ is not anchored at the end: its wildcard also \
+                 matches names that go on after the domain, such as ones ending in \
+                 .attacker.example; end it with the domain and $",
+                // "-" is a word boundary: evil-example.org matches.
+                "wl:3: regex /\\bexample\\.org$/ is not anchored at the start: it also matches \
                  names with anything in front, such as \"evil\" glued to the first label; start \
                  it with ^ or (^|\\.)",
             ]
