@@ -10,7 +10,9 @@ use postgrey_advisor::state;
 
 fn scratch() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| std::env::temp_dir().join(format!("fuzz-state-{}.json", std::process::id())))
+    PATH.get_or_init(|| {
+        std::env::temp_dir().join(format!("fuzz-state-{}.json", std::process::id()))
+    })
 }
 
 fuzz_target!(|data: &[u8]| {

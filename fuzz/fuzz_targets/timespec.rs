@@ -10,7 +10,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let now = jiff::Timestamp::from_second(1_764_000_000).expect("a valid instant");
-    for tz in [jiff::tz::TimeZone::UTC, jiff::tz::TimeZone::fixed(jiff::tz::offset(-11))] {
+    for tz in [
+        jiff::tz::TimeZone::UTC,
+        jiff::tz::TimeZone::fixed(jiff::tz::offset(-11)),
+    ] {
         let _ = timespec::parse_timestamp(text, now, &tz);
     }
     let _ = timespec::parse_span(text);

@@ -10,7 +10,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let list = whitelist::parse(text, "fuzz");
-    for name in ["mail.example.com", "a.b.outbound.protection.outlook.com", "unknown"] {
+    for name in [
+        "mail.example.com",
+        "a.b.outbound.protection.outlook.com",
+        "unknown",
+    ] {
         let _ = list.covers_name(name);
     }
     for address in ["192.0.2.1", "2001:db8::1", "::ffff:192.0.2.1"] {
