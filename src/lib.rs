@@ -18,6 +18,7 @@ pub mod event;
 pub mod group;
 pub mod mail;
 pub mod nagios;
+pub mod postgrey;
 pub mod render;
 pub mod report;
 pub mod source;

@@ -115,10 +115,17 @@ pub fn evaluate(value: f64, warning: Option<&Range>, critical: Option<&Range>) -
 }
 
 /// Text from a log, made safe for a plugin line: no `|` (starts perfdata), no line breaks or
-/// other control characters (would forge long output or another check result).
+/// other control characters (would forge long output or another check result), nothing
+/// invisible or reordering (would disguise a name).
 pub fn sanitize(text: &str) -> String {
     text.chars()
-        .map(|c| if c == '|' || c.is_control() { '_' } else { c })
+        .map(|c| {
+            if c == '|' || crate::escape::is_hidden(c) {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -181,5 +188,6 @@ mod tests {
     #[test]
     fn sanitize_keeps_output_on_one_line() {
         assert_eq!(sanitize("a|b\nc\rd"), "a_b_c_d");
+        assert_eq!(sanitize("moc.elgoog\u{202e}.x\u{200b}"), "moc.elgoog_.x_");
     }
 }

@@ -28,7 +28,9 @@ pub fn audit(args: &AuditArgs) -> anyhow::Result<i32> {
     let findings = whitelist::audit_files(&borrowed);
     let mut out = std::io::stdout().lock();
     for finding in &findings {
-        writeln!(out, "{finding}").context("cannot write to stdout")?;
+        // A finding quotes the file's text, which may hold anything.
+        let shown = crate::escape::printable(&finding.to_string());
+        writeln!(out, "{shown}").context("cannot write to stdout")?;
     }
     out.flush().context("cannot write to stdout")?;
     Ok(if findings.iter().all(|f| f.note) {
