@@ -807,9 +807,9 @@ fn nagios4_executes_the_check_and_records_state_and_perfdata() {
     let statuses = nagios::check_once(
         &nagios::shipped_commands(&site.plugin_symlink()),
         &[
-            &format!("check_postgrey_whitelist_args!{options}"),
-            &format!("check_postgrey_whitelist_args!{options} -w 1 -c 3"),
-            "check_postgrey_whitelist_args!--summary /nonexistent/summary.json",
+            &format!("check_postgrey_advisor_args!{options}"),
+            &format!("check_postgrey_advisor_args!{options} -w 1 -c 3"),
+            "check_postgrey_advisor_args!--summary /nonexistent/summary.json",
         ],
     );
     let after_s = Timestamp::now().as_second();

@@ -262,9 +262,9 @@ fn nagios_verify_commands(commands: &str) -> Output {
     nagios::verify(
         commands,
         &[
-            "check_postgrey_whitelist",
-            "check_postgrey_whitelist_thresholds!3!10",
-            "check_postgrey_whitelist_args!--min-count 30 --max-age 15d",
+            "check_postgrey_advisor",
+            "check_postgrey_advisor_thresholds!3!10",
+            "check_postgrey_advisor_args!--min-count 30 --max-age 15d",
         ],
         &[project_file("monitoring/nagios/nagios-service.cfg")],
     )
@@ -301,19 +301,38 @@ fn nagios4_rejects_a_truncated_copy() {
 #[test]
 fn nagios4_rejects_a_copy_missing_a_command() {
     let renamed = read("monitoring/nagios/postgrey-advisor.cfg").replace(
-        "command_name\tcheck_postgrey_whitelist_thresholds\n",
-        "command_name\tcheck_postgrey_whitelist_limits\n",
+        "command_name\tcheck_postgrey_advisor_thresholds\n",
+        "command_name\tcheck_postgrey_advisor_limits\n",
     );
     let output = nagios_verify_commands(&renamed);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
     assert!(
         text(&output.stdout).contains(
-            "Error: Service check command 'check_postgrey_whitelist_thresholds!3!10' specified in \
+            "Error: Service check command 'check_postgrey_advisor_thresholds!3!10' specified in \
              service 'check 1' for host 'localhost' not defined anywhere!"
         ),
         "{}",
         describe(&output)
     );
+}
+
+/// A postmaster coming from the classic script keeps a command of their own named
+/// `check_postgrey_whitelist` (the plugin's name); the shipped commands have other names, so
+/// both load side by side and the old service keeps working with the new plugin.
+#[test]
+fn nagios4_accepts_the_shipped_commands_beside_the_classic_command() {
+    let classic = "define command{\n\tcommand_name\tcheck_postgrey_whitelist\n\t\
+                   command_line\t/usr/lib/nagios/plugins/check_postgrey_whitelist\n\t}\n";
+    let output = nagios::verify(
+        &format!("{}\n{classic}", read("monitoring/nagios/postgrey-advisor.cfg")),
+        &["check_postgrey_whitelist", "check_postgrey_advisor"],
+        &[],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let report = text(&output.stdout);
+    for expected in ["\tChecked 2 services.\n", "Total Errors:   0\n"] {
+        assert!(report.contains(expected), "{expected:?} missing:\n{report}");
+    }
 }
 
 /// The harness itself: state, first line, perfdata and long output of a plugin, as recorded.
@@ -364,9 +383,9 @@ fn nagios_passes_the_shipped_command_arguments() {
     let statuses = nagios::check_once(
         &nagios::shipped_commands(&plugin),
         &[
-            "check_postgrey_whitelist",
-            "check_postgrey_whitelist_thresholds!~:3!@10:20",
-            "check_postgrey_whitelist_args!--min-count 30 --max-age 15d",
+            "check_postgrey_advisor",
+            "check_postgrey_advisor_thresholds!~:3!@10:20",
+            "check_postgrey_advisor_args!--min-count 30 --max-age 15d",
         ],
     );
     let outputs: Vec<(u8, &str)> = statuses
