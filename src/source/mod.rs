@@ -2,6 +2,7 @@
 //! Every source yields [`Entry`] values in time order (per file) and nothing else.
 
 pub mod journal;
+pub mod journal_files;
 pub mod text;
 
 /// Whether journald vouches that an entry was written by postgrey.
