@@ -13,7 +13,7 @@
 //! pairs) to keep the state bounded; [`Evidence::caps`] says which cap was hit. A window merges
 //! its days without capping again: its sets are the unions of the days' sets.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hasher;
 use std::net::IpAddr;
 
@@ -25,7 +25,9 @@ use crate::group::{GroupKey, Grouper, network_of};
 use crate::source::{Entry, Origin};
 
 mod compact;
+mod pairs;
 pub use compact::{Compaction, Folded, Limit, TRIMMED_DELAYS, TRIMMED_DISTINCT};
+pub use pairs::{PAIR_CAP, PAIR_MEMORY_US, PairTrack, Pairs};
 
 /// Days since 1970-01-01, UTC.
 pub type Day = i64;
@@ -36,12 +38,6 @@ pub const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
 pub const DISTINCT_CAP: usize = 256;
 /// Most individual delays kept per group and day (for the median).
 pub const DELAY_CAP: usize = 512;
-/// Most (sender, recipient) pairs remembered per group for `retried_from_other_net`.
-pub const PAIR_CAP: usize = 4096;
-/// Networks remembered per pair: a retry from a third network is as telling as from a second.
-const PAIR_NET_CAP: usize = 4;
-/// How long a greylisted pair is remembered. Postfix gives up on a deferred mail after 5 days.
-pub const PAIR_MEMORY_US: i64 = 5 * MICROS_PER_DAY;
 /// Pairs the state file carries over to the next run: those greylisted within this span before
 /// the group's newest decision. A multi-server sender retries from its other networks within
 /// hours (Postfix's `maximal_backoff_time` is 4000 s), so a day covers a retry straddling the
@@ -164,19 +160,12 @@ impl DroppedSets {
     }
 }
 
-/// A greylisted (sender, recipient) pair: from which networks, and when last.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PairTrack {
-    pub nets: Vec<IpNet>,
-    pub last_us: i64,
-}
-
 /// Everything known about one group.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GroupTally {
     pub days: BTreeMap<Day, DayStats>,
-    /// Keyed by a stable 64-bit hash of sender and recipient (addresses are not kept).
-    pub pairs: HashMap<u64, PairTrack>,
+    /// The pairs greylisted lately, for `retried_from_other_net`.
+    pub pairs: Pairs,
 }
 
 /// Evidence per group over a set of days.
@@ -236,10 +225,15 @@ pub const MAX_FILLED_DAYS: i64 = 366;
 
 fn pair_hash(sender: Option<&str>, recipient: Option<&str>) -> u64 {
     // FNV is stable across builds, unlike std's RandomState: the hashes live in the state file.
+    // FNV takes one byte at a time: lowercasing on the way equals hashing the lowercased text.
     let mut hasher = fnv::FnvHasher::default();
-    hasher.write(sender.unwrap_or("").to_ascii_lowercase().as_bytes());
+    for byte in sender.unwrap_or("").bytes() {
+        hasher.write_u8(byte.to_ascii_lowercase());
+    }
     hasher.write_u8(0);
-    hasher.write(recipient.unwrap_or("").to_ascii_lowercase().as_bytes());
+    for byte in recipient.unwrap_or("").bytes() {
+        hasher.write_u8(byte.to_ascii_lowercase());
+    }
     hasher.finish()
 }
 
@@ -432,33 +426,8 @@ impl<'a> WindowStats<'a> {
 }
 
 impl GroupTally {
-    /// Records a greylisting of the pair from `net`: `Some(true)` when the pair was greylisted
-    /// before from a different network of this group (within [`PAIR_MEMORY_US`]), `None` when
-    /// the pair could not be remembered because [`PAIR_CAP`] pairs already are.
-    fn greylisted_from(&mut self, pair: u64, net: IpNet, realtime_us: i64) -> Option<bool> {
-        if !self.pairs.contains_key(&pair) && self.pairs.len() >= PAIR_CAP {
-            self.forget_pairs_before(realtime_us - PAIR_MEMORY_US);
-            if self.pairs.len() >= PAIR_CAP {
-                return None;
-            }
-        }
-        let track = self.pairs.entry(pair).or_default();
-        if realtime_us - track.last_us > PAIR_MEMORY_US {
-            track.nets.clear();
-        }
-        track.last_us = track.last_us.max(realtime_us);
-        if track.nets.contains(&net) {
-            return Some(false);
-        }
-        let seen_elsewhere = !track.nets.is_empty();
-        if track.nets.len() < PAIR_NET_CAP {
-            track.nets.push(net);
-        }
-        Some(seen_elsewhere)
-    }
-
     pub(crate) fn forget_pairs_before(&mut self, cutoff_us: i64) {
-        self.pairs.retain(|_, track| track.last_us >= cutoff_us);
+        self.pairs.retain_since(cutoff_us);
     }
 
     /// Evidence over the days in `[first, last]`, `None` when the group has none there.
@@ -548,13 +517,13 @@ impl Tally {
         };
         let group = self.groups.entry(key).or_default();
         let pair = pair_hash(decision.sender.as_deref(), decision.recipient.as_deref());
-        let retried_elsewhere = match (&decision.action, &decision.reason, decision.client_address)
-        {
-            (Action::Greylist, Some(Reason::New), Some(address)) => {
-                group.greylisted_from(pair, network_of(address), realtime_us)
-            }
-            _ => Some(false),
-        };
+        let retried_elsewhere =
+            match (&decision.action, &decision.reason, decision.client_address) {
+                (Action::Greylist, Some(Reason::New), Some(address)) => group
+                    .pairs
+                    .greylisted_from(pair, network_of(address), realtime_us),
+                _ => Some(false),
+            };
         let day = group
             .days
             .entry(day_of(realtime_us))
@@ -687,7 +656,7 @@ impl<'de> Deserialize<'de> for GroupKey {
 /// ```
 mod stored {
     use std::borrow::Cow;
-    use std::collections::{BTreeMap, BTreeSet, HashMap};
+    use std::collections::{BTreeMap, BTreeSet};
     use std::net::IpAddr;
 
     use ipnet::IpNet;
@@ -697,7 +666,7 @@ mod stored {
 
     use super::{
         Caps, Client, DISTINCT_CAP, Day, DayStats, DroppedSets, Folded, GroupTally, MICROS_PER_DAY,
-        PAIR_CARRY_OVER_US, PAIR_NET_CAP, Tally, Totals,
+        PAIR_CARRY_OVER_US, Pairs, Tally, Totals,
     };
     use crate::group::{GroupKey, network_of};
 
@@ -1290,7 +1259,7 @@ mod stored {
                 })
                 .collect();
             let mut pairs: BTreeMap<IpNet, Vec<u64>> = BTreeMap::new();
-            for (hash, track) in &group.pairs {
+            for (hash, track) in group.pairs.iter() {
                 if track.last_us >= carry_from_us {
                     for net in &track.nets {
                         pairs.entry(*net).or_default().push(*hash);
@@ -1575,7 +1544,7 @@ mod stored {
                     key,
                     GroupTally {
                         days,
-                        pairs: HashMap::new(),
+                        pairs: Pairs::default(),
                     },
                 );
             }
@@ -1591,13 +1560,10 @@ mod stored {
                                 "group {key}: pair hash {text:?} is not 16 hex digits"
                             ))
                         })?;
-                        let track = group.pairs.entry(hash).or_default();
-                        track.last_us = newest_us;
-                        if !track.nets.contains(&net) && track.nets.len() < PAIR_NET_CAP {
-                            track.nets.push(net);
-                        }
+                        group.pairs.restore(hash, net, newest_us);
                     }
                 }
+                group.pairs.requeue();
             }
             Ok(tally)
         }
@@ -2319,9 +2285,10 @@ mod tests {
     #[test]
     fn a_full_pair_memory_is_a_cap() {
         let mut f = Fixture::new();
+        // Ten a second: all on the day of T0.
         for i in 0..=PAIR_CAP as i64 {
             f.record(
-                T0 + i * 1_000_000,
+                T0 + i * 100_000,
                 greylist("mx.example.com", "192.0.2.1", &format!("s{i}@x")),
             );
         }
