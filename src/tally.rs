@@ -492,7 +492,7 @@ impl Tally {
     }
 
     /// Takes one entry through parse → group → tally.
-    pub fn ingest(&mut self, grouper: &Grouper, entry: &Entry) {
+    pub fn ingest(&mut self, grouper: &Grouper, entry: &Entry<'_>) {
         let at = entry.realtime_us;
         self.totals_of(at).entries += 1;
         if entry.origin == Origin::Untrusted {
@@ -500,7 +500,7 @@ impl Tally {
             return;
         }
         self.totals_of(at).postgrey_lines += 1;
-        match crate::event::parse(&entry.message) {
+        match crate::event::parse(entry.message) {
             Ok(Event::Decision(decision)) => self.record_decision(grouper, at, &decision),
             Ok(_) => {}
             Err(_) => self.totals_of(at).malformed += 1,

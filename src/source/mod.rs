@@ -16,18 +16,58 @@ pub enum Origin {
     Unknown,
 }
 
-/// One log message attributed to postgrey.
-#[derive(Debug, Clone)]
-pub struct Entry {
+/// One log message attributed to postgrey, borrowed from the source's buffers for the time of
+/// one callback: reading allocates nothing per entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
     /// Wall-clock time, microseconds since the Unix epoch (UTC).
     pub realtime_us: i64,
     /// The message after the syslog prefix; raw bytes, maybe not UTF-8.
+    pub message: &'a [u8],
+    pub origin: Origin,
+    /// The host that logged it: the syslog host field of a text line; `_HOSTNAME` of a journal
+    /// entry only when read with details (see `journal::read_with_details`).
+    pub host: Option<&'a [u8]>,
+    /// Journal cursor, only when read with details: it costs a lookup per entry, and a pass
+    /// needs only its last one.
+    pub cursor: Option<&'a str>,
+}
+
+impl Entry<'_> {
+    /// A copy that outlives the callback.
+    pub fn to_owned(&self) -> OwnedEntry {
+        OwnedEntry {
+            realtime_us: self.realtime_us,
+            message: self.message.to_vec(),
+            origin: self.origin,
+            host: self
+                .host
+                .map(|host| String::from_utf8_lossy(host).into_owned()),
+            cursor: self.cursor.map(str::to_owned),
+        }
+    }
+}
+
+/// An [`Entry`] kept beyond its callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedEntry {
+    pub realtime_us: i64,
     pub message: Vec<u8>,
     pub origin: Origin,
-    /// The host that logged it (`_HOSTNAME` or the syslog host field), when known.
     pub host: Option<String>,
-    /// Journal cursor, for sources that have one.
     pub cursor: Option<String>,
+}
+
+impl OwnedEntry {
+    pub fn as_entry(&self) -> Entry<'_> {
+        Entry {
+            realtime_us: self.realtime_us,
+            message: &self.message,
+            origin: self.origin,
+            host: self.host.as_deref().map(str::as_bytes),
+            cursor: self.cursor.as_deref(),
+        }
+    }
 }
 
 /// A half-open time window `[since, until)` in microseconds since the epoch.
