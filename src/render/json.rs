@@ -155,10 +155,14 @@ pub fn to_value(report: &Report) -> serde_json::Result<serde_json::Value> {
     serde_json::to_value(doc)
 }
 
+/// Writes the report pretty-printed, through a buffer of its own: standard output is line
+/// buffered, and a report of thousands of groups has a million lines.
 pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let value = to_value(report)?;
-    serde_json::to_writer_pretty(&mut *out, &value)?;
-    writeln!(out)
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    serde_json::to_writer_pretty(&mut out, &value)?;
+    writeln!(out)?;
+    out.flush()
 }
 
 #[cfg(test)]
