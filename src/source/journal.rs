@@ -228,7 +228,10 @@ pub fn read(
     until_us: Option<i64>,
     on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>,
 ) -> Result<ReadSummary> {
-    read_as(spec, start, until_us, false, on_entry)
+    super::pipelined(
+        move |on_entry| read_as(spec, start, until_us, false, on_entry),
+        on_entry,
+    )
 }
 
 /// [`read`], with each entry's `_HOSTNAME` and cursor: two more lookups per entry, for tests

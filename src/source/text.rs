@@ -75,7 +75,11 @@ pub fn read(
     window: Window,
     on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>,
 ) -> Result<TextSummary> {
-    read_in_zone(spec, window, &TimeZone::system(), on_entry)
+    let tz = TimeZone::system();
+    super::pipelined(
+        move |on_entry| read_in_zone(spec, window, &tz, on_entry),
+        on_entry,
+    )
 }
 
 /// [`read`], with traditional stamps in time zone `tz`.
