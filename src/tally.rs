@@ -237,11 +237,16 @@ fn pair_hash(sender: Option<&str>, recipient: Option<&str>) -> u64 {
     hasher.finish()
 }
 
-fn insert_capped<T: Ord>(set: &mut BTreeSet<T>, value: T, capped: &mut bool) {
-    if set.len() < DISTINCT_CAP || set.contains(&value) {
+/// Inserts `value` unless the set is full; whether the set holds it afterwards.
+fn insert_capped<T: Ord>(set: &mut BTreeSet<T>, value: T, capped: &mut bool) -> bool {
+    if set.len() < DISTINCT_CAP {
         set.insert(value);
+        true
+    } else if set.contains(&value) {
+        true
     } else {
         *capped = true;
+        false
     }
 }
 
@@ -267,11 +272,13 @@ impl DayStats {
         self.first_seen_us = self.first_seen_us.min(realtime_us);
         self.last_seen_us = self.last_seen_us.max(realtime_us);
         let capped = &mut self.caps.distinct;
+        let mut address_kept = false;
         if let Some(address) = address {
-            insert_capped(&mut self.ips, address, capped);
+            address_kept = insert_capped(&mut self.ips, address, capped);
             insert_capped(&mut self.nets, network_of(address), capped);
         }
         let host = name.and_then(ClientName::host);
+        let mut host_kept = true;
         if let Some(host) = host {
             if let Some(count) = self.hosts.get_mut(host) {
                 *count += 1;
@@ -279,14 +286,13 @@ impl DayStats {
                 self.hosts.insert(host.to_owned(), 1);
             } else {
                 *capped = true;
+                host_kept = false;
             }
         }
-        let Some(address) = address.filter(|a| self.ips.contains(a)) else {
+        // Only pairs of a kept address and a kept name (see `DayStats::clients`).
+        let Some(address) = address.filter(|_| address_kept && host_kept) else {
             return;
         };
-        if host.is_some_and(|h| !self.hosts.contains_key(h)) {
-            return;
-        }
         // Looked up without allocating: most decisions come from a client seen before.
         let known = self
             .clients
