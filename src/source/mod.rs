@@ -151,6 +151,9 @@ impl Batch {
     }
 }
 
+/// Where a source hands its entries.
+pub type OnEntry<'f> = dyn FnMut(Entry<'_>) -> Result<()> + 'f;
+
 /// The consumer stopped (its error is the one returned); the reader only needs to stop.
 #[derive(Debug, thiserror::Error)]
 #[error("reading stopped")]
@@ -223,7 +226,7 @@ mod tests {
     fn reading(
         n: usize,
         fail: bool,
-    ) -> impl FnOnce(&mut dyn FnMut(Entry<'_>) -> Result<()>) -> Result<usize> + Send {
+    ) -> impl FnOnce(&mut OnEntry<'_>) -> Result<usize> + Send {
         move |on_entry| {
             for i in 0..n {
                 on_entry(entry(i, format!("m{i}").as_bytes()))?;
