@@ -54,7 +54,7 @@ fn main() {
                 let entry = Entry {
                     realtime_us: 1_795_219_200_000_000
                         + (round * messages.len() + i) as i64 * 1_000_000,
-                    message: message.clone(),
+                    message,
                     origin: Origin::Trusted,
                     host: None,
                     cursor: None,

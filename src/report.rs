@@ -204,7 +204,7 @@ mod tests {
         assert_eq!(
             notes,
             [
-                "some groups had more than 4096 greylisted sender/recipient pairs to remember; \
+                "some groups had more than 131072 greylisted sender/recipient pairs to remember; \
               their retries from another network are lower bounds"
             ]
         );
@@ -233,7 +233,7 @@ mod tests {
                 "some groups passed more mails after a delay than a day keeps (512, fewer once the \
                  state file reaches --max-state-size); their median wait is estimated from a \
                  sample",
-                "some groups had more than 4096 greylisted sender/recipient pairs to remember; \
+                "some groups had more than 131072 greylisted sender/recipient pairs to remember; \
                  their retries from another network are lower bounds",
             ]
         );

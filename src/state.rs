@@ -22,7 +22,9 @@ use crate::atomic;
 use crate::error::Failure;
 use crate::tally::Tally;
 
-/// Bumped when the file layout changes incompatibly. 2: the compact tally (`tally::stored`),
+pub(crate) mod stored;
+
+/// Bumped when the file layout changes incompatibly. 2: the compact tally (`state::stored`),
 /// one journal position per machine.
 pub const SCHEMA: u32 = 2;
 

@@ -13,7 +13,7 @@
 //! pairs) to keep the state bounded; [`Evidence::caps`] says which cap was hit. A window merges
 //! its days without capping again: its sets are the unions of the days' sets.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::Hasher;
 use std::net::IpAddr;
 
@@ -25,7 +25,9 @@ use crate::group::{GroupKey, Grouper, network_of};
 use crate::source::{Entry, Origin};
 
 mod compact;
+mod pairs;
 pub use compact::{Compaction, Folded, Limit, TRIMMED_DELAYS, TRIMMED_DISTINCT};
+pub use pairs::{PAIR_CAP, PAIR_MEMORY_US, PairTrack, Pairs};
 
 /// Days since 1970-01-01, UTC.
 pub type Day = i64;
@@ -36,12 +38,6 @@ pub const MICROS_PER_DAY: i64 = 86_400 * 1_000_000;
 pub const DISTINCT_CAP: usize = 256;
 /// Most individual delays kept per group and day (for the median).
 pub const DELAY_CAP: usize = 512;
-/// Most (sender, recipient) pairs remembered per group for `retried_from_other_net`.
-pub const PAIR_CAP: usize = 4096;
-/// Networks remembered per pair: a retry from a third network is as telling as from a second.
-const PAIR_NET_CAP: usize = 4;
-/// How long a greylisted pair is remembered. Postfix gives up on a deferred mail after 5 days.
-pub const PAIR_MEMORY_US: i64 = 5 * MICROS_PER_DAY;
 /// Pairs the state file carries over to the next run: those greylisted within this span before
 /// the group's newest decision. A multi-server sender retries from its other networks within
 /// hours (Postfix's `maximal_backoff_time` is 4000 s), so a day covers a retry straddling the
@@ -164,24 +160,17 @@ impl DroppedSets {
     }
 }
 
-/// A greylisted (sender, recipient) pair: from which networks, and when last.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PairTrack {
-    pub nets: Vec<IpNet>,
-    pub last_us: i64,
-}
-
 /// Everything known about one group.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GroupTally {
     pub days: BTreeMap<Day, DayStats>,
-    /// Keyed by a stable 64-bit hash of sender and recipient (addresses are not kept).
-    pub pairs: HashMap<u64, PairTrack>,
+    /// The pairs greylisted lately, for `retried_from_other_net`.
+    pub pairs: Pairs,
 }
 
 /// Evidence per group over a set of days.
 ///
-/// Serialises to the compact form the state file holds (module `stored` below), which keeps
+/// Serialises to the compact form the state file holds (`state::stored`), which keeps
 /// only the pairs of the last day ([`PAIR_CARRY_OVER_US`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tally {
@@ -236,18 +225,28 @@ pub const MAX_FILLED_DAYS: i64 = 366;
 
 fn pair_hash(sender: Option<&str>, recipient: Option<&str>) -> u64 {
     // FNV is stable across builds, unlike std's RandomState: the hashes live in the state file.
+    // FNV takes one byte at a time: lowercasing on the way equals hashing the lowercased text.
     let mut hasher = fnv::FnvHasher::default();
-    hasher.write(sender.unwrap_or("").to_ascii_lowercase().as_bytes());
+    for byte in sender.unwrap_or("").bytes() {
+        hasher.write_u8(byte.to_ascii_lowercase());
+    }
     hasher.write_u8(0);
-    hasher.write(recipient.unwrap_or("").to_ascii_lowercase().as_bytes());
+    for byte in recipient.unwrap_or("").bytes() {
+        hasher.write_u8(byte.to_ascii_lowercase());
+    }
     hasher.finish()
 }
 
-fn insert_capped<T: Ord>(set: &mut BTreeSet<T>, value: T, capped: &mut bool) {
-    if set.len() < DISTINCT_CAP || set.contains(&value) {
+/// Inserts `value` unless the set is full; whether the set holds it afterwards.
+fn insert_capped<T: Ord>(set: &mut BTreeSet<T>, value: T, capped: &mut bool) -> bool {
+    if set.len() < DISTINCT_CAP {
         set.insert(value);
+        true
+    } else if set.contains(&value) {
+        true
     } else {
         *capped = true;
+        false
     }
 }
 
@@ -273,11 +272,13 @@ impl DayStats {
         self.first_seen_us = self.first_seen_us.min(realtime_us);
         self.last_seen_us = self.last_seen_us.max(realtime_us);
         let capped = &mut self.caps.distinct;
+        let mut address_kept = false;
         if let Some(address) = address {
-            insert_capped(&mut self.ips, address, capped);
+            address_kept = insert_capped(&mut self.ips, address, capped);
             insert_capped(&mut self.nets, network_of(address), capped);
         }
         let host = name.and_then(ClientName::host);
+        let mut host_kept = true;
         if let Some(host) = host {
             if let Some(count) = self.hosts.get_mut(host) {
                 *count += 1;
@@ -285,14 +286,13 @@ impl DayStats {
                 self.hosts.insert(host.to_owned(), 1);
             } else {
                 *capped = true;
+                host_kept = false;
             }
         }
-        let Some(address) = address.filter(|a| self.ips.contains(a)) else {
+        // Only pairs of a kept address and a kept name (see `DayStats::clients`).
+        let Some(address) = address.filter(|_| address_kept && host_kept) else {
             return;
         };
-        if host.is_some_and(|h| !self.hosts.contains_key(h)) {
-            return;
-        }
         // Looked up without allocating: most decisions come from a client seen before.
         let known = self
             .clients
@@ -432,33 +432,8 @@ impl<'a> WindowStats<'a> {
 }
 
 impl GroupTally {
-    /// Records a greylisting of the pair from `net`: `Some(true)` when the pair was greylisted
-    /// before from a different network of this group (within [`PAIR_MEMORY_US`]), `None` when
-    /// the pair could not be remembered because [`PAIR_CAP`] pairs already are.
-    fn greylisted_from(&mut self, pair: u64, net: IpNet, realtime_us: i64) -> Option<bool> {
-        if !self.pairs.contains_key(&pair) && self.pairs.len() >= PAIR_CAP {
-            self.forget_pairs_before(realtime_us - PAIR_MEMORY_US);
-            if self.pairs.len() >= PAIR_CAP {
-                return None;
-            }
-        }
-        let track = self.pairs.entry(pair).or_default();
-        if realtime_us - track.last_us > PAIR_MEMORY_US {
-            track.nets.clear();
-        }
-        track.last_us = track.last_us.max(realtime_us);
-        if track.nets.contains(&net) {
-            return Some(false);
-        }
-        let seen_elsewhere = !track.nets.is_empty();
-        if track.nets.len() < PAIR_NET_CAP {
-            track.nets.push(net);
-        }
-        Some(seen_elsewhere)
-    }
-
     pub(crate) fn forget_pairs_before(&mut self, cutoff_us: i64) {
-        self.pairs.retain(|_, track| track.last_us >= cutoff_us);
+        self.pairs.retain_since(cutoff_us);
     }
 
     /// Evidence over the days in `[first, last]`, `None` when the group has none there.
@@ -523,7 +498,7 @@ impl Tally {
     }
 
     /// Takes one entry through parse → group → tally.
-    pub fn ingest(&mut self, grouper: &Grouper, entry: &Entry) {
+    pub fn ingest(&mut self, grouper: &Grouper, entry: &Entry<'_>) {
         let at = entry.realtime_us;
         self.totals_of(at).entries += 1;
         if entry.origin == Origin::Untrusted {
@@ -531,7 +506,7 @@ impl Tally {
             return;
         }
         self.totals_of(at).postgrey_lines += 1;
-        match crate::event::parse(&entry.message) {
+        match crate::event::parse(entry.message) {
             Ok(Event::Decision(decision)) => self.record_decision(grouper, at, &decision),
             Ok(_) => {}
             Err(_) => self.totals_of(at).malformed += 1,
@@ -548,13 +523,13 @@ impl Tally {
         };
         let group = self.groups.entry(key).or_default();
         let pair = pair_hash(decision.sender.as_deref(), decision.recipient.as_deref());
-        let retried_elsewhere = match (&decision.action, &decision.reason, decision.client_address)
-        {
-            (Action::Greylist, Some(Reason::New), Some(address)) => {
-                group.greylisted_from(pair, network_of(address), realtime_us)
-            }
-            _ => Some(false),
-        };
+        let retried_elsewhere =
+            match (&decision.action, &decision.reason, decision.client_address) {
+                (Action::Greylist, Some(Reason::New), Some(address)) => group
+                    .pairs
+                    .greylisted_from(pair, network_of(address), realtime_us),
+                _ => Some(false),
+            };
         let day = group
             .days
             .entry(day_of(realtime_us))
@@ -632,1093 +607,6 @@ impl Tally {
         group_days
             .chain(total_days)
             .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))
-    }
-}
-
-/// Group keys are stored as their display form: a domain, or a network in CIDR notation (a
-/// domain never parses as a network).
-impl Serialize for GroupKey {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for GroupKey {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Ok(match text.parse::<IpNet>() {
-            Ok(net) => GroupKey::Network(net),
-            Err(_) => GroupKey::Domain(text),
-        })
-    }
-}
-
-/// The state file's form of a tally: compact, and lossless for everything [`Evidence`] is made
-/// of.
-///
-/// A busy server greylists a million times a week from tens of thousands of groups, and the
-/// state keeps eight weeks of day buckets, so every byte of a bucket counts:
-///
-/// - Field names are short (the mapping is at `GroupOut` and `DayOut`), and a field at its
-///   default (zero, empty, `false`) is left out.
-/// - A group lists its addresses and host names once; its days refer to them by position.
-/// - Host names are relative to the group's domain, as in a zone file: `mx1` is
-///   `mx1.example.com` in the group `example.com`, `@` is the domain itself, and a name that
-///   does not end in the domain is written absolute, with a trailing dot.
-/// - What follows from other fields is left out and rebuilt on load: the networks of a day when
-///   they are those of its addresses (they differ only once a cap dropped some), the longest
-///   delay when it is the longest of the delays kept, and which name came with which address
-///   when every address of the day came with every name of the day (one name, or one address,
-///   or no name at all: most days of most groups). Otherwise a day lists, for each of its
-///   addresses in order, the position of the name it came with (`-1`: none), or a list of them
-///   when it came with several.
-/// - Times are µs after the day's midnight (first seen) and after first seen (last seen).
-/// - Only the pairs greylisted within [`PAIR_CARRY_OVER_US`] of the group's newest decision
-///   are carried over, listed by network; on load they count as greylisted at that decision.
-///
-/// ```text
-/// {"groups": {"example.com": {
-///     "i": ["192.0.2.1", "198.51.100.3"],
-///     "h": ["a.smtp", "c.smtp"],
-///     "d": {"20410": {"n": 3, "r": 1, "p": 1, "dl": [3600], "h": [1, 2], "a": [0, 1],
-///                     "f": 3600000000, "l": 7200000000}},
-///     "p": {"192.0.2.0/24": ["9ae16a3b2f90404f"], "198.51.100.0/24": ["9ae16a3b2f90404f"]}}},
-///  "totals": {"20410": {"entries": 5, "postgrey_lines": 5, "greylisted": 4, …}}}
-/// ```
-mod stored {
-    use std::borrow::Cow;
-    use std::collections::{BTreeMap, BTreeSet, HashMap};
-    use std::net::IpAddr;
-
-    use ipnet::IpNet;
-    use serde::de::Error as _;
-    use serde::ser::SerializeStruct as _;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    use super::{
-        Caps, Client, DISTINCT_CAP, Day, DayStats, DroppedSets, Folded, GroupTally, MICROS_PER_DAY,
-        PAIR_CARRY_OVER_US, PAIR_NET_CAP, Tally, Totals,
-    };
-    use crate::group::{GroupKey, network_of};
-
-    /// The name of a group's domain itself among its relative host names.
-    const ORIGIN: &str = "@";
-
-    fn is_default<T: Default + PartialEq>(value: &T) -> bool {
-        *value == T::default()
-    }
-
-    /// A day bucket as stored. Field names: `n` new, `e` early_retry, `p` passed_after_delay,
-    /// `k` passed_known, `w` passed_whitelisted, `r` retried_from_other_net, `dl` delays, `mx`
-    /// max_delay_s (only when not the largest of `dl`), `i` ips as positions in the group's
-    /// `i` (left out when the day saw every one of them), `nt` nets (only when not the
-    /// networks of the ips), `h` how often each of the group's `h` was seen, in their order
-    /// (see [`encode_counts`]), `a` the names of the addresses (see [`ClientNames`]; left out
-    /// when they follow from `i` and `h`), `f` first seen (µs after the day's midnight), `l`
-    /// last seen (µs after first seen), `c` the caps hit (see [`caps_bits`]).
-    #[derive(Serialize)]
-    struct DayOut<'a> {
-        #[serde(rename = "n", skip_serializing_if = "is_default")]
-        new: u64,
-        #[serde(rename = "e", skip_serializing_if = "is_default")]
-        early_retry: u64,
-        #[serde(rename = "p", skip_serializing_if = "is_default")]
-        passed_after_delay: u64,
-        #[serde(rename = "k", skip_serializing_if = "is_default")]
-        passed_known: u64,
-        #[serde(rename = "w", skip_serializing_if = "is_default")]
-        passed_whitelisted: u64,
-        #[serde(rename = "r", skip_serializing_if = "is_default")]
-        retried_from_other_net: u64,
-        #[serde(rename = "dl", skip_serializing_if = "<[u64]>::is_empty")]
-        delays: &'a [u64],
-        #[serde(rename = "mx", skip_serializing_if = "Option::is_none")]
-        max_delay_s: Option<u64>,
-        #[serde(rename = "i", skip_serializing_if = "Option::is_none")]
-        ips: Option<Vec<usize>>,
-        #[serde(rename = "nt", skip_serializing_if = "Option::is_none")]
-        nets: Option<&'a BTreeSet<IpNet>>,
-        #[serde(rename = "h", skip_serializing_if = "Vec::is_empty")]
-        hosts: Vec<i64>,
-        #[serde(rename = "a", skip_serializing_if = "Option::is_none")]
-        clients: Option<Vec<ClientNames>>,
-        #[serde(rename = "f")]
-        first_seen: i64,
-        #[serde(rename = "l", skip_serializing_if = "is_default")]
-        last_seen: i64,
-        #[serde(rename = "c", skip_serializing_if = "is_default")]
-        caps: u8,
-        #[serde(rename = "x", skip_serializing_if = "is_default")]
-        dropped: [u64; 3],
-    }
-
-    /// [`DayOut`] as read back.
-    #[derive(Deserialize)]
-    struct DayIn {
-        #[serde(rename = "n", default)]
-        new: u64,
-        #[serde(rename = "e", default)]
-        early_retry: u64,
-        #[serde(rename = "p", default)]
-        passed_after_delay: u64,
-        #[serde(rename = "k", default)]
-        passed_known: u64,
-        #[serde(rename = "w", default)]
-        passed_whitelisted: u64,
-        #[serde(rename = "r", default)]
-        retried_from_other_net: u64,
-        #[serde(rename = "dl", default)]
-        delays: Vec<u64>,
-        #[serde(rename = "mx", default)]
-        max_delay_s: Option<u64>,
-        #[serde(rename = "i", default)]
-        ips: Option<Vec<usize>>,
-        #[serde(rename = "nt", default)]
-        nets: Option<BTreeSet<IpNet>>,
-        #[serde(rename = "h", default)]
-        hosts: Vec<i64>,
-        #[serde(rename = "a", default)]
-        clients: Option<Vec<ClientNames>>,
-        #[serde(rename = "f")]
-        first_seen: i64,
-        #[serde(rename = "l", default)]
-        last_seen: i64,
-        #[serde(rename = "c", default)]
-        caps: u8,
-        #[serde(rename = "x", default)]
-        dropped: [u64; 3],
-    }
-
-    /// A day as stored: the short form when it can be, else [`DayOut`].
-    #[derive(Serialize)]
-    #[serde(untagged)]
-    enum DayOutAny<'a> {
-        Short(Vec<u64>),
-        Long(DayOut<'a>),
-    }
-
-    /// Fields of the short form, in order (see [`short_form`]).
-    const SHORT_FIELDS: usize = 16;
-
-    /// The short form of a day that kept at most one client (an address, a host name seen
-    /// once, or both), its networks those of the address, and at most one delay, with whole
-    /// seconds for its times: what `Tally::compact` leaves of a day before the detail window.
-    /// Days as recorded keep the long form. The short form:
-    /// `[first seen (s after midnight), last seen (s after first), n, address, host, e, p, k,
-    /// w, r, delay, longest delay minus delay, caps, addresses, networks, hosts]`: address and
-    /// host are the client's positions in the group's lists plus one (0: none), addresses,
-    /// networks and hosts the distinct counts the day had before compaction; trailing zeros
-    /// are left out, so that an old day of one greylisting is `[first, 0, 1, address, host]`.
-    /// `None` when the day needs the long form.
-    fn short_form(
-        day: Day,
-        stats: &DayStats,
-        ip_position: impl Fn(&IpAddr) -> Option<usize>,
-        host_position: impl Fn(&str) -> Option<usize>,
-    ) -> Option<Vec<u64>> {
-        let (delay, longer) = match (stats.passed_after_delay, stats.delays.as_slice()) {
-            (0, []) if stats.max_delay_s.is_none() => (0, 0),
-            (1.., [delay]) => (*delay, stats.max_delay_s?.checked_sub(*delay)?),
-            _ => return None,
-        };
-        // Only what compaction left: a day as recorded keeps the long form, readable as it
-        // always was.
-        if !stats.coarse {
-            return None;
-        }
-        let one_client = stats.ips.len() <= 1
-            && stats.hosts.len() <= 1
-            && stats.hosts.values().all(|&count| count == 1)
-            && nets_of(&stats.ips) == stats.nets
-            && clients_follow(stats);
-        if !one_client {
-            return None;
-        }
-        let example = |position: Option<Option<usize>>| match position {
-            None => Some(0),
-            Some(found) => found.and_then(|i| u64::try_from(i).ok()?.checked_add(1)),
-        };
-        let address = example(stats.ips.first().map(&ip_position))?;
-        let host = example(stats.hosts.keys().next().map(|h| host_position(h)))?;
-        let first = stats.first_seen_us.checked_sub(midnight_us(day))?;
-        let last = stats.last_seen_us.checked_sub(stats.first_seen_us)?;
-        let whole = |us: i64| (us % 1_000_000 == 0).then(|| u64::try_from(us / 1_000_000).ok())?;
-        let mut form = vec![
-            whole(first)?,
-            whole(last)?,
-            stats.new,
-            address,
-            host,
-            stats.early_retry,
-            stats.passed_after_delay,
-            stats.passed_known,
-            stats.passed_whitelisted,
-            stats.retried_from_other_net,
-            delay,
-            longer,
-            u64::from(caps_bits(stats.caps)),
-            stats.dropped.ips,
-            stats.dropped.nets,
-            stats.dropped.hosts,
-        ];
-        while form.len() > 2 && form.last() == Some(&0) {
-            form.pop();
-        }
-        Some(form)
-    }
-
-    /// The inverse of [`short_form`], as the long form it stands for.
-    fn from_short_form(form: &[u64]) -> Result<DayIn, String> {
-        if !(2..=SHORT_FIELDS).contains(&form.len()) {
-            return Err(format!(
-                "a short day has {} fields, not 2 to {SHORT_FIELDS}",
-                form.len()
-            ));
-        }
-        let field = |i: usize| form.get(i).copied().unwrap_or(0);
-        let micros = |s: u64| {
-            i64::try_from(s)
-                .ok()
-                .and_then(|s| s.checked_mul(1_000_000))
-                .ok_or_else(|| String::from("a time out of range"))
-        };
-        let passed_after_delay = field(6);
-        let (delay, longer) = (field(10), field(11));
-        let (delays, max_delay_s) = if passed_after_delay == 0 {
-            if delay != 0 || longer != 0 {
-                return Err(String::from("a delay without a mail that waited"));
-            }
-            (Vec::new(), None)
-        } else {
-            let longest = delay
-                .checked_add(longer)
-                .ok_or_else(|| String::from("a delay out of range"))?;
-            (vec![delay], Some(longest))
-        };
-        let position = |i: usize| usize::try_from(field(i)).unwrap_or(usize::MAX);
-        let ips = match position(3) {
-            0 => Vec::new(),
-            address => vec![address - 1],
-        };
-        // The counts of the group's names, up to the example's (see `encode_counts`).
-        let hosts = match i64::try_from(position(4)).unwrap_or(i64::MAX) {
-            0 => Vec::new(),
-            1 => vec![1],
-            host => vec![1 - host, 1],
-        };
-        Ok(DayIn {
-            new: field(2),
-            early_retry: field(5),
-            passed_after_delay,
-            passed_known: field(7),
-            passed_whitelisted: field(8),
-            retried_from_other_net: field(9),
-            delays,
-            max_delay_s,
-            ips: Some(ips),
-            nets: None,
-            hosts,
-            clients: None,
-            first_seen: micros(field(0))?,
-            last_seen: micros(field(1))?,
-            caps: u8::try_from(field(12))
-                .map_err(|_| format!("caps {} are not a combination of 1, 2 and 4", field(12)))?,
-            dropped: [field(13), field(14), field(15)],
-        })
-    }
-
-    /// A stored day: a list is the short form, a map the long one.
-    enum DayInAny {
-        Short(Vec<u64>),
-        Long(Box<DayIn>),
-    }
-
-    impl<'de> Deserialize<'de> for DayInAny {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            struct Either;
-            impl<'de> serde::de::Visitor<'de> for Either {
-                type Value = DayInAny;
-                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                    f.write_str("a day bucket (a map, or a list of counts)")
-                }
-                fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                    self,
-                    seq: A,
-                ) -> Result<DayInAny, A::Error> {
-                    let deserializer = serde::de::value::SeqAccessDeserializer::new(seq);
-                    Vec::deserialize(deserializer).map(DayInAny::Short)
-                }
-                fn visit_map<A: serde::de::MapAccess<'de>>(
-                    self,
-                    map: A,
-                ) -> Result<DayInAny, A::Error> {
-                    let deserializer = serde::de::value::MapAccessDeserializer::new(map);
-                    DayIn::deserialize(deserializer).map(|day| DayInAny::Long(Box::new(day)))
-                }
-            }
-            deserializer.deserialize_any(Either)
-        }
-    }
-
-    /// The names an address of a day came with, as positions in the group's `h`, `-1` for no
-    /// name: one number for one name (the usual case), a list for several or for none (a cap
-    /// dropped the pair).
-    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-    #[serde(untagged)]
-    enum ClientNames {
-        One(i64),
-        Several(Vec<i64>),
-    }
-
-    /// Position of no name among a day's client names.
-    const NO_NAME: i64 = -1;
-
-    /// The caps of a day as stored: 1 distinct sets, 2 delays, 4 pairs, or-ed.
-    fn caps_bits(caps: Caps) -> u8 {
-        u8::from(caps.distinct) | u8::from(caps.delays) << 1 | u8::from(caps.pairs) << 2
-    }
-
-    /// The inverse of [`caps_bits`].
-    fn caps_of(bits: u8) -> Result<Caps, String> {
-        if bits > 7 {
-            return Err(format!("caps {bits} are not a combination of 1, 2 and 4"));
-        }
-        Ok(Caps {
-            distinct: bits & 1 != 0,
-            delays: bits & 2 != 0,
-            pairs: bits & 4 != 0,
-        })
-    }
-
-    /// A group as stored: `i` every address of its days, `h` every host name (relative), `d`
-    /// its day buckets, `p` the carried-over pairs as network → pair hashes (16 hex digits; a
-    /// pair seen from several networks is listed under each).
-    #[derive(Serialize)]
-    struct GroupOut<'a> {
-        #[serde(rename = "i", skip_serializing_if = "Vec::is_empty")]
-        ips: Vec<IpAddr>,
-        #[serde(rename = "h", skip_serializing_if = "Vec::is_empty")]
-        hosts: Vec<Cow<'a, str>>,
-        #[serde(rename = "d")]
-        days: BTreeMap<Day, DayOutAny<'a>>,
-        #[serde(rename = "p", skip_serializing_if = "BTreeMap::is_empty")]
-        pairs: BTreeMap<IpNet, Vec<String>>,
-    }
-
-    /// [`GroupOut`] as read back.
-    #[derive(Deserialize)]
-    struct GroupIn {
-        #[serde(rename = "i", default)]
-        ips: Vec<IpAddr>,
-        #[serde(rename = "h", default)]
-        hosts: Vec<String>,
-        #[serde(rename = "d", default)]
-        days: BTreeMap<Day, DayInAny>,
-        #[serde(rename = "p", default)]
-        pairs: BTreeMap<IpNet, Vec<String>>,
-    }
-
-    /// The tally as read back; `groups` and `totals` keep their names for scripts reading the
-    /// file.
-    #[derive(Deserialize)]
-    struct TallyIn {
-        #[serde(default)]
-        groups: BTreeMap<GroupKey, GroupIn>,
-        #[serde(default)]
-        totals: BTreeMap<Day, Totals>,
-        #[serde(default)]
-        folded: BTreeMap<Day, Folded>,
-    }
-
-    /// Counts of a day, one per name of the group's list: a positive number is the next name's
-    /// count, `-n` skips `n` names the day did not see; unseen names at the end are left out.
-    /// A day of a small group is a plain list of counts, and a day that saw a few of a big
-    /// group's many names costs a number per gap rather than a zero per name.
-    fn encode_counts(counts: &[u64]) -> Vec<i64> {
-        let mut encoded = Vec::new();
-        let mut unseen: i64 = 0;
-        for &count in counts {
-            if count == 0 {
-                unseen += 1;
-                continue;
-            }
-            if unseen > 0 {
-                encoded.push(-unseen);
-                unseen = 0;
-            }
-            encoded.push(i64::try_from(count).unwrap_or(i64::MAX));
-        }
-        encoded
-    }
-
-    /// The inverse of [`encode_counts`]: (position, count) of the names seen.
-    fn decode_counts(encoded: &[i64]) -> impl Iterator<Item = (usize, u64)> + '_ {
-        let mut position = 0usize;
-        encoded.iter().filter_map(move |&n| {
-            let skip = usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX);
-            if n > 0 {
-                position = position.saturating_add(1);
-                Some((position - 1, n.unsigned_abs()))
-            } else {
-                position = position.saturating_add(skip);
-                None
-            }
-        })
-    }
-
-    fn nets_of(ips: &BTreeSet<IpAddr>) -> BTreeSet<IpNet> {
-        ips.iter().map(|ip| network_of(*ip)).collect()
-    }
-
-    fn longest(delays: &[u64]) -> Option<u64> {
-        delays.iter().max().copied()
-    }
-
-    fn midnight_us(day: Day) -> i64 {
-        day.saturating_mul(MICROS_PER_DAY)
-    }
-
-    fn domain_of(key: &GroupKey) -> Option<&str> {
-        match key {
-            GroupKey::Domain(d) => Some(d),
-            GroupKey::Network(_) => None,
-        }
-    }
-
-    /// `host` relative to `domain` (see the module docs).
-    fn relative<'a>(host: &'a str, domain: Option<&str>) -> Cow<'a, str> {
-        let Some(domain) = domain else {
-            return Cow::Borrowed(host);
-        };
-        if host == domain {
-            return Cow::Borrowed(ORIGIN);
-        }
-        match host
-            .strip_suffix(domain)
-            .and_then(|rest| rest.strip_suffix('.'))
-        {
-            // Only what reads back as the same name.
-            Some(label) if !label.is_empty() && label != ORIGIN && !label.ends_with('.') => {
-                Cow::Borrowed(label)
-            }
-            _ => Cow::Owned(format!("{host}.")),
-        }
-    }
-
-    /// The inverse of [`relative`].
-    fn absolute(stored: &str, domain: Option<&str>) -> String {
-        let Some(domain) = domain else {
-            return stored.to_owned();
-        };
-        if stored == ORIGIN {
-            domain.to_owned()
-        } else if let Some(name) = stored.strip_suffix('.') {
-            name.to_owned()
-        } else {
-            format!("{stored}.{domain}")
-        }
-    }
-
-    /// Whether the day's clients are every pair of its addresses with its names (with no name
-    /// when it has none): what [`following_clients`] rebuilds.
-    fn clients_follow(stats: &DayStats) -> bool {
-        let names = stats.hosts.len().max(1);
-        stats.ips.len().checked_mul(names) == Some(stats.clients.len())
-            && stats.clients.iter().all(|(address, name)| {
-                stats.ips.contains(address)
-                    && match name {
-                        Some(name) => stats.hosts.contains_key(name),
-                        None => stats.hosts.is_empty(),
-                    }
-            })
-    }
-
-    /// The clients a day without `a` had: see [`clients_follow`].
-    fn following_clients(
-        ips: &BTreeSet<IpAddr>,
-        hosts: &BTreeMap<String, u64>,
-    ) -> BTreeSet<Client> {
-        let names: Vec<Option<&String>> = if hosts.is_empty() {
-            vec![None]
-        } else {
-            hosts.keys().map(Some).collect()
-        };
-        ips.iter()
-            .flat_map(|ip| names.iter().map(|name| (*ip, name.cloned())))
-            .collect()
-    }
-
-    /// The day's `a`: for each of its addresses, the names it came with, as positions in the
-    /// group's `hosts`; the addresses at the end without any are left out.
-    fn client_names(stats: &DayStats, hosts: &[&str]) -> Vec<ClientNames> {
-        let position = |name: &Option<String>| match name {
-            // The group's names include every client's name.
-            Some(name) => hosts
-                .binary_search(&name.as_str())
-                .map_or(NO_NAME, |i| i64::try_from(i).unwrap_or(i64::MAX)),
-            None => NO_NAME,
-        };
-        let mut names: Vec<ClientNames> = stats
-            .ips
-            .iter()
-            .map(|ip| {
-                let mut positions: Vec<i64> = stats
-                    .clients
-                    .range((*ip, None)..)
-                    .take_while(|(address, _)| address == ip)
-                    .map(|(_, name)| position(name))
-                    .collect();
-                match positions.len() {
-                    1 => ClientNames::One(positions.remove(0)),
-                    _ => ClientNames::Several(positions),
-                }
-            })
-            .collect();
-        while names.last() == Some(&ClientNames::Several(Vec::new())) {
-            names.pop();
-        }
-        names
-    }
-
-    /// The inverse of [`client_names`].
-    fn clients_of(
-        names: &[ClientNames],
-        ips: &BTreeSet<IpAddr>,
-        hosts: &[String],
-    ) -> Result<BTreeSet<Client>, String> {
-        if names.len() > ips.len() {
-            return Err(String::from("more client names than addresses"));
-        }
-        let mut clients = BTreeSet::new();
-        for (ip, names) in ips.iter().zip(names) {
-            let positions = match names {
-                ClientNames::One(position) => std::slice::from_ref(position),
-                ClientNames::Several(positions) => positions.as_slice(),
-            };
-            for &position in positions {
-                let name = if position == NO_NAME {
-                    None
-                } else {
-                    let host = usize::try_from(position).ok().and_then(|i| hosts.get(i));
-                    Some(
-                        host.ok_or_else(|| {
-                            format!("client name position {position} is out of range")
-                        })?
-                        .clone(),
-                    )
-                };
-                clients.insert((*ip, name));
-            }
-        }
-        Ok(clients)
-    }
-
-    impl<'a> DayOut<'a> {
-        /// `stats` of `day`, its addresses and host names given by position in the group's.
-        fn new(day: Day, stats: &'a DayStats, ips: &[IpAddr], hosts: &[&str]) -> Self {
-            let day_ips = (stats.ips.len() != ips.len()).then(|| {
-                stats
-                    .ips
-                    .iter()
-                    .filter_map(|ip| ips.binary_search(ip).ok())
-                    .collect()
-            });
-            let mut counts = vec![0; hosts.len()];
-            for (host, count) in &stats.hosts {
-                if let Ok(i) = hosts.binary_search(&host.as_str()) {
-                    counts[i] = *count;
-                }
-            }
-            let clients = (!clients_follow(stats)).then(|| client_names(stats, hosts));
-            DayOut {
-                new: stats.new,
-                early_retry: stats.early_retry,
-                passed_after_delay: stats.passed_after_delay,
-                passed_known: stats.passed_known,
-                passed_whitelisted: stats.passed_whitelisted,
-                retried_from_other_net: stats.retried_from_other_net,
-                delays: &stats.delays,
-                max_delay_s: stats
-                    .max_delay_s
-                    .filter(|&max| Some(max) != longest(&stats.delays)),
-                ips: day_ips,
-                nets: (nets_of(&stats.ips) != stats.nets).then_some(&stats.nets),
-                hosts: encode_counts(&counts),
-                clients,
-                first_seen: stats.first_seen_us - midnight_us(day),
-                last_seen: stats.last_seen_us - stats.first_seen_us,
-                caps: caps_bits(stats.caps),
-                dropped: [stats.dropped.ips, stats.dropped.nets, stats.dropped.hosts],
-            }
-        }
-    }
-
-    impl<'a> GroupOut<'a> {
-        /// `group` as stored, without its days before `from`.
-        fn new(key: &GroupKey, group: &'a GroupTally, carry_from_us: i64, from: Day) -> Self {
-            // Sorted, so that a day finds its positions by binary search.
-            let ips: Vec<IpAddr> = group
-                .days
-                .range(from..)
-                .map(|(_, d)| d)
-                .flat_map(|d| d.ips.iter().copied())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let hosts: Vec<&str> = group
-                .days
-                .range(from..)
-                .map(|(_, d)| d)
-                .flat_map(|d| {
-                    let client_names = d.clients.iter().filter_map(|(_, name)| name.as_deref());
-                    d.hosts.keys().map(String::as_str).chain(client_names)
-                })
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let days = group
-                .days
-                .range(from..)
-                .map(|(day, stats)| {
-                    let ip_position = |ip: &IpAddr| ips.binary_search(ip).ok();
-                    let host_position = |host: &str| hosts.binary_search(&host).ok();
-                    let form = match short_form(*day, stats, ip_position, host_position) {
-                        Some(short) => DayOutAny::Short(short),
-                        None => DayOutAny::Long(DayOut::new(*day, stats, &ips, &hosts)),
-                    };
-                    (*day, form)
-                })
-                .collect();
-            let mut pairs: BTreeMap<IpNet, Vec<u64>> = BTreeMap::new();
-            for (hash, track) in &group.pairs {
-                if track.last_us >= carry_from_us {
-                    for net in &track.nets {
-                        pairs.entry(*net).or_default().push(*hash);
-                    }
-                }
-            }
-            GroupOut {
-                ips,
-                hosts: hosts.iter().map(|h| relative(h, domain_of(key))).collect(),
-                days,
-                pairs: pairs
-                    .into_iter()
-                    .map(|(net, mut hashes)| {
-                        hashes.sort_unstable();
-                        (net, hashes.iter().map(|h| format!("{h:016x}")).collect())
-                    })
-                    .collect(),
-            }
-        }
-    }
-
-    /// Most a state file may count for one group, or in its totals, over all days: 2^53 (exact
-    /// as a float), more than any server logs, and far enough below `u64::MAX` that adding up
-    /// the days of a window and the decisions of the next runs cannot overflow.
-    const MAX_COUNT: u64 = 1 << 53;
-
-    /// `sum + count`, when that stays within [`MAX_COUNT`].
-    fn add_count(sum: u64, count: u64) -> Option<u64> {
-        sum.checked_add(count).filter(|&sum| sum <= MAX_COUNT)
-    }
-
-    /// A stored group's day buckets, or why they do not make sense.
-    fn days_of(
-        days: BTreeMap<Day, DayInAny>,
-        ips: &[IpAddr],
-        hosts: &[String],
-        domain: Option<&str>,
-    ) -> Result<BTreeMap<Day, DayStats>, String> {
-        let hosts: Vec<String> = hosts.iter().map(|h| absolute(h, domain)).collect();
-        let mut result = BTreeMap::new();
-        let mut counted: u64 = 0;
-        for (day, stored) in days {
-            let (stored, coarse) = match stored {
-                DayInAny::Long(long) => (*long, false),
-                DayInAny::Short(short) => (
-                    from_short_form(&short).map_err(|why| format!("day {day}: {why}"))?,
-                    true,
-                ),
-            };
-            let [ips_had, nets_had, hosts_had] = stored.dropped;
-            if nets_had > ips_had.max(1) || ips_had > MAX_COUNT || hosts_had > MAX_COUNT {
-                return Err(format!(
-                    "day {day}: distinct counts {:?} that no day can have",
-                    stored.dropped
-                ));
-            }
-            let day_ips: BTreeSet<IpAddr> = match &stored.ips {
-                None => ips.iter().copied().collect(),
-                Some(positions) => positions
-                    .iter()
-                    .map(|&i| ips.get(i).copied())
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| format!("day {day}: an address position is out of range"))?,
-            };
-            let mut day_hosts = BTreeMap::new();
-            for (position, count) in decode_counts(&stored.hosts) {
-                let host = hosts
-                    .get(position)
-                    .ok_or_else(|| format!("day {day}: more host counts than host names"))?;
-                day_hosts.insert(host.clone(), count);
-            }
-            let counts = [
-                stored.new,
-                stored.early_retry,
-                stored.passed_after_delay,
-                stored.passed_known,
-                stored.passed_whitelisted,
-                stored.retried_from_other_net,
-            ];
-            counted = counts
-                .into_iter()
-                .chain(day_hosts.values().copied())
-                .try_fold(counted, add_count)
-                .ok_or_else(|| format!("day {day}: counts beyond any real log"))?;
-            // A day keeps at most DISTINCT_CAP of each (see `DayStats::see_client`), and its
-            // clients are left out only when they are every address with every name; more
-            // would be a few bytes of file standing for millions of clients.
-            let names = day_hosts.len().max(1);
-            let follow_too_many =
-                stored.clients.is_none() && day_ips.len().saturating_mul(names) > DISTINCT_CAP;
-            if day_ips.len() > DISTINCT_CAP || day_hosts.len() > DISTINCT_CAP || follow_too_many {
-                return Err(format!(
-                    "day {day}: more addresses or host names than a day keeps ({DISTINCT_CAP})"
-                ));
-            }
-            let clients = match &stored.clients {
-                None => following_clients(&day_ips, &day_hosts),
-                Some(names) => clients_of(names, &day_ips, &hosts)
-                    .map_err(|why| format!("day {day}: {why}"))?,
-            };
-            let caps = caps_of(stored.caps).map_err(|why| format!("day {day}: {why}"))?;
-            // A day of the tally is a real day since the epoch, and both times lie inside it:
-            // anything else comes from a damaged file and would break the pair arithmetic.
-            let within_day = |offset: i64| (0..MICROS_PER_DAY).contains(&offset);
-            let first_seen_us = day
-                .checked_mul(MICROS_PER_DAY)
-                .filter(|_| day >= 0)
-                .filter(|_| within_day(stored.first_seen))
-                .and_then(|midnight| midnight.checked_add(stored.first_seen));
-            let last_seen_us = first_seen_us
-                .filter(|_| within_day(stored.first_seen.saturating_add(stored.last_seen)))
-                .filter(|_| stored.last_seen >= 0)
-                .and_then(|first| first.checked_add(stored.last_seen));
-            let (Some(first_seen_us), Some(last_seen_us)) = (first_seen_us, last_seen_us) else {
-                return Err(format!("day {day}: a time out of range"));
-            };
-            let stats = DayStats {
-                new: stored.new,
-                early_retry: stored.early_retry,
-                passed_after_delay: stored.passed_after_delay,
-                passed_known: stored.passed_known,
-                passed_whitelisted: stored.passed_whitelisted,
-                retried_from_other_net: stored.retried_from_other_net,
-                max_delay_s: stored.max_delay_s.or_else(|| longest(&stored.delays)),
-                delays: stored.delays,
-                nets: stored.nets.unwrap_or_else(|| nets_of(&day_ips)),
-                ips: day_ips,
-                hosts: day_hosts,
-                clients,
-                first_seen_us,
-                last_seen_us,
-                caps,
-                dropped: DroppedSets {
-                    ips: ips_had,
-                    nets: nets_had,
-                    hosts: hosts_had,
-                },
-                coarse,
-            };
-            result.insert(day, stats);
-        }
-        Ok(result)
-    }
-
-    /// The tally's groups as stored.
-    struct GroupsOut<'a> {
-        groups: &'a BTreeMap<GroupKey, GroupTally>,
-    }
-
-    impl Serialize for GroupsOut<'_> {
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            serializer.collect_map(self.groups.iter().map(|(key, group)| {
-                let carry_from_us = group.newest_us().saturating_sub(PAIR_CARRY_OVER_US);
-                (key, GroupOut::new(key, group, carry_from_us, Day::MIN))
-            }))
-        }
-    }
-
-    impl GroupTally {
-        /// When the group's newest decision was made. Per group, so that one entry with a wrong
-        /// clock (a future date) moves only its own group's pair horizon.
-        pub(in crate::tally) fn newest_us(&self) -> i64 {
-            self.days
-                .values()
-                .next_back()
-                .map_or(i64::MIN, |d| d.last_seen_us)
-        }
-    }
-
-    impl Serialize for Tally {
-        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            let mut tally = serializer.serialize_struct("Tally", 3)?;
-            tally.serialize_field(
-                "groups",
-                &GroupsOut {
-                    groups: &self.groups,
-                },
-            )?;
-            tally.serialize_field("totals", &self.totals)?;
-            if self.folded.is_empty() {
-                tally.skip_field("folded")?;
-            } else {
-                tally.serialize_field("folded", &self.folded)?;
-            }
-            tally.end()
-        }
-    }
-
-    /// Counts the bytes written to it.
-    #[derive(Default)]
-    struct ByteCount(usize);
-
-    impl std::io::Write for ByteCount {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0 += bytes.len();
-            Ok(bytes.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    fn stored_len<T: Serialize + ?Sized>(value: &T) -> usize {
-        let mut count = ByteCount::default();
-        // Writing to a counter cannot fail, and a stored form always serialises.
-        let _ = serde_json::to_writer(&mut count, value);
-        count.0
-    }
-
-    /// Bytes `group` takes in the stored tally, with its key and separators.
-    pub(super) fn group_size(key: &GroupKey, group: &GroupTally) -> usize {
-        group_size_from(key, group, Day::MIN)
-    }
-
-    /// What [`group_size`] would be without the days before `from`: 0 when none is left.
-    pub(super) fn group_size_from(key: &GroupKey, group: &GroupTally, from: Day) -> usize {
-        if group.days.range(from..).next().is_none() {
-            return 0;
-        }
-        let carry_from_us = group.newest_us().saturating_sub(PAIR_CARRY_OVER_US);
-        stored_len(key) + 2 + stored_len(&GroupOut::new(key, group, carry_from_us, from))
-    }
-
-    /// Bytes the stored tally takes besides its groups.
-    pub(super) fn size_without_groups(tally: &Tally) -> usize {
-        size_without_groups_from(tally, Day::MIN)
-    }
-
-    /// What [`size_without_groups`] would be without the days before `from`.
-    pub(super) fn size_without_groups_from(tally: &Tally, from: Day) -> usize {
-        let skeleton = Tally {
-            groups: BTreeMap::new(),
-            totals: tally.totals.range(from..).map(|(d, t)| (*d, *t)).collect(),
-            folded: tally.folded.range(from..).map(|(d, f)| (*d, *f)).collect(),
-        };
-        stored_len(&skeleton)
-    }
-
-    fn pair_hash(text: &str) -> Option<u64> {
-        if text.len() == 16 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-            u64::from_str_radix(text, 16).ok()
-        } else {
-            None
-        }
-    }
-
-    impl<'de> Deserialize<'de> for Tally {
-        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            let stored = TallyIn::deserialize(deserializer)?;
-            stored
-                .totals
-                .values()
-                .flat_map(|t| {
-                    [
-                        t.entries,
-                        t.postgrey_lines,
-                        t.greylisted,
-                        t.untrusted_skipped,
-                        t.malformed,
-                    ]
-                })
-                .try_fold(0, add_count)
-                .ok_or_else(|| D::Error::custom("totals: counts beyond any real log"))?;
-            stored
-                .folded
-                .values()
-                .flat_map(|f| [f.greylisted, f.largest])
-                .try_fold(0, add_count)
-                .ok_or_else(|| D::Error::custom("folded: counts beyond any real log"))?;
-            let mut tally = Tally {
-                groups: BTreeMap::new(),
-                totals: stored.totals,
-                folded: stored.folded,
-            };
-            let mut stored_pairs = Vec::new();
-            for (key, group) in stored.groups {
-                let days = days_of(group.days, &group.ips, &group.hosts, domain_of(&key))
-                    .map_err(|why| D::Error::custom(format!("group {key}: {why}")))?;
-                stored_pairs.push((key.clone(), group.pairs));
-                tally.groups.insert(
-                    key,
-                    GroupTally {
-                        days,
-                        pairs: HashMap::new(),
-                    },
-                );
-            }
-            for (key, pairs) in stored_pairs {
-                let Some(group) = tally.groups.get_mut(&key) else {
-                    continue;
-                };
-                let newest_us = group.newest_us();
-                for (net, hashes) in pairs {
-                    for text in hashes {
-                        let hash = pair_hash(&text).ok_or_else(|| {
-                            D::Error::custom(format!(
-                                "group {key}: pair hash {text:?} is not 16 hex digits"
-                            ))
-                        })?;
-                        let track = group.pairs.entry(hash).or_default();
-                        track.last_us = newest_us;
-                        if !track.nets.contains(&net) && track.nets.len() < PAIR_NET_CAP {
-                            track.nets.push(net);
-                        }
-                    }
-                }
-            }
-            Ok(tally)
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn host_names_are_relative_to_the_domain_and_read_back() {
-            let domain = Some("example.com");
-            let cases = [
-                ("mx1.example.com", "mx1"),
-                ("a.smtp-out.example.com", "a.smtp-out"),
-                ("example.com", "@"),
-                ("@.example.com", "@.example.com."),
-                ("notexample.com", "notexample.com."),
-                ("mx.example.net", "mx.example.net."),
-                ("a..example.com", "a..example.com."),
-                ("example.com.", "example.com.."),
-                ("", "."),
-            ];
-            for (host, stored) in cases {
-                assert_eq!(relative(host, domain), stored, "{host}");
-                assert_eq!(absolute(stored, domain), host, "{stored}");
-            }
-            // A network group has no domain: names stay as they are.
-            assert_eq!(relative("mx.example.com", None), "mx.example.com");
-            assert_eq!(absolute("mx.example.com", None), "mx.example.com");
-        }
-
-        #[test]
-        fn a_stored_tally_that_makes_no_sense_is_refused_with_the_reason() {
-            let cases = [
-                (
-                    r#"{"groups":{"example.com":{"i":["192.0.2.1"],"d":{"3":{"i":[1],"f":0}}}}}"#,
-                    "group example.com: day 3: an address position is out of range",
-                ),
-                (
-                    r#"{"groups":{"example.com":{"h":["mx"],"d":{"3":{"h":[-1,2],"f":0}}}}}"#,
-                    "group example.com: day 3: more host counts than host names",
-                ),
-                (
-                    r#"{"groups":{"example.com":{"d":{"3":{"f":9223372036854775807}}}}}"#,
-                    "group example.com: day 3: a time out of range",
-                ),
-                (
-                    r#"{"groups":{"example.com":{"d":{"3":{"f":-1}}}}}"#,
-                    "group example.com: day 3: a time out of range",
-                ),
-                (
-                    r#"{"groups":{"example.com":{"d":{"3":{"f":86399999999,"l":2}}}}}"#,
-                    "group example.com: day 3: a time out of range",
-                ),
-                (
-                    r#"{"groups":{"example.com":{"d":{"-106751991":{"f":0}}}}}"#,
-                    "group example.com: day -106751991: a time out of range",
-                ),
-                (
-                    r#"{"groups":{"example.com":{"d":{"3":[1]}}}}"#,
-                    "group example.com: day 3: a short day has 1 fields, not 2 to 16",
-                ),
-                (
-                    r#"{"groups":{"example.com":{"d":{"3":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}}}}"#,
-                    "group example.com: day 3: a short day has 17 fields, not 2 to 16",
-                ),
-                (
-                    r#"{"groups":{"example.com":{"d":{"3":[0,0,1,0,0,0,0,0,0,0,300]}}}}"#,
-                    "group example.com: day 3: a delay without a mail that waited",
-                ),
-                (
-                    r#"{"groups":{"example.com":{"d":{"3":[86399,1,1]}}}}"#,
-                    "group example.com: day 3: a time out of range",
-                ),
-                (
-                    r#"{"groups":{"example.com":{"d":{"3":[0,0,1,0,0,0,0,0,0,0,0,0,8]}}}}"#,
-                    "group example.com: day 3: caps 8 are not a combination of 1, 2 and 4",
-                ),
-                (
-                    r#"{"groups":{"example.com":{"d":{"3":[0,0,1,0,0,0,0,0,0,0,0,0,0,1,5]}}}}"#,
-                    "group example.com: day 3: distinct counts [1, 5, 0] that no day can have",
-                ),
-                (
-                    r#"{"groups":{"example.com":{"d":{"3":[0,0,1,0,0,0,0,0,0,0,0,0,256]}}}}"#,
-                    "group example.com: day 3: caps 256 are not a combination of 1, 2 and 4",
-                ),
-                (
-                    r#"{"groups":{"example.com":{"d":{"3":{"f":0,"x":[18446744073709551615,0,0]}}}}}"#,
-                    "group example.com: day 3: distinct counts [18446744073709551615, 0, 0] that no day can have",
-                ),
-                (
-                    r#"{"groups":{"example.com":{"d":{"3":[0,-1]}}}}"#,
-                    "invalid value: integer `-1`, expected u64",
-                ),
-                (
-                    r#"{"groups":{"example.com":{"d":{"3":"x"}}}}"#,
-                    "invalid type: string \"x\", expected a day bucket (a map, or a list of counts)",
-                ),
-                (
-                    r#"{"groups":{"example.com":{"d":{"3":{"f":0}},"p":{"192.0.2.0/24":["+123456789abcdef"]}}}}"#,
-                    "group example.com: pair hash \"+123456789abcdef\" is not 16 hex digits",
-                ),
-            ];
-            for (json, reason) in cases {
-                let err = serde_json::from_str::<Tally>(json).unwrap_err().to_string();
-                assert!(err.starts_with(reason), "{err}");
-            }
-        }
-
-        #[test]
-        fn counts_skip_unseen_names() {
-            assert_eq!(encode_counts(&[3, 1]), vec![3, 1]);
-            assert_eq!(encode_counts(&[0, 0, 2, 0, 7, 0, 0]), vec![-2, 2, -1, 7]);
-            assert_eq!(encode_counts(&[0, 0]), Vec::<i64>::new());
-            let decoded: Vec<(usize, u64)> = decode_counts(&[-2, 2, -1, 7]).collect();
-            assert_eq!(decoded, vec![(2, 2), (4, 7)]);
-            // A zero, which is never written, reads as nothing.
-            let decoded: Vec<(usize, u64)> = decode_counts(&[0, 5]).collect();
-            assert_eq!(decoded, vec![(0, 5)]);
-        }
     }
 }
 
@@ -2319,9 +1207,10 @@ mod tests {
     #[test]
     fn a_full_pair_memory_is_a_cap() {
         let mut f = Fixture::new();
+        // Ten a second: all on the day of T0.
         for i in 0..=PAIR_CAP as i64 {
             f.record(
-                T0 + i * 1_000_000,
+                T0 + i * 100_000,
                 greylist("mx.example.com", "192.0.2.1", &format!("s{i}@x")),
             );
         }

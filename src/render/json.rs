@@ -8,38 +8,104 @@ use serde::Serialize;
 
 use super::rfc3339;
 use crate::report::{Finding, Report};
-use crate::tally::{Day, MICROS_PER_DAY, Totals};
+use crate::tally::{Day, MICROS_PER_DAY};
 
 /// How many host names a group lists.
 pub const SAMPLE_HOSTS: usize = 5;
 
+// Every object lists its fields in alphabetical order: the order they had when the report
+// went through a `serde_json::Value` (whose maps are sorted), kept so that the output is the
+// same now that it is written straight out.
+
 #[derive(Serialize)]
 struct JsonReport<'a> {
-    since: Option<String>,
-    until: Option<String>,
-    totals: &'a Totals,
     groups: Vec<JsonGroup<'a>>,
-    unresolved: Vec<JsonUnresolved<'a>>,
     notes: &'a [String],
+    since: Option<String>,
+    totals: JsonTotals,
+    unresolved: Vec<JsonUnresolved<'a>>,
+    until: Option<String>,
 }
 
 #[derive(Serialize)]
+struct JsonTotals {
+    entries: u64,
+    greylisted: u64,
+    malformed: u64,
+    postgrey_lines: u64,
+    untrusted_skipped: u64,
+}
+
+/// A group's fields: those of [`JsonEvidence`] and its own, in alphabetical order.
+#[derive(Serialize)]
 struct JsonGroup<'a> {
+    addresses: &'a [std::net::IpAddr],
+    capped: bool,
+    clients: Clients<'a>,
+    daily_greylisted: BTreeMap<String, u64>,
+    distinct_hosts: u64,
+    distinct_ips: u64,
+    distinct_nets: u64,
     domain: String,
-    #[serde(flatten)]
-    evidence: JsonEvidence<'a>,
+    early_retry: u64,
+    first_seen: String,
+    greylisted: u64,
+    hosts: &'a [String],
+    last_seen: String,
+    max_delay_s: Option<u64>,
+    median_delay_s: Option<u64>,
+    new: u64,
+    passed_after_delay: u64,
+    passed_whitelisted: u64,
+    reason: Option<&'a str>,
+    retried_from_other_net: u64,
     sample_hosts: &'a [String],
+    status: &'static str,
     suggestion: Option<String>,
+    verdict: Option<&'static str>,
 }
 
 #[derive(Serialize)]
 struct JsonUnresolved<'a> {
+    addresses: &'a [std::net::IpAddr],
+    capped: bool,
+    clients: Clients<'a>,
+    daily_greylisted: BTreeMap<String, u64>,
+    distinct_hosts: u64,
+    distinct_ips: u64,
+    distinct_nets: u64,
+    early_retry: u64,
+    first_seen: String,
+    greylisted: u64,
+    hosts: &'a [String],
+    last_seen: String,
+    max_delay_s: Option<u64>,
+    median_delay_s: Option<u64>,
     network: String,
-    #[serde(flatten)]
-    evidence: JsonEvidence<'a>,
+    new: u64,
+    passed_after_delay: u64,
+    passed_whitelisted: u64,
+    reason: Option<&'a str>,
+    retried_from_other_net: u64,
+    status: &'static str,
+    verdict: Option<&'static str>,
 }
 
-#[derive(Serialize)]
+/// Every client seen as `[name, address]`, the name `null` when postgrey logged `unknown`:
+/// what `check` needs to tell whether each client is covered by name or address.
+struct Clients<'a>(&'a [(Option<String>, std::net::IpAddr)]);
+
+impl Serialize for Clients<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(
+            self.0
+                .iter()
+                .map(|(name, address)| (name.as_deref(), address)),
+        )
+    }
+}
+
+/// What groups and unresolved networks have in common.
 struct JsonEvidence<'a> {
     new: u64,
     early_retry: u64,
@@ -63,9 +129,7 @@ struct JsonEvidence<'a> {
     /// whitelist without the journal.
     hosts: &'a [String],
     addresses: &'a [std::net::IpAddr],
-    /// Every client seen as `[name, address]`, the name `null` when postgrey logged
-    /// `unknown`: what `check` needs to tell whether each client is covered by name or address.
-    clients: Vec<(Option<&'a str>, std::net::IpAddr)>,
+    clients: Clients<'a>,
     /// Greylistings per UTC day, `YYYY-MM-DD` → count; days without any are left out.
     daily_greylisted: BTreeMap<String, u64>,
 }
@@ -105,11 +169,7 @@ fn evidence(f: &Finding) -> JsonEvidence<'_> {
         reason: Some(f.advice.reason.as_str()).filter(|r| !r.is_empty()),
         hosts: &e.hosts,
         addresses: &e.ips,
-        clients: e
-            .clients
-            .iter()
-            .map(|(name, address)| (name.as_deref(), *address))
-            .collect(),
+        clients: Clients(&e.clients),
         daily_greylisted: daily(&e.per_day),
     }
 }
@@ -122,48 +182,165 @@ fn daily(per_day: &[(Day, u64)]) -> BTreeMap<String, u64> {
     daily
 }
 
-/// The report as a JSON value (the summary file embeds it).
-pub fn to_value(report: &Report) -> serde_json::Result<serde_json::Value> {
-    let doc = JsonReport {
-        since: report.since_us.map(rfc3339),
-        until: report.until_us.map(rfc3339),
-        totals: &report.totals,
+fn group<'a>(f: &'a Finding, suggest_regex: bool) -> JsonGroup<'a> {
+    let e = evidence(f);
+    JsonGroup {
+        addresses: e.addresses,
+        capped: e.capped,
+        clients: e.clients,
+        daily_greylisted: e.daily_greylisted,
+        distinct_hosts: e.distinct_hosts,
+        distinct_ips: e.distinct_ips,
+        distinct_nets: e.distinct_nets,
+        domain: f.key.to_string(),
+        early_retry: e.early_retry,
+        first_seen: e.first_seen,
+        greylisted: e.greylisted,
+        hosts: e.hosts,
+        last_seen: e.last_seen,
+        max_delay_s: e.max_delay_s,
+        median_delay_s: e.median_delay_s,
+        new: e.new,
+        passed_after_delay: e.passed_after_delay,
+        passed_whitelisted: e.passed_whitelisted,
+        reason: e.reason,
+        retried_from_other_net: e.retried_from_other_net,
+        sample_hosts: &f.evidence.hosts[..f.evidence.hosts.len().min(SAMPLE_HOSTS)],
+        status: e.status,
+        suggestion: f
+            .advice
+            .suggestion
+            .as_deref()
+            .map(|s| crate::whitelist::suggestion_line(s, suggest_regex)),
+        verdict: e.verdict,
+    }
+}
+
+fn unresolved(f: &Finding) -> JsonUnresolved<'_> {
+    let e = evidence(f);
+    JsonUnresolved {
+        addresses: e.addresses,
+        capped: e.capped,
+        clients: e.clients,
+        daily_greylisted: e.daily_greylisted,
+        distinct_hosts: e.distinct_hosts,
+        distinct_ips: e.distinct_ips,
+        distinct_nets: e.distinct_nets,
+        early_retry: e.early_retry,
+        first_seen: e.first_seen,
+        greylisted: e.greylisted,
+        hosts: e.hosts,
+        last_seen: e.last_seen,
+        max_delay_s: e.max_delay_s,
+        median_delay_s: e.median_delay_s,
+        network: f.key.to_string(),
+        new: e.new,
+        passed_after_delay: e.passed_after_delay,
+        passed_whitelisted: e.passed_whitelisted,
+        reason: e.reason,
+        retried_from_other_net: e.retried_from_other_net,
+        status: e.status,
+        verdict: e.verdict,
+    }
+}
+
+fn document(report: &Report) -> JsonReport<'_> {
+    let t = &report.totals;
+    JsonReport {
         groups: report
             .groups
             .iter()
-            .map(|f| JsonGroup {
-                domain: f.key.to_string(),
-                evidence: evidence(f),
-                sample_hosts: &f.evidence.hosts[..f.evidence.hosts.len().min(SAMPLE_HOSTS)],
-                suggestion: f
-                    .advice
-                    .suggestion
-                    .as_deref()
-                    .map(|s| crate::whitelist::suggestion_line(s, report.suggest_regex)),
-            })
-            .collect(),
-        unresolved: report
-            .unresolved
-            .iter()
-            .map(|f| JsonUnresolved {
-                network: f.key.to_string(),
-                evidence: evidence(f),
-            })
+            .map(|f| group(f, report.suggest_regex))
             .collect(),
         notes: &report.notes,
-    };
-    serde_json::to_value(doc)
+        since: report.since_us.map(rfc3339),
+        totals: JsonTotals {
+            entries: t.entries,
+            greylisted: t.greylisted,
+            malformed: t.malformed,
+            postgrey_lines: t.postgrey_lines,
+            untrusted_skipped: t.untrusted_skipped,
+        },
+        unresolved: report.unresolved.iter().map(unresolved).collect(),
+        until: report.until_us.map(rfc3339),
+    }
 }
 
+/// The report as a JSON value (the summary file embeds it).
+pub fn to_value(report: &Report) -> serde_json::Result<serde_json::Value> {
+    serde_json::to_value(document(report))
+}
+
+/// Writes the report pretty-printed, straight to a buffer of its own: standard output is line
+/// buffered, and a report of thousands of groups has a million lines.
 pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    let value = to_value(report)?;
-    serde_json::to_writer_pretty(&mut *out, &value)?;
-    writeln!(out)
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    serde_json::to_writer_pretty(&mut out, &document(report))?;
+    writeln!(out)?;
+    out.flush()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Written straight out, the report reads as it did through a `serde_json::Value`, whose
+    /// objects list their keys in order: every struct above keeps its fields in that order.
+    #[test]
+    fn the_report_is_written_with_its_keys_in_order() {
+        use crate::advice::{Context, Thresholds};
+        use crate::event::Event;
+        use crate::group::Grouper;
+        use crate::report::assemble;
+        use crate::tally::Tally;
+        use crate::whitelist::Whitelist;
+
+        let grouper = Grouper::builtin();
+        let mut tally = Tally::default();
+        let t0 = 1_795_219_200_000_000;
+        for (i, (name, address)) in [
+            ("mx1.example.com", "192.0.2.1"),
+            ("mx2.example.com", "198.51.100.7"),
+            ("unknown", "203.0.113.9"),
+        ]
+        .into_iter()
+        .cycle()
+        .take(60)
+        .enumerate()
+        {
+            let line = format!(
+                "action=greylist, reason=new, client_name={name}, client_address={address}, \
+                 sender=s{}@example.com, recipient=bob@example.org",
+                i % 7
+            );
+            let Ok(Event::Decision(decision)) = crate::event::parse(line.as_bytes()) else {
+                panic!("{line}");
+            };
+            tally.record_decision(&grouper, t0 + i as i64 * 60_000_000, &decision);
+        }
+        let whitelist = Whitelist::default();
+        let ctx = Context {
+            whitelist: &whitelist,
+            ignored: &[],
+            grouper: &grouper,
+            thresholds: Thresholds::default(),
+        };
+        let (first, last) = tally.span().unwrap();
+        let mut report = assemble(&tally, first, last, &ctx);
+        report.since_us = Some(t0);
+        report.notes.push("a note".into());
+        assert_eq!(report.groups.len(), 1);
+        assert_eq!(report.unresolved.len(), 1);
+
+        let mut written = Vec::new();
+        write(&report, &mut written).unwrap();
+        let mut through_value = serde_json::to_vec_pretty(&to_value(&report).unwrap()).unwrap();
+        through_value.push(b'\n');
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            String::from_utf8(through_value).unwrap()
+        );
+    }
 
     #[test]
     fn a_day_out_of_any_calendar_is_no_overflow() {

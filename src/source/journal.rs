@@ -98,9 +98,18 @@ impl Trust {
 
     /// The origin of an entry with these journald-set fields (raw values, maybe absent).
     pub fn origin(&self, systemd_unit: Option<&[u8]>, uid: Option<&[u8]>) -> Origin {
-        if self.any || systemd_unit.is_some_and(|unit| unit == self.unit.as_bytes()) {
-            return Origin::Trusted;
-        }
+        self.origin_by_unit(systemd_unit)
+            .unwrap_or_else(|| self.origin_by_uid(uid))
+    }
+
+    /// [`Origin::Trusted`] when `--trust-any` or the unit vouches for the entry; `None` when
+    /// the `_UID` decides.
+    fn origin_by_unit(&self, systemd_unit: Option<&[u8]>) -> Option<Origin> {
+        (self.any || systemd_unit.is_some_and(|unit| unit == self.unit.as_bytes()))
+            .then_some(Origin::Trusted)
+    }
+
+    fn origin_by_uid(&self, uid: Option<&[u8]>) -> Origin {
         let uid = uid
             .and_then(|raw| std::str::from_utf8(raw).ok())
             .and_then(|text| text.parse::<u32>().ok());
@@ -212,12 +221,36 @@ pub enum AccessError {
 /// Reads the entries of `spec.identifier` from `start` until `until_us` (exclusive), handing
 /// each to `on_entry`: in journal order for [`Start::Time`], machine by machine (each in
 /// journal order) for [`Start::AfterCursors`]. An error from `on_entry` stops reading and is
-/// returned.
+/// returned. Entries come without host and cursor (see [`read_with_details`]).
 pub fn read(
     spec: &JournalSpec,
     start: Start,
     until_us: Option<i64>,
-    on_entry: &mut dyn FnMut(Entry) -> Result<()>,
+    on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>,
+) -> Result<ReadSummary> {
+    super::pipelined(
+        move |on_entry| read_as(spec, start, until_us, false, on_entry),
+        on_entry,
+    )
+}
+
+/// [`read`], with each entry's `_HOSTNAME` and cursor: two more lookups per entry, for tests
+/// and for looking into a journal by hand.
+pub fn read_with_details(
+    spec: &JournalSpec,
+    start: Start,
+    until_us: Option<i64>,
+    on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>,
+) -> Result<ReadSummary> {
+    read_as(spec, start, until_us, true, on_entry)
+}
+
+fn read_as(
+    spec: &JournalSpec,
+    start: Start,
+    until_us: Option<i64>,
+    details: bool,
+    on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>,
 ) -> Result<ReadSummary> {
     let location = &spec.location;
     let mut journal = open(location)?;
@@ -231,6 +264,8 @@ pub fn read(
         until_us,
         summary: ReadSummary::default(),
         on_entry,
+        details,
+        fields: Fields::default(),
     };
     match start {
         Start::Time(since_us) => {
@@ -317,8 +352,8 @@ impl<'a> Scope<'a> {
             Scope::Machine(machine) => Some(machine),
             Scope::NoMachine => None,
         };
-        let raw = field(journal, "_MACHINE_ID")?;
-        Ok(raw.as_deref().and_then(machine_key) == wanted)
+        let data = journal.get_data(c"_MACHINE_ID")?;
+        Ok(data.as_ref().and_then(|d| d.value()).and_then(machine_key) == wanted)
     }
 }
 
@@ -347,7 +382,19 @@ struct Reader<'a> {
     spec: &'a JournalSpec,
     until_us: Option<i64>,
     summary: ReadSummary,
-    on_entry: &'a mut dyn FnMut(Entry) -> Result<()>,
+    on_entry: &'a mut dyn FnMut(Entry<'_>) -> Result<()>,
+    /// Whether entries carry host and cursor.
+    details: bool,
+    fields: Fields,
+}
+
+/// The current entry's fields, copied out of sd-journal (whose pointers only last until the
+/// next lookup) into buffers reused from entry to entry.
+#[derive(Default)]
+struct Fields {
+    message: Vec<u8>,
+    host: Vec<u8>,
+    cursor: String,
 }
 
 impl Reader<'_> {
@@ -363,9 +410,17 @@ impl Reader<'_> {
     }
 
     /// Reads the entries of `scope` from the current position to the end (or `until_us`).
+    ///
+    /// The pass resumes next time after its last entry (another machine's too: it is never read
+    /// again). Its cursor is looked up once, at the end: on the entry the pointer rests on when
+    /// the journal ends, one step back when `until_us` stopped the pass. Only an entry skipped
+    /// for being older than `since_us` (a file out of time order) makes the pass take the
+    /// cursor of the entry before it on the spot.
     fn pass(&mut self, scope: Scope<'_>, since_us: Option<i64>) -> Result<MachineRead> {
         let location = &self.spec.location;
         let mut read = MachineRead::default();
+        // The pointer rests on the pass's last entry, whose cursor is not taken yet.
+        let mut on_last = false;
         loop {
             let advanced = self
                 .journal
@@ -377,42 +432,70 @@ impl Reader<'_> {
             let realtime_us =
                 realtime_of(&self.journal).with_context(|| format!("reading {location}"))?;
             if self.until_us.is_some_and(|until| realtime_us >= until) {
+                if on_last {
+                    self.journal
+                        .previous()
+                        .with_context(|| format!("reading {location}"))?;
+                }
                 break;
             }
             if since_us.is_some_and(|since| realtime_us < since) {
                 // Only an entry from a file that interleaves out of time order lands here.
+                if on_last {
+                    self.journal
+                        .previous()
+                        .with_context(|| format!("reading {location}"))?;
+                    read.last_cursor = Some(
+                        self.journal
+                            .cursor()
+                            .with_context(|| format!("reading {location}"))?,
+                    );
+                    self.journal
+                        .next()
+                        .with_context(|| format!("reading {location}"))?;
+                    on_last = false;
+                }
                 continue;
             }
+            on_last = true;
+            read.last_realtime_us = Some(realtime_us);
             let owned = scope
                 .owns_current(&mut self.journal)
                 .with_context(|| format!("reading an entry of {location}"))?;
-            let entry = if owned {
-                read_entry(&mut self.journal, &self.spec.trust, realtime_us)
-                    .with_context(|| format!("reading an entry of {location}"))?
-            } else {
-                None
+            if !owned {
+                continue;
+            }
+            self.summary.last_realtime_us = self.summary.last_realtime_us.max(Some(realtime_us));
+            let origin = read_fields(
+                &mut self.journal,
+                &self.spec.trust,
+                self.details,
+                &mut self.fields,
+            )
+            .with_context(|| format!("reading an entry of {location}"))?;
+            let Some(origin) = origin else {
+                self.summary.without_message += 1;
+                continue;
             };
-            // Another machine's entry moves this pass's position too: it is never read again.
+            self.summary.entries += 1;
+            if origin == Origin::Untrusted {
+                self.summary.untrusted += 1;
+            }
+            let fields = &self.fields;
+            (self.on_entry)(Entry {
+                realtime_us,
+                message: &fields.message,
+                origin,
+                host: self.details.then_some(fields.host.as_slice()),
+                cursor: self.details.then_some(fields.cursor.as_str()),
+            })?;
+        }
+        if on_last {
             read.last_cursor = Some(
                 self.journal
                     .cursor()
                     .with_context(|| format!("reading {location}"))?,
             );
-            read.last_realtime_us = Some(realtime_us);
-            if !owned {
-                continue;
-            }
-            self.summary.last_realtime_us = self.summary.last_realtime_us.max(Some(realtime_us));
-            let Some(mut entry) = entry else {
-                self.summary.without_message += 1;
-                continue;
-            };
-            entry.cursor = read.last_cursor.clone();
-            self.summary.entries += 1;
-            if entry.origin == Origin::Untrusted {
-                self.summary.untrusted += 1;
-            }
-            (self.on_entry)(entry)?;
         }
         Ok(read)
     }
@@ -502,33 +585,43 @@ fn realtime_of(journal: &Journal) -> systemd::Result<i64> {
     Ok(i64::try_from(usec).unwrap_or(i64::MAX))
 }
 
-/// The current entry, or `None` when it has no MESSAGE.
-fn read_entry(
+/// Reads the current entry's MESSAGE into `fields` and tells its origin; `None` when it has no
+/// MESSAGE. `_UID` is looked up only when `_SYSTEMD_UNIT` does not already vouch for it, host
+/// and cursor only with `details`.
+fn read_fields(
     journal: &mut Journal,
     trust: &Trust,
-    realtime_us: i64,
-) -> systemd::Result<Option<Entry>> {
-    let Some(message) = field(journal, "MESSAGE")? else {
-        return Ok(None);
+    details: bool,
+    fields: &mut Fields,
+) -> systemd::Result<Option<Origin>> {
+    fields.message.clear();
+    match journal.get_data(c"MESSAGE")? {
+        Some(data) => fields
+            .message
+            .extend_from_slice(data.value().unwrap_or_default()),
+        None => return Ok(None),
+    }
+    let origin = {
+        let unit = journal.get_data(c"_SYSTEMD_UNIT")?;
+        trust.origin_by_unit(unit.as_ref().and_then(|d| d.value()))
     };
-    let unit = field(journal, "_SYSTEMD_UNIT")?;
-    let uid = field(journal, "_UID")?;
-    let origin = trust.origin(unit.as_deref(), uid.as_deref());
-    let host = field(journal, "_HOSTNAME")?.map(|raw| String::from_utf8_lossy(&raw).into_owned());
-    Ok(Some(Entry {
-        realtime_us,
-        message,
-        origin,
-        host,
-        cursor: None,
-    }))
-}
-
-/// The raw value of `name` in the current entry.
-fn field(journal: &mut Journal, name: &str) -> systemd::Result<Option<Vec<u8>>> {
-    Ok(journal
-        .get_data(name)?
-        .map(|data| data.value().unwrap_or_default().to_vec()))
+    let origin = match origin {
+        Some(origin) => origin,
+        None => {
+            let uid = journal.get_data(c"_UID")?;
+            trust.origin_by_uid(uid.as_ref().and_then(|d| d.value()))
+        }
+    };
+    if details {
+        fields.host.clear();
+        if let Some(data) = journal.get_data(c"_HOSTNAME")? {
+            fields
+                .host
+                .extend_from_slice(data.value().unwrap_or_default());
+        }
+        fields.cursor = journal.cursor()?;
+    }
+    Ok(Some(origin))
 }
 
 /// Opens `location`, failing when sd-journal could open none of its files or, for lack of
@@ -674,6 +767,7 @@ fn scan_for_unreadable(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::OwnedEntry;
     use std::os::unix::fs::PermissionsExt;
     use std::process::Command;
 
@@ -717,10 +811,14 @@ mod tests {
         }
     }
 
-    fn read_all(spec: &JournalSpec, start: Start, until: Option<i64>) -> (Vec<Entry>, ReadSummary) {
+    fn read_all(
+        spec: &JournalSpec,
+        start: Start,
+        until: Option<i64>,
+    ) -> (Vec<OwnedEntry>, ReadSummary) {
         let mut entries = Vec::new();
-        let summary = read(spec, start, until, &mut |entry| {
-            entries.push(entry);
+        let summary = read_with_details(spec, start, until, &mut |entry| {
+            entries.push(entry.to_owned());
             Ok(())
         })
         .expect("journal reads");
@@ -750,7 +848,7 @@ mod tests {
         after_cursors(&[(MACHINE, Some(cursor), fallback_since_us)])
     }
 
-    fn offsets(entries: &[Entry]) -> Vec<i64> {
+    fn offsets(entries: &[OwnedEntry]) -> Vec<i64> {
         entries
             .iter()
             .map(|entry| (entry.realtime_us - T0) / SECOND)

@@ -5,6 +5,11 @@ pub mod journal;
 pub mod journal_files;
 pub mod text;
 
+use std::ops::Range;
+use std::sync::mpsc;
+
+use anyhow::Result;
+
 /// Whether journald vouches that an entry was written by postgrey.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
@@ -17,18 +22,58 @@ pub enum Origin {
     Unknown,
 }
 
-/// One log message attributed to postgrey.
-#[derive(Debug, Clone)]
-pub struct Entry {
+/// One log message attributed to postgrey, borrowed from the source's buffers for the time of
+/// one callback: reading allocates nothing per entry.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry<'a> {
     /// Wall-clock time, microseconds since the Unix epoch (UTC).
     pub realtime_us: i64,
     /// The message after the syslog prefix; raw bytes, maybe not UTF-8.
+    pub message: &'a [u8],
+    pub origin: Origin,
+    /// The host that logged it: the syslog host field of a text line; `_HOSTNAME` of a journal
+    /// entry only when read with details (see `journal::read_with_details`).
+    pub host: Option<&'a [u8]>,
+    /// Journal cursor, only when read with details: it costs a lookup per entry, and a pass
+    /// needs only its last one.
+    pub cursor: Option<&'a str>,
+}
+
+impl Entry<'_> {
+    /// A copy that outlives the callback.
+    pub fn to_owned(&self) -> OwnedEntry {
+        OwnedEntry {
+            realtime_us: self.realtime_us,
+            message: self.message.to_vec(),
+            origin: self.origin,
+            host: self
+                .host
+                .map(|host| String::from_utf8_lossy(host).into_owned()),
+            cursor: self.cursor.map(str::to_owned),
+        }
+    }
+}
+
+/// An [`Entry`] kept beyond its callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedEntry {
+    pub realtime_us: i64,
     pub message: Vec<u8>,
     pub origin: Origin,
-    /// The host that logged it (`_HOSTNAME` or the syslog host field), when known.
     pub host: Option<String>,
-    /// Journal cursor, for sources that have one.
     pub cursor: Option<String>,
+}
+
+impl OwnedEntry {
+    pub fn as_entry(&self) -> Entry<'_> {
+        Entry {
+            realtime_us: self.realtime_us,
+            message: &self.message,
+            origin: self.origin,
+            host: self.host.as_deref().map(str::as_bytes),
+            cursor: self.cursor.as_deref(),
+        }
+    }
 }
 
 /// A half-open time window `[since, until)` in microseconds since the epoch.
@@ -42,5 +87,197 @@ impl Window {
     pub fn contains(&self, realtime_us: i64) -> bool {
         self.since_us.is_none_or(|s| realtime_us >= s)
             && self.until_us.is_none_or(|u| realtime_us < u)
+    }
+}
+
+/// Entries copied out of a source, to be handed on by another thread.
+#[derive(Default)]
+struct Batch {
+    /// Messages, hosts and cursors, one after the other.
+    bytes: Vec<u8>,
+    entries: Vec<BatchEntry>,
+}
+
+struct BatchEntry {
+    realtime_us: i64,
+    origin: Origin,
+    message: Range<usize>,
+    host: Option<Range<usize>>,
+    cursor: Option<Range<usize>>,
+}
+
+impl Batch {
+    /// Entries per batch: enough that handing a batch over costs nothing per entry.
+    const ENTRIES: usize = 1024;
+
+    fn append(&mut self, bytes: &[u8]) -> Range<usize> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(bytes);
+        start..self.bytes.len()
+    }
+
+    fn push(&mut self, entry: &Entry<'_>) {
+        let message = self.append(entry.message);
+        let host = entry.host.map(|host| self.append(host));
+        let cursor = entry.cursor.map(|cursor| self.append(cursor.as_bytes()));
+        self.entries.push(BatchEntry {
+            realtime_us: entry.realtime_us,
+            origin: entry.origin,
+            message,
+            host,
+            cursor,
+        });
+    }
+
+    fn hand_on(&self, on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>) -> Result<()> {
+        for entry in &self.entries {
+            on_entry(Entry {
+                realtime_us: entry.realtime_us,
+                message: &self.bytes[entry.message.clone()],
+                origin: entry.origin,
+                host: entry.host.clone().map(|range| &self.bytes[range]),
+                // Copied from a `&str`, so the bytes are UTF-8.
+                cursor: entry
+                    .cursor
+                    .clone()
+                    .and_then(|range| std::str::from_utf8(&self.bytes[range]).ok()),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.entries.clear();
+    }
+}
+
+/// Where a source hands its entries.
+pub type OnEntry<'f> = dyn FnMut(Entry<'_>) -> Result<()> + 'f;
+
+/// The consumer stopped (its error is the one returned); the reader only needs to stop.
+#[derive(Debug, thiserror::Error)]
+#[error("reading stopped")]
+struct Stopped;
+
+/// Runs `read` on a thread of its own and hands its entries to `on_entry` on this one, in
+/// batches: reading (sd-journal's lookups, decompressing, searching a log) and counting then
+/// take two cores instead of one after the other. Entries keep their order. An error from
+/// `on_entry` stops the reading and is returned.
+pub fn pipelined<S: Send>(
+    read: impl FnOnce(&mut dyn FnMut(Entry<'_>) -> Result<()>) -> Result<S> + Send,
+    on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>,
+) -> Result<S> {
+    let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(4);
+    let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut batch = Batch::default();
+            let read = read(&mut |entry| {
+                batch.push(&entry);
+                if batch.entries.len() >= Batch::ENTRIES {
+                    let next = empty_rx.try_recv().unwrap_or_default();
+                    let full = std::mem::replace(&mut batch, next);
+                    full_tx.send(full).map_err(|_| Stopped)?;
+                }
+                Ok(())
+            });
+            if !batch.entries.is_empty() {
+                // What was read before an error is handed on, as without a thread. The
+                // consumer may have stopped: its error is then the one returned.
+                let _ = full_tx.send(batch);
+            }
+            read
+        });
+        let mut consumed = Ok(());
+        while let Ok(mut batch) = full_rx.recv() {
+            consumed = batch.hand_on(on_entry);
+            if consumed.is_err() {
+                break;
+            }
+            batch.clear();
+            // The reader may be done and gone: then the batch is not needed any more.
+            let _ = empty_tx.send(batch);
+        }
+        drop(full_rx);
+        let read = match reader.join() {
+            Ok(read) => read,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        consumed?;
+        read
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: usize, message: &[u8]) -> Entry<'_> {
+        Entry {
+            realtime_us: n as i64,
+            message,
+            origin: Origin::Unknown,
+            host: Some(b"mx1"),
+            cursor: None,
+        }
+    }
+
+    /// Reads `n` entries, then fails when `fail` is set.
+    fn reading(
+        n: usize,
+        fail: bool,
+    ) -> impl FnOnce(&mut OnEntry<'_>) -> Result<usize> + Send {
+        move |on_entry| {
+            for i in 0..n {
+                on_entry(entry(i, format!("m{i}").as_bytes()))?;
+            }
+            if fail {
+                anyhow::bail!("broken after {n}");
+            }
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_pipeline_hands_on_every_entry_in_order() {
+        let n = 3 * Batch::ENTRIES + 5;
+        let mut seen = Vec::new();
+        let read = pipelined(reading(n, false), &mut |entry| {
+            seen.push(entry.to_owned());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(read, n);
+        assert_eq!(seen.len(), n);
+        assert!(
+            seen.iter()
+                .enumerate()
+                .all(|(i, e)| e.realtime_us == i as i64
+                    && e.message == format!("m{i}").as_bytes()
+                    && e.host.as_deref() == Some("mx1"))
+        );
+    }
+
+    #[test]
+    fn the_consumers_error_stops_reading_and_the_readers_is_returned() {
+        let mut count = 0;
+        let error = pipelined(reading(10 * Batch::ENTRIES, false), &mut |_| {
+            count += 1;
+            if count == 5 {
+                anyhow::bail!("consumer gives up");
+            }
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(error.to_string(), "consumer gives up");
+
+        let mut count = 0;
+        let error = pipelined(reading(7, true), &mut |_| {
+            count += 1;
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!((error.to_string(), count), ("broken after 7".to_owned(), 7));
     }
 }

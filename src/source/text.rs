@@ -33,6 +33,9 @@ pub const MAX_LINE_BYTES: usize = 256 * 1024;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// Bytes searched at a time; more than [`MAX_LINE_BYTES`], so that a block without a newline
+/// holds a line to cut.
+const BLOCK_BYTES: usize = 4 * MAX_LINE_BYTES;
 
 /// What to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,9 +73,13 @@ pub struct TextSummary {
 pub fn read(
     spec: &TextSpec,
     window: Window,
-    on_entry: &mut dyn FnMut(Entry) -> Result<()>,
+    on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>,
 ) -> Result<TextSummary> {
-    read_in_zone(spec, window, &TimeZone::system(), on_entry)
+    let tz = TimeZone::system();
+    super::pipelined(
+        move |on_entry| read_in_zone(spec, window, &tz, on_entry),
+        on_entry,
+    )
 }
 
 /// [`read`], with traditional stamps in time zone `tz`.
@@ -80,7 +87,7 @@ pub fn read_in_zone(
     spec: &TextSpec,
     window: Window,
     tz: &TimeZone,
-    on_entry: &mut dyn FnMut(Entry) -> Result<()>,
+    on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>,
 ) -> Result<TextSummary> {
     let matcher = LineMatcher::new(&spec.identifier);
     let mut summary = TextSummary::default();
@@ -172,41 +179,6 @@ fn decompressing(mut raw: Box<dyn BufRead>) -> io::Result<Box<dyn BufRead>> {
     }
 }
 
-/// Reads one line into `line` without its `\n`, keeping at most `cap` bytes. Returns `None` at
-/// the end of input, else whether the line was cut.
-fn read_line_capped(
-    reader: &mut dyn BufRead,
-    line: &mut Vec<u8>,
-    cap: usize,
-) -> io::Result<Option<bool>> {
-    line.clear();
-    let mut truncated = false;
-    let mut read_any = false;
-    loop {
-        let available = match reader.fill_buf() {
-            Ok(available) => available,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
-            Err(error) => return Err(error),
-        };
-        if available.is_empty() {
-            return Ok(read_any.then_some(truncated));
-        }
-        read_any = true;
-        let newline = memchr::memchr(b'\n', available);
-        let part = &available[..newline.unwrap_or(available.len())];
-        let room = cap.saturating_sub(line.len());
-        if part.len() > room {
-            truncated = true;
-        }
-        line.extend_from_slice(&part[..part.len().min(room)]);
-        let consumed = newline.map_or(available.len(), |at| at + 1);
-        reader.consume(consumed);
-        if newline.is_some() {
-            return Ok(Some(truncated));
-        }
-    }
-}
-
 /// Which lines belong to the identifier's program.
 struct LineMatcher {
     identifier: Vec<u8>,
@@ -266,48 +238,161 @@ struct FileReader<'a> {
     window: Window,
 }
 
+/// Lines seen by [`scan_lines`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct LineCounts {
+    lines: u64,
+    /// Lines longer than the cap, cut there.
+    truncated: u64,
+}
+
+/// Reads `reader` a block of `block_bytes` at a time and hands `on_line` each line (without its
+/// newline, cut at `cap` bytes) that `finder` finds in: the needle is searched for in the whole
+/// block, and other lines are only counted, so that a mail log costs about what `grep -c` does.
+/// A line longer than the block is cut and the rest of it skipped; memory stays one block.
+/// `block_bytes` must be more than `cap`.
+fn scan_lines(
+    reader: &mut dyn Read,
+    finder: &memmem::Finder<'_>,
+    cap: usize,
+    block_bytes: usize,
+    counts: &mut LineCounts,
+    on_line: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut buf = vec![0; block_bytes];
+    let mut filled = 0;
+    let mut eof = false;
+    // Inside the rest of a line longer than the block, already counted and cut.
+    let mut skipping = false;
+    while !eof {
+        while filled < buf.len() && !eof {
+            match reader.read(&mut buf[filled..]) {
+                Ok(0) => eof = true,
+                Ok(n) => filled += n,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        let complete = if eof {
+            filled
+        } else {
+            memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |at| at + 1)
+        };
+        if complete == 0 {
+            // A full block without a newline: a line longer than the cap.
+            if !skipping {
+                counts.truncated += 1;
+                scan_block(&buf[..cap], finder, cap, counts, on_line)?;
+                skipping = true;
+            }
+            filled = 0;
+            continue;
+        }
+        let mut block = &buf[..complete];
+        if skipping {
+            let rest_end = memchr::memchr(b'\n', block).map_or(block.len(), |at| at + 1);
+            block = &block[rest_end..];
+            skipping = false;
+        }
+        scan_block(block, finder, cap, counts, on_line)?;
+        buf.copy_within(complete..filled, 0);
+        filled -= complete;
+    }
+    Ok(())
+}
+
+/// Counts the lines of `block` (whole lines; the last one may lack its newline) and hands on
+/// those `finder` finds in.
+fn scan_block(
+    block: &[u8],
+    finder: &memmem::Finder<'_>,
+    cap: usize,
+    counts: &mut LineCounts,
+    on_line: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut line_start = 0;
+    for newline in memchr::memchr_iter(b'\n', block) {
+        if newline - line_start > cap {
+            counts.truncated += 1;
+        }
+        line_start = newline + 1;
+        counts.lines += 1;
+    }
+    if line_start < block.len() {
+        if block.len() - line_start > cap {
+            counts.truncated += 1;
+        }
+        counts.lines += 1;
+    }
+    let mut from = 0;
+    while from < block.len() {
+        let Some(found) = finder.find(&block[from..]) else {
+            break;
+        };
+        let at = from + found;
+        let start = memchr::memrchr(b'\n', &block[..at]).map_or(0, |nl| nl + 1);
+        let end = memchr::memchr(b'\n', &block[at..]).map_or(block.len(), |nl| at + nl);
+        on_line(&block[start..end.min(start + cap)])?;
+        from = end + 1;
+    }
+    Ok(())
+}
+
 impl FileReader<'_> {
     fn read(
         &self,
         mut input: Input,
         summary: &mut TextSummary,
-        on_entry: &mut dyn FnMut(Entry) -> Result<()>,
+        on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>,
     ) -> Result<()> {
-        let mut line = Vec::new();
-        let mut number: u64 = 0;
-        loop {
-            number += 1;
-            let truncated = read_line_capped(input.reader.as_mut(), &mut line, MAX_LINE_BYTES)
-                .with_context(|| format!("reading {} (line {number})", input.name))?;
-            let Some(truncated) = truncated else {
-                return Ok(());
-            };
-            summary.lines += 1;
-            if truncated {
-                summary.truncated_lines += 1;
+        let mut counts = LineCounts::default();
+        let mut ours = 0;
+        let mut on_line = |line: &[u8]| {
+            let text = line.strip_suffix(b"\r").unwrap_or(line);
+            match self.matcher.matching(text) {
+                Some(parts) => {
+                    ours += 1;
+                    self.hand_on(parts, summary, on_entry)
+                }
+                None => Ok(()),
             }
-            let text = line.strip_suffix(b"\r").unwrap_or(&line);
-            let Some(parts) = self.matcher.matching(text) else {
-                summary.other_programs += 1;
-                continue;
-            };
-            let Some(realtime_us) = parse_stamp(parts.stamp, self.year, self.tz) else {
-                summary.bad_stamps += 1;
-                continue;
-            };
-            if !self.window.contains(realtime_us) {
-                summary.outside_window += 1;
-                continue;
-            }
-            summary.entries += 1;
-            on_entry(Entry {
-                realtime_us,
-                message: parts.message.to_vec(),
-                origin: Origin::Unknown,
-                host: Some(String::from_utf8_lossy(parts.host).into_owned()),
-                cursor: None,
-            })?;
+        };
+        let scanned = scan_lines(
+            input.reader.as_mut(),
+            &self.matcher.finder,
+            MAX_LINE_BYTES,
+            BLOCK_BYTES,
+            &mut counts,
+            &mut on_line,
+        );
+        summary.lines += counts.lines;
+        summary.truncated_lines += counts.truncated;
+        summary.other_programs += counts.lines - ours;
+        scanned.with_context(|| format!("reading {} (line {})", input.name, counts.lines + 1))
+    }
+
+    fn hand_on(
+        &self,
+        parts: SyslogLine<'_>,
+        summary: &mut TextSummary,
+        on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let Some(realtime_us) = parse_stamp(parts.stamp, self.year, self.tz) else {
+            summary.bad_stamps += 1;
+            return Ok(());
+        };
+        if !self.window.contains(realtime_us) {
+            summary.outside_window += 1;
+            return Ok(());
         }
+        summary.entries += 1;
+        on_entry(Entry {
+            realtime_us,
+            message: parts.message,
+            origin: Origin::Unknown,
+            host: Some(parts.host),
+            cursor: None,
+        })
     }
 }
 
@@ -474,6 +559,7 @@ fn fraction_nanos(digits: &[u8]) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::source::OwnedEntry;
     use std::io::Write;
     use std::process::Command;
 
@@ -691,34 +777,79 @@ mod tests {
         );
     }
 
+    /// Every line of `input` through [`scan_lines`] (the empty needle finds every line).
+    fn all_lines(input: &mut dyn Read, cap: usize, block: usize) -> (Vec<Vec<u8>>, LineCounts) {
+        let finder = memmem::Finder::new(b"");
+        let mut counts = LineCounts::default();
+        let mut lines = Vec::new();
+        scan_lines(input, &finder, cap, block, &mut counts, &mut |line| {
+            lines.push(line.to_vec());
+            Ok(())
+        })
+        .unwrap();
+        (lines, counts)
+    }
+
     #[test]
     fn line_reader_caps_long_lines_and_keeps_bytes() {
         let mut input = Vec::new();
         input.extend_from_slice(b"short\r\n");
         input.extend(std::iter::repeat_n(b'x', 25));
         input.extend_from_slice(b"\n\xff\xfe\n\nlast without newline");
-        let mut reader: &[u8] = &input;
-        let mut line = Vec::new();
-        let mut lines = Vec::new();
-        while let Some(truncated) = read_line_capped(&mut reader, &mut line, 10).unwrap() {
-            lines.push((line.clone(), truncated));
-        }
+        // Blocks of 16: the line of 25 is longer than a block, the last one is not.
+        let (lines, counts) = all_lines(&mut &input[..], 10, 16);
         assert_eq!(
             lines,
             vec![
-                (b"short\r".to_vec(), false),
-                (b"xxxxxxxxxx".to_vec(), true),
-                (b"\xff\xfe".to_vec(), false),
-                (b"".to_vec(), false),
-                (b"last witho".to_vec(), true),
+                b"short\r".to_vec(),
+                b"xxxxxxxxxx".to_vec(),
+                b"\xff\xfe".to_vec(),
+                b"".to_vec(),
+                b"last witho".to_vec(),
             ]
         );
+        assert_eq!(
+            counts,
+            LineCounts {
+                lines: 5,
+                truncated: 2
+            }
+        );
+        // Blocks larger than every line: the same.
+        assert_eq!(all_lines(&mut &input[..], 10, 64), (lines, counts));
     }
 
-    /// A reader that yields `len` bytes of `x` without ever a newline, without holding them.
+    #[test]
+    fn the_needle_picks_the_lines_anywhere_in_a_block() {
+        let input = b"a postgrey b\nnone\npostgrey\n\nend postgrey";
+        for block in [16, 20, 64] {
+            let finder = memmem::Finder::new(b"postgrey");
+            let mut counts = LineCounts::default();
+            let mut lines = Vec::new();
+            scan_lines(
+                &mut &input[..],
+                &finder,
+                14,
+                block,
+                &mut counts,
+                &mut |line| {
+                    lines.push(line.to_vec());
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                lines,
+                [&b"a postgrey b"[..], b"postgrey", b"end postgrey"],
+                "{block}"
+            );
+            assert_eq!(counts.lines, 5);
+        }
+    }
+
+    /// A reader that yields `left` bytes of `x` without ever a newline, without holding them.
     struct Endless {
         left: usize,
-        chunk: Vec<u8>,
     }
     impl Read for Endless {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -728,32 +859,19 @@ mod tests {
             Ok(n)
         }
     }
-    impl BufRead for Endless {
-        fn fill_buf(&mut self) -> io::Result<&[u8]> {
-            let n = self.chunk.len().min(self.left);
-            Ok(&self.chunk[..n])
-        }
-        fn consume(&mut self, amount: usize) {
-            self.left -= amount;
-        }
-    }
 
     #[test]
     fn a_gigabyte_without_newline_stays_bounded() {
-        let mut reader = Endless {
-            left: 1 << 30,
-            chunk: vec![b'x'; 1 << 20],
-        };
-        let mut line = Vec::new();
+        let mut reader = Endless { left: 1 << 30 };
+        let (lines, counts) = all_lines(&mut reader, MAX_LINE_BYTES, BLOCK_BYTES);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].len(), MAX_LINE_BYTES);
         assert_eq!(
-            read_line_capped(&mut reader, &mut line, MAX_LINE_BYTES).unwrap(),
-            Some(true)
-        );
-        assert_eq!(line.len(), MAX_LINE_BYTES);
-        assert!(line.capacity() <= 2 * MAX_LINE_BYTES);
-        assert_eq!(
-            read_line_capped(&mut reader, &mut line, MAX_LINE_BYTES).unwrap(),
-            None
+            counts,
+            LineCounts {
+                lines: 1,
+                truncated: 1
+            }
         );
     }
 
@@ -775,17 +893,17 @@ mod tests {
         out
     }
 
-    fn read_paths(spec: &TextSpec, window: Window) -> (Vec<Entry>, TextSummary) {
+    fn read_paths(spec: &TextSpec, window: Window) -> (Vec<OwnedEntry>, TextSummary) {
         let mut entries = Vec::new();
         let summary = read_in_zone(spec, window, &berlin(), &mut |entry| {
-            entries.push(entry);
+            entries.push(entry.to_owned());
             Ok(())
         })
         .unwrap();
         (entries, summary)
     }
 
-    fn stamps(entries: &[Entry]) -> Vec<String> {
+    fn stamps(entries: &[OwnedEntry]) -> Vec<String> {
         entries
             .iter()
             .map(|entry| {

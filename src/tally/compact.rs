@@ -40,8 +40,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Day, DayStats, DroppedSets, GroupTally, Tally, stored};
+use super::{Day, DayStats, DroppedSets, GroupTally, Tally};
 use crate::group::{GroupKey, network_of};
+use crate::state::stored;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
 
