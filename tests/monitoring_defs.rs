@@ -324,7 +324,10 @@ fn nagios4_accepts_the_shipped_commands_beside_the_classic_command() {
     let classic = "define command{\n\tcommand_name\tcheck_postgrey_whitelist\n\t\
                    command_line\t/usr/lib/nagios/plugins/check_postgrey_whitelist\n\t}\n";
     let output = nagios::verify(
-        &format!("{}\n{classic}", read("monitoring/nagios/postgrey-advisor.cfg")),
+        &format!(
+            "{}\n{classic}",
+            read("monitoring/nagios/postgrey-advisor.cfg")
+        ),
         &["check_postgrey_whitelist", "check_postgrey_advisor"],
         &[],
     );

@@ -17,7 +17,7 @@ use crate::error::Failure;
 use crate::group::Grouper;
 use crate::report::{Report, assemble};
 use crate::source::journal::{self, JournalSpec, Location, MachineRead, Start, Trust};
-use crate::source::{Entry, Window, text};
+use crate::source::{Entry, Window, journal_files, text};
 use crate::tally::{Day, MICROS_PER_DAY, Tally, day_of};
 use crate::timespec;
 use crate::whitelist::{self, Whitelist};
@@ -190,6 +190,10 @@ pub fn scan(
             summary.without_message, source.identifier
         ));
     }
+    notes.extend(journal_files::skipped_note(
+        &spec.location.to_string(),
+        &summary.skipped_files,
+    ));
     Ok(ScanOutcome {
         entries: summary.entries,
         cursor_lost: summary.cursor_lost(),

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use systemd::journal::{Journal, OpenDirectoryOptions, OpenFilesOptions, OpenOptions};
 
-use super::{Entry, Origin};
+use super::{Entry, Origin, journal_files};
 
 /// Directories where journald keeps the system journal (persistent, volatile).
 const SYSTEM_JOURNAL_DIRS: [&str; 2] = ["/var/log/journal", "/run/log/journal"];
@@ -196,6 +196,9 @@ pub struct ReadSummary {
     /// For [`Start::AfterCursors`]: every machine present in the journal, and [`NO_MACHINE`],
     /// with how its pass ended.
     pub machines: BTreeMap<String, MachineRead>,
+    /// Journal files of the directory or list that sd-journal could not open, and so skipped
+    /// without a word (see [`super::journal_files`]).
+    pub skipped_files: Vec<PathBuf>,
 }
 
 impl ReadSummary {
@@ -253,16 +256,26 @@ fn read_as(
     on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>,
 ) -> Result<ReadSummary> {
     let location = &spec.location;
+    journal_files::raise_open_file_limit();
     let mut journal = open(location)?;
     journal
         .set_data_threshold(MAX_MESSAGE_BYTES)
         .with_context(|| format!("setting up {location}"))?;
+    let expected = match location {
+        Location::System => Vec::new(),
+        Location::Directory(dir) => journal_files::journal_files_in(dir),
+        Location::Files(files) => files.clone(),
+    };
+    let skipped_files = journal_files::skipped(&expected, &journal_files::open_files());
 
     let mut reader = Reader {
         journal,
         spec,
         until_us,
-        summary: ReadSummary::default(),
+        summary: ReadSummary {
+            skipped_files,
+            ..ReadSummary::default()
+        },
         on_entry,
         details,
         fields: Fields::default(),

@@ -141,7 +141,10 @@ mod tests {
             fs::write(path, "x").unwrap();
         }
         let found = journal_files_in(dir.path());
-        assert_eq!(found, vec![sub.join("b.journal~"), dir.path().join("a.journal")]);
+        assert_eq!(
+            found,
+            vec![sub.join("b.journal~"), dir.path().join("a.journal")]
+        );
         let held = fs::File::open(&found[1]).unwrap();
         let open = open_files();
         assert_eq!(skipped(&found, &open), vec![found[0].clone()]);
