@@ -15,6 +15,9 @@ pub const SAMPLE_HOSTS: usize = 5;
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
+    /// Schema version, window in words, min_count, files read, what was read.
+    #[serde(flatten)]
+    meta: crate::report::JsonMeta<'a>,
     since: Option<String>,
     until: Option<String>,
     totals: &'a Totals,
@@ -125,6 +128,7 @@ fn daily(per_day: &[(Day, u64)]) -> BTreeMap<String, u64> {
 /// The report as a JSON value (the summary file embeds it).
 pub fn to_value(report: &Report) -> serde_json::Result<serde_json::Value> {
     let doc = JsonReport {
+        meta: report.json_meta(),
         since: report.since_us.map(rfc3339),
         until: report.until_us.map(rfc3339),
         totals: &report.totals,
