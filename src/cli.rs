@@ -39,7 +39,7 @@ pub enum Command {
     Whitelist(WhitelistArgs),
     /// Append domains to whitelist_clients.local (atomically; prints how to reload postgrey).
     Accept(AcceptArgs),
-    /// Append domains to the ignore file, so they are no longer proposed.
+    /// Append groups (domains, networks) to the ignore file, so they are no longer proposed.
     Ignore(IgnoreArgs),
     /// Check whitelist_clients files for entries that do not do what they seem to.
     Audit(AuditArgs),

@@ -207,7 +207,8 @@ fn all_examples() -> Vec<(&'static str, &'static str)> {
 
 /// postgrey-advisor(1).
 pub fn render_main(out: &mut dyn Write) -> io::Result<()> {
-    let mut command = cli::command();
+    // `help` is no page of its own.
+    let mut command = cli::command().disable_help_subcommand(true);
     command.build();
     render(command, MAIN, None, &all_examples(), out)
 }
