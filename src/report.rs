@@ -302,7 +302,8 @@ pub fn assemble(tally: &Tally, first: Day, last: Day, ctx: &Context<'_>) -> Repo
     let ungrouped = report.ungrouped_greylisted();
     if ungrouped > 0 {
         report.notes.push(format!(
-            "{ungrouped} greylistings had neither a usable client name nor a client address: they are in the totals but under no group"
+            "{ungrouped} {} neither a usable client name nor a client address: in the totals but under no group",
+            plural(ungrouped, "greylisting had", "greylistings had")
         ));
     }
     report

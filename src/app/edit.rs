@@ -89,7 +89,7 @@ pub fn ignore(args: &IgnoreArgs) -> anyhow::Result<()> {
         for domain in &entries {
             if let Some(there) = existing.iter().find(|e| covers(e, domain)) {
                 let how = if there == domain {
-                    String::from("already there")
+                    String::from("already")
                 } else {
                     format!("already covered by {there}")
                 };
