@@ -45,8 +45,14 @@ const FILES: &[(&str, &str)] = &[
 
 /// Variables read besides the options' own (listed under each option).
 const ENVIRONMENT: &[(&str, &str)] = &[
-    ("NO_COLOR", "Set and not empty: no colour in tables, even on a terminal."),
-    ("COLUMNS", "Width of tables when stdout is not a terminal (at least 80)."),
+    (
+        "NO_COLOR",
+        "Set and not empty: no colour in tables, even on a terminal.",
+    ),
+    (
+        "COLUMNS",
+        "Width of tables when stdout is not a terminal (at least 80).",
+    ),
     (
         "TZ",
         "Time zone of --since/--until, of traditional syslog stamps and of times in tables.",
@@ -77,19 +83,28 @@ fn exit_statuses(command: &str) -> &'static [(&'static str, &'static str)] {
         ],
         "run" => &[
             ("0", "Success."),
-            ("1", "Failure (source, state or report cannot be read or written; mail not delivered)."),
+            (
+                "1",
+                "Failure (source, state or report cannot be read or written; mail not delivered).",
+            ),
             ("2", "Wrong options or option values."),
             ("75", "Another run holds the state lock (try again later)."),
         ],
         "accept" | "ignore" => &[
             ("0", "Added, or already there (said on stderr)."),
             ("1", "Failure: the file cannot be read or written."),
-            ("2", "Wrong options, or a name or network that cannot be written."),
+            (
+                "2",
+                "Wrong options, or a name or network that cannot be written.",
+            ),
         ],
         _ => &[
             ("0", "Success."),
             ("1", "Failure: a file or the journal cannot be read."),
-            ("2", "Wrong options or option values (also --until not after --since)."),
+            (
+                "2",
+                "Wrong options or option values (also --until not after --since).",
+            ),
             ("75", "run: another run holds the state lock."),
         ],
     }
@@ -124,7 +139,10 @@ fn extra_sections(
             let option = arg
                 .get_long()
                 .map_or_else(|| arg.get_id().to_string(), |l| format!("--{l}"));
-            let entry = (env.to_string_lossy().into_owned(), format!("Sets {option}."));
+            let entry = (
+                env.to_string_lossy().into_owned(),
+                format!("Sets {option}."),
+            );
             if !variables.contains(&entry) {
                 variables.push(entry);
             }

@@ -295,7 +295,10 @@ pub fn assemble(tally: &Tally, first: Day, last: Day, ctx: &Context<'_>) -> Repo
         groups,
         unresolved,
         min_count: ctx.thresholds.min_count,
-        notes: cap_notes(caps).into_iter().chain(folded_note(folded)).collect(),
+        notes: cap_notes(caps)
+            .into_iter()
+            .chain(folded_note(folded))
+            .collect(),
         folded,
         ..Report::default()
     };

@@ -389,9 +389,7 @@ fn ignore_appends_and_skips_duplicates() {
     let out = advisor(&["ignore", "--ignore-file", s(&path), "asianet.co.th"]);
     assert_eq!(
         text(&out.stderr),
-        format!(
-            "postgrey-advisor: not adding asianet.co.th: already in {p}\n"
-        )
+        format!("postgrey-advisor: not adding asianet.co.th: already in {p}\n")
     );
     assert_eq!(
         text(&out.stdout),

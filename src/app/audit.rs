@@ -21,7 +21,9 @@ pub const EXIT_UNREADABLE: i32 = 66;
 const SHIPPED_HEADER: &str = "# postgrey whitelist for mail client hostnames";
 
 fn is_shipped_list(text: &str) -> bool {
-    text.lines().next().is_some_and(|l| l.trim_end() == SHIPPED_HEADER)
+    text.lines()
+        .next()
+        .is_some_and(|l| l.trim_end() == SHIPPED_HEADER)
         && text.contains("# postgrey version:")
 }
 

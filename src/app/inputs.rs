@@ -187,7 +187,8 @@ pub fn scan(
         progress.tick();
         // Files may be given out of time order: resume after the newest entry counted.
         last_realtime_us = last_realtime_us.max(Some(entry.realtime_us));
-        first_realtime_us = Some(first_realtime_us.map_or(entry.realtime_us, |f| f.min(entry.realtime_us)));
+        first_realtime_us =
+            Some(first_realtime_us.map_or(entry.realtime_us, |f| f.min(entry.realtime_us)));
         tally.ingest(grouper, &entry);
         Ok(())
     };

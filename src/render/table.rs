@@ -32,11 +32,23 @@ pub fn width_wanted(is_terminal: bool) -> usize {
             .ok()
             .and_then(|c| c.trim().parse::<usize>().ok())
     };
-    terminal.or_else(columns).unwrap_or(MIN_WIDTH).max(MIN_WIDTH)
+    terminal
+        .or_else(columns)
+        .unwrap_or(MIN_WIDTH)
+        .max(MIN_WIDTH)
 }
 
 const HEADERS: [&str; 10] = [
-    "", "NEW", "EARLY", "ELSEWHERE", "PASSED", "MEDIAN", "IPS", "NETS", "HOSTS", "VERDICT",
+    "",
+    "NEW",
+    "EARLY",
+    "ELSEWHERE",
+    "PASSED",
+    "MEDIAN",
+    "IPS",
+    "NETS",
+    "HOSTS",
+    "VERDICT",
 ];
 
 const LEGEND: &str = "NEW: greylisted the first time. EARLY: retried before the delay was \
@@ -157,11 +169,9 @@ fn window_words(report: &Report) -> String {
         (None, None) => String::from("Window: all data the source holds."),
         (Some(since), None) => format!("Window: from {} on.", local_time(since)),
         (None, Some(until)) => format!("Window: until {}.", local_time(until)),
-        (Some(since), Some(until)) => format!(
-            "Window: {} to {}.",
-            local_time(since),
-            local_time(until)
-        ),
+        (Some(since), Some(until)) => {
+            format!("Window: {} to {}.", local_time(since), local_time(until))
+        }
     }
 }
 
@@ -250,7 +260,11 @@ pub fn write_within(
         }
     }
     for note in &report.notes {
-        writeln!(out, "\n{}", wrapped(&printable(note), "Note: ", "  ", width))?;
+        writeln!(
+            out,
+            "\n{}",
+            wrapped(&printable(note), "Note: ", "  ", width)
+        )?;
     }
     Ok(())
 }
