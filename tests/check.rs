@@ -318,7 +318,9 @@ fn min_count_decides_which_groups_need_a_review() {
     );
     assert_eq!(
         output.long[4..],
-        ["192.0.2.0/24: 14 greylisted, candidate, no verdict yet (the run judges from 15 greylistings)"]
+        [
+            "192.0.2.0/24: 14 greylisted, candidate, no verdict yet (the run judges from 15 greylistings)"
+        ]
     );
 }
 

@@ -63,10 +63,13 @@ pub struct ScanOutcome {
 /// The first bytes of every journal file (systemd's journal-file format).
 const JOURNAL_MAGIC: &[u8; 8] = b"LPKSHHRH";
 
-/// Whether the file at `path` starts like a journal file; `None` when it cannot be read
-/// (the source says why when it tries).
+/// Whether the file at `path` starts like a journal file; `None` when it cannot be read (the
+/// source says why when it tries) or is no regular file (a FIFO must not lose its first bytes).
 fn is_journal_file(path: &std::path::Path) -> Option<bool> {
     use std::io::Read as _;
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
     let mut head = [0u8; 8];
     let mut file = std::fs::File::open(path).ok()?;
     let mut filled = 0;
