@@ -165,14 +165,21 @@ pub struct ShowArgs {
     pub regex: bool,
 }
 
+/// What `report` and `whitelist` read, over which window, measured against what.
 #[derive(Debug, Clone, Args)]
-pub struct ReportArgs {
+pub struct ScanArgs {
     #[command(flatten)]
     pub source: SourceArgs,
     #[command(flatten)]
     pub window: WindowArgs,
     #[command(flatten)]
     pub advice: AdviceArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub scan: ScanArgs,
     #[command(flatten)]
     pub show: ShowArgs,
     /// Output format.
@@ -197,11 +204,7 @@ pub enum WhitelistFormat {
 #[derive(Debug, Clone, Args)]
 pub struct WhitelistArgs {
     #[command(flatten)]
-    pub source: SourceArgs,
-    #[command(flatten)]
-    pub window: WindowArgs,
-    #[command(flatten)]
-    pub advice: AdviceArgs,
+    pub scan: ScanArgs,
     /// Write suggestions as anchored regexes instead of plain names.
     #[arg(long, env = "POSTGREY_ADVISOR_REGEX")]
     pub regex: bool,

@@ -8,8 +8,7 @@ use jiff::Timestamp;
 
 use super::inputs::{AdviceInputs, Days, parse_time, scan};
 use crate::cli::{
-    AdviceArgs, Format, Generate, GenerateArgs, ReportArgs, ShowArgs, SourceArgs, WhitelistArgs,
-    WhitelistFormat, WindowArgs,
+    Format, Generate, GenerateArgs, ReportArgs, ScanArgs, ShowArgs, WhitelistArgs, WhitelistFormat,
 };
 use crate::error::Failure;
 use crate::render;
@@ -18,12 +17,12 @@ use crate::source::journal::Start;
 use crate::tally::Tally;
 
 /// Scans the window the flags give and builds the report.
-fn build(
-    source: &SourceArgs,
-    window: &WindowArgs,
-    advice: &AdviceArgs,
-    show: &ShowArgs,
-) -> anyhow::Result<Report> {
+fn build(scan_args: &ScanArgs, show: &ShowArgs) -> anyhow::Result<Report> {
+    let ScanArgs {
+        source,
+        window,
+        advice,
+    } = scan_args;
     let now = Timestamp::now();
     let since_us = window
         .since
@@ -84,7 +83,7 @@ pub fn write_report(report: &Report, format: Format, out: &mut dyn Write) -> io:
 }
 
 pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
-    let report = build(&args.source, &args.window, &args.advice, &args.show)?;
+    let report = build(&args.scan, &args.show)?;
     let mut out = io::stdout().lock();
     write_report(&report, args.format, &mut out)?;
     out.flush()?;
@@ -108,7 +107,7 @@ pub fn whitelist(args: &WhitelistArgs) -> anyhow::Result<()> {
         all: false,
         regex: args.regex,
     };
-    let report = build(&args.source, &args.window, &args.advice, &show)?;
+    let report = build(&args.scan, &show)?;
     let mut out = io::stdout().lock();
     if args.format == WhitelistFormat::Json {
         let lines: Vec<(&crate::report::Finding, String)> = report.suggestion_lines().collect();
