@@ -175,11 +175,6 @@ fn window_words(report: &Report) -> String {
     }
 }
 
-/// The table at the default width.
-pub fn write(report: &Report, colour: bool, out: &mut dyn Write) -> io::Result<()> {
-    write_within(report, colour, MIN_WIDTH, out)
-}
-
 /// The table laid out for `width` columns (at least [`MIN_WIDTH`]).
 pub fn write_within(
     report: &Report,
