@@ -311,21 +311,39 @@ pub fn verdict(key: &GroupKey, evidence: &Evidence, t: &Thresholds) -> Option<(V
     if mostly_dynamic
         || (return_share <= t.max_spam_return_share && evidence.distinct_ips >= t.min_spam_ips)
     {
-        let why = format!(
-            "{} hosts on {} addresses, {} of {} came back; {:.0}% of names look like dynamic pools",
-            evidence.distinct_hosts,
-            evidence.distinct_ips,
-            came_back,
-            evidence.new,
-            dynamic_share * 100.0
-        );
+        let why = if evidence.hosts.is_empty() {
+            // Unresolved clients: no names to judge, only that they never came back.
+            format!(
+                "{} without a name, {} of {} greylistings came back",
+                counted(evidence.distinct_ips, "address", "addresses"),
+                came_back,
+                evidence.new
+            )
+        } else {
+            format!(
+                "{} on {}, {} of {} came back; {:.0}% of names look like dynamic pools",
+                counted(evidence.distinct_hosts, "host", "hosts"),
+                counted(evidence.distinct_ips, "address", "addresses"),
+                came_back,
+                evidence.new,
+                dynamic_share * 100.0
+            )
+        };
         return Some((Verdict::SpamLike, why));
     }
     let why = format!(
-        "{} greylistings from {} addresses in {} networks, {} came back{delay}",
-        greylisted, evidence.distinct_ips, evidence.distinct_nets, came_back
+        "{} from {} in {}, {} came back{delay}",
+        counted(greylisted, "greylisting", "greylistings"),
+        counted(evidence.distinct_ips, "address", "addresses"),
+        counted(evidence.distinct_nets, "network", "networks"),
+        came_back
     );
     Some((Verdict::Review, why))
+}
+
+/// `n` and its noun, singular for one.
+fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The tightest DNS suffix that covers every host and is at least the registrable domain, or

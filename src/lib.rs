@@ -17,6 +17,7 @@ pub mod escape;
 pub mod event;
 pub mod group;
 pub mod mail;
+pub mod man;
 pub mod nagios;
 pub mod postgrey;
 pub mod render;

@@ -1,14 +1,11 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::FromArgMatches as _;
 
 use postgrey_advisor::app;
-use postgrey_advisor::cli::{Cli, Command};
+use postgrey_advisor::cli::{self, Cli, Command, PLUGIN_NAME, PluginCli};
 use postgrey_advisor::error::{self, Failure};
-
-/// Name under which the binary acts as the Nagios plugin (a symlink in the plugin directory).
-const PLUGIN_NAME: &str = "check_postgrey_whitelist";
 
 fn invoked_as_plugin(argv0: Option<&OsString>) -> bool {
     argv0
@@ -20,15 +17,22 @@ fn invoked_as_plugin(argv0: Option<&OsString>) -> bool {
         .unwrap_or(false)
 }
 
-fn main() -> ExitCode {
-    let mut args: Vec<OsString> = std::env::args_os().collect();
-    let plugin = invoked_as_plugin(args.first());
+/// The command line under either name: `check_postgrey_whitelist` takes `check`'s options.
+fn parse(args: &[OsString], plugin: bool) -> Result<Command, clap::Error> {
     if plugin {
-        args.insert(1, OsString::from("check"));
+        let matches = cli::plugin_command().try_get_matches_from(args)?;
+        return PluginCli::from_arg_matches(&matches).map(|p| Command::Check(p.check));
     }
+    let matches = cli::command().try_get_matches_from(args)?;
+    Cli::from_arg_matches(&matches).map(|c| c.command)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let plugin = invoked_as_plugin(args.first());
     let is_check = plugin || args.get(1).is_some_and(|a| a == "check");
-    let cli = match Cli::try_parse_from(&args) {
-        Ok(cli) => cli,
+    let command = match parse(&args, plugin) {
+        Ok(command) => command,
         Err(e) => {
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
@@ -40,7 +44,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code as u8);
         }
     };
-    let result = match cli.command {
+    let result = match command {
         Command::Report(a) => app::report::report(&a).map(|()| 0),
         Command::Whitelist(a) => app::report::whitelist(&a).map(|()| 0),
         Command::Accept(a) => app::edit::accept(&a).map(|()| 0),
@@ -48,7 +52,7 @@ fn main() -> ExitCode {
         Command::Audit(a) => app::audit::audit(&a),
         Command::Run(a) => app::run::run(&a).map(|()| 0),
         Command::Check(a) => Ok(app::check::check(&a)),
-        Command::Generate(a) => app::report::generate(a.what).map(|()| 0),
+        Command::Generate(a) => app::report::generate(&a).map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

@@ -2,10 +2,36 @@
 //! postmasters read it (most `new` greylistings first, ties by name). Pure; renderers only
 //! format it.
 
+use serde::Serialize;
+
 use crate::advice::{Advice, Context, advise};
 use crate::group::GroupKey;
 use crate::tally::{Caps, DELAY_CAP, DISTINCT_CAP, Day, Evidence, Folded, PAIR_CAP, Tally, Totals};
 use crate::whitelist::suggestion_line;
+
+/// Version of the JSON report's layout (`schema_version`): raised when a field changes meaning
+/// or goes away; added fields keep it.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// What a scan read, so that a report can say why it is empty and which span its data covers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reading {
+    /// What was read, for people: `the system journal`, `/var/log/mail.log`, ….
+    pub source: String,
+    /// The program name postgrey's lines were looked for under (`--identifier`).
+    pub identifier: String,
+    /// Text files: every line read, of any program. `None` for the journal.
+    pub lines: Option<u64>,
+    /// Lines or entries of postgrey's handed on (within the window).
+    pub entries: u64,
+    /// Text files: postgrey's lines outside the window. `None` for the journal.
+    pub outside_window: Option<u64>,
+    /// Time of the oldest and newest entry handed on (µs).
+    pub first_us: Option<i64>,
+    pub last_us: Option<i64>,
+    /// A `run` after an earlier one: the entries are those new since it (µs of that run).
+    pub previous_run_us: Option<i64>,
+}
 
 /// One group with its evidence and advice.
 #[derive(Debug, Clone)]
@@ -25,6 +51,8 @@ pub struct Report {
     pub groups: Vec<Finding>,
     /// Clients without a name, by network.
     pub unresolved: Vec<Finding>,
+    /// Greylistings of small groups folded into the totals to bound the state file.
+    pub folded: Folded,
     /// Groups below this many greylistings are hidden in tables unless `show_all`.
     pub min_count: u64,
     pub show_all: bool,
@@ -32,6 +60,41 @@ pub struct Report {
     pub suggest_regex: bool,
     /// Things the reader must know (a cursor lost, a cap hit), one sentence each.
     pub notes: Vec<String>,
+    /// The whitelist files the statuses were computed against (those that exist).
+    pub whitelist_files: Vec<String>,
+    /// The ignore file read.
+    pub ignore_file: Option<String>,
+    /// What the scan behind the report read, when the report comes from one.
+    pub reading: Option<Reading>,
+}
+
+/// The fields of the JSON report that describe the report itself rather than the senders.
+#[derive(Debug, Serialize)]
+pub struct JsonMeta<'a> {
+    pub schema_version: u32,
+    /// What `since` and `until` cover, in words (`null` means no bound).
+    pub window: &'static str,
+    pub min_count: u64,
+    pub whitelist_files: &'a [String],
+    pub ignore_file: Option<&'a str>,
+    /// `greylisted` of the totals that no group or unresolved network holds: neither a
+    /// client name nor an address to group by, or folded away (`folded_greylisted`).
+    pub ungrouped_greylisted: u64,
+    pub folded_greylisted: u64,
+    pub read: Option<JsonReading<'a>>,
+}
+
+/// [`Reading`] for JSON; fields in alphabetical order, as every object of the report.
+#[derive(Debug, Serialize)]
+pub struct JsonReading<'a> {
+    pub entries: u64,
+    pub first: Option<String>,
+    pub identifier: &'a str,
+    pub last: Option<String>,
+    pub lines: Option<u64>,
+    pub outside_window: Option<u64>,
+    pub previous_run: Option<String>,
+    pub source: &'a str,
 }
 
 impl Report {
@@ -52,6 +115,138 @@ impl Report {
             .filter(|f| f.advice.status.is_unreviewed() && f.advice.verdict.is_some())
     }
 
+    /// Greylistings (of the totals) that neither a group nor an unresolved network holds, apart
+    /// from folded ones: decisions with neither a usable client name nor an address.
+    pub fn ungrouped_greylisted(&self) -> u64 {
+        let grouped = self
+            .groups
+            .iter()
+            .chain(self.unresolved.iter())
+            .fold(0u64, |sum, f| sum.saturating_add(f.evidence.greylisted()));
+        self.totals
+            .greylisted
+            .saturating_sub(grouped)
+            .saturating_sub(self.folded.greylisted)
+    }
+
+    /// What `since` and `until` mean, for the JSON's `window`.
+    pub fn window_words(&self) -> &'static str {
+        match (self.since_us, self.until_us) {
+            (None, None) => "all data: since and until are null, the source was read whole",
+            (Some(_), None) => "from since to the end of the data (until is null)",
+            (None, Some(_)) => "from the start of the data (since is null) to until",
+            (Some(_), Some(_)) => "from since (inclusive) to until (exclusive)",
+        }
+    }
+
+    /// The self-describing part of the JSON report.
+    pub fn json_meta(&self) -> JsonMeta<'_> {
+        JsonMeta {
+            schema_version: SCHEMA_VERSION,
+            window: self.window_words(),
+            min_count: self.min_count,
+            whitelist_files: &self.whitelist_files,
+            ignore_file: self.ignore_file.as_deref(),
+            ungrouped_greylisted: self.ungrouped_greylisted(),
+            folded_greylisted: self.folded.greylisted,
+            read: self.reading.as_ref().map(|r| JsonReading {
+                source: &r.source,
+                identifier: &r.identifier,
+                lines: r.lines,
+                entries: r.entries,
+                outside_window: r.outside_window,
+                first: r.first_us.map(crate::render::rfc3339),
+                last: r.last_us.map(crate::render::rfc3339),
+                previous_run: r.previous_run_us.map(crate::render::rfc3339),
+            }),
+        }
+    }
+
+    /// What was read, in one sentence (`None` when the report comes from no scan). `when`
+    /// formats a time for the reader.
+    pub fn read_words(&self, when: impl Fn(i64) -> String) -> Option<String> {
+        let r = self.reading.as_ref()?;
+        let span = match (r.first_us, r.last_us) {
+            (Some(first), Some(last)) => format!(", from {} to {}", when(first), when(last)),
+            _ => String::new(),
+        };
+        let of_postgrey = match (r.lines, r.outside_window) {
+            (Some(lines), Some(outside)) if outside > 0 => format!(
+                "{lines} {}, {} of them {}'s in the window and {outside} outside it",
+                plural(lines, "line", "lines"),
+                r.entries,
+                r.identifier
+            ),
+            (Some(lines), _) => format!(
+                "{lines} {}, {} of them {}'s",
+                plural(lines, "line", "lines"),
+                r.entries,
+                r.identifier
+            ),
+            (None, _) => format!(
+                "{} {} of {}",
+                r.entries,
+                plural(r.entries, "entry", "entries"),
+                r.identifier
+            ),
+        };
+        Some(match r.previous_run_us {
+            Some(previous) => format!(
+                "Read {}: {} new {} since the last run ({}){span}.",
+                r.source,
+                r.entries,
+                plural(r.entries, "entry", "entries"),
+                when(previous)
+            ),
+            None => format!("Read {}: {of_postgrey}{span}.", r.source),
+        })
+    }
+
+    /// Why no group is shown, when the window holds no postgrey line at all: what to change.
+    /// `None` when there were postgrey lines (then too few greylistings is the reason).
+    pub fn empty_words(&self) -> Option<String> {
+        if self.totals.postgrey_lines > 0 {
+            return None;
+        }
+        let Some(r) = self.reading.as_ref() else {
+            return Some(String::from("No postgrey line in the window."));
+        };
+        let identifier_hint = format!(
+            "if postgrey logs under another program name, give it with --identifier (now {:?})",
+            r.identifier
+        );
+        Some(match (r.lines, r.outside_window) {
+            (Some(0), _) => String::from("The files hold no lines."),
+            (Some(lines), Some(0)) if r.entries == 0 => format!(
+                "None of the {lines} {} is {}'s: {identifier_hint}.",
+                plural(lines, "line", "lines"),
+                r.identifier
+            ),
+            (_, Some(outside)) if r.entries == 0 && outside > 0 => format!(
+                "All {outside} {}'s {} lie outside the window: widen --since/--until.",
+                r.identifier,
+                plural(outside, "line", "lines")
+            ),
+            _ if r.entries > 0 => format!(
+                "None of the {} {} read lies in the window{}.",
+                r.entries,
+                plural(r.entries, "entry", "entries"),
+                if r.previous_run_us.is_some() {
+                    ""
+                } else {
+                    " (--window counts back from now; --since/--initial-since choose what is read)"
+                }
+            ),
+            _ if r.previous_run_us.is_some() => {
+                String::from("No postgrey line in the window, and nothing new since the last run.")
+            }
+            _ => format!(
+                "No entry of {} in {} for the window: {identifier_hint}, --unit and --trust-uid which writer is trusted.",
+                r.identifier, r.source
+            ),
+        })
+    }
+
     /// Findings with a whitelist suggestion, in report order, with the line to write.
     pub fn suggestion_lines(&self) -> impl Iterator<Item = (&Finding, String)> {
         self.groups.iter().filter_map(|f| {
@@ -61,6 +256,11 @@ impl Report {
                 .map(|s| (f, suggestion_line(s, self.suggest_regex)))
         })
     }
+}
+
+/// `one` or `many` by the count.
+pub fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
 }
 
 /// Evidence and advice for every group active in the days `[first, last]`.
@@ -89,17 +289,27 @@ pub fn assemble(tally: &Tally, first: Day, last: Day, ctx: &Context<'_>) -> Repo
                 .then_with(|| a.key.cmp(&b.key))
         });
     }
-    Report {
+    let folded = tally.folded_between(first, last);
+    let mut report = Report {
         totals: tally.totals_between(first, last),
         groups,
         unresolved,
         min_count: ctx.thresholds.min_count,
         notes: cap_notes(caps)
             .into_iter()
-            .chain(folded_note(tally.folded_between(first, last)))
+            .chain(folded_note(folded))
             .collect(),
+        folded,
         ..Report::default()
+    };
+    let ungrouped = report.ungrouped_greylisted();
+    if ungrouped > 0 {
+        report.notes.push(format!(
+            "{ungrouped} {} neither a usable client name nor a client address: in the totals but under no group",
+            plural(ungrouped, "greylisting had", "greylistings had")
+        ));
     }
+    report
 }
 
 /// What folding took out of the window's groups (see `tally::compact`).

@@ -318,7 +318,9 @@ fn min_count_decides_which_groups_need_a_review() {
     );
     assert_eq!(
         output.long[4..],
-        ["192.0.2.0/24: 14 greylisted, candidate, verdict none"]
+        [
+            "192.0.2.0/24: 14 greylisted, candidate, no verdict yet (the run judges from 15 greylistings)"
+        ]
     );
 }
 
@@ -661,15 +663,37 @@ fn since_scans_the_journal_directly() {
     );
 }
 
-/// A narrower --window than the run's counts only its days, from the summary's day counts.
-/// The week is moved to end two days ago and its day 1 left out, so that the default 7-day
-/// window starts on that empty day today and on day 2 tomorrow: days 2–6 either way.
+/// Without --window the check counts over the run's window (so it counts what the digest
+/// lists); a narrower --window counts only its days, from the summary's day counts. The week
+/// is moved to end two days ago and its day 1 left out, so that a 7-day window starts on that
+/// empty day today and on day 2 tomorrow: days 2–6 either way.
 #[test]
-fn the_default_window_counts_only_the_last_seven_days() {
+fn a_narrower_window_counts_only_its_days_and_the_default_is_the_runs() {
     let site = Site::new(&week_from(today() - 8, |day| day != 1));
     site.run("30d");
     let mut command = Command::new(bin_path());
     command.arg("check").args(site.file_args());
+    assert_eq!(
+        site.plugin(&mut command),
+        PluginOutput::expected(
+            1,
+            "POSTGREY WHITELIST WARNING - 4 unreviewed senders: amazonses.com, +3 more",
+            // The run's 30 days: 6 days of 35 greylistings, and mcsv.net's 10 on day 0.
+            "unreviewed=4;0;;0 greylisted=220;;;0 groups=15;;;0 whitelisted_groups=2;;;0 \
+             age=AGEs;;;0",
+            &[
+                "amazonses.com: 72 greylisted, candidate, verdict whitelist, suggest smtp-out.eu-west-1.amazonses.com",
+                "outlook.com: 36 greylisted, candidate, verdict whitelist, suggest outbound.protection.outlook.com",
+                "example-isp.net: 30 greylisted, candidate, verdict spam-like",
+                "smallshop.de: 18 greylisted, candidate, verdict review",
+            ]
+        )
+    );
+    let mut command = Command::new(bin_path());
+    command
+        .arg("check")
+        .args(site.file_args())
+        .args(["--window", "7d"]);
     assert_eq!(
         site.plugin(&mut command),
         PluginOutput::expected(

@@ -367,11 +367,12 @@ fn report_shows_the_multi_server_retry_real_postgrey_logged_and_skips_a_forged_l
     );
     assert_eq!(first, last);
 
-    // `counts` gives the same `new` figures, in `uniq -c` layout, then status and verdict (none
-    // below --min-count); unresolved clients have no name to count under.
+    // `counts --all` gives the same `new` figures, in `uniq -c` layout, then status and verdict
+    // (none below --min-count); unresolved clients count under their block.
     assert_eq!(
-        lists.advisor("report", &journald, &["--format", "counts"]),
-        "      2 amazonses.com candidate -\n      1 smallshop.de candidate -\n"
+        lists.advisor("report", &journald, &["--format", "counts", "--all"]),
+        "      2 amazonses.com candidate -\n      1 192.0.2.0/24 candidate -\n      \
+         1 smallshop.de candidate -\n"
     );
 }
 

@@ -165,26 +165,38 @@ fn counts_match_the_json_new_figures_sorted_descending() {
     let dir = tempfile::tempdir().unwrap();
     let dir_arg = journal.dir().to_str().unwrap().to_owned();
     let report = report_json(&["--journal-dir", &dir_arg], dir.path());
+    // With --all: every group and unresolved block that was greylisted, none that only passed.
     let mut expected: Vec<(i64, String, String)> = report["groups"]
         .as_array()
         .unwrap()
         .iter()
+        .chain(report["unresolved"].as_array().unwrap())
+        .filter(|g| g["new"].as_i64().unwrap() > 0)
         .map(|g| {
             let verdict = g["verdict"].as_str().unwrap_or("-");
+            let name = g["domain"].as_str().or(g["network"].as_str()).unwrap();
             (
                 g["new"].as_i64().unwrap(),
-                g["domain"].as_str().unwrap().to_owned(),
+                name.to_owned(),
                 format!("{} {verdict}", g["status"].as_str().unwrap()),
             )
         })
         .collect();
+    assert_eq!(expected.len(), 14);
     expected.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     let expected_text: String = expected
         .iter()
         .map(|(n, d, advice)| format!("{n:>7} {d} {advice}\n"))
         .collect();
     let output = advisor(
-        &["report", "--journal-dir", &dir_arg, "--format", "counts"],
+        &[
+            "report",
+            "--journal-dir",
+            &dir_arg,
+            "--format",
+            "counts",
+            "--all",
+        ],
         dir.path(),
     )
     .output()

@@ -1,6 +1,11 @@
-//! `postgrey-advisor audit`: prints the findings in the whitelist files as `file:line: message`;
-//! exit 1 when there is any (for CI of configuration repositories), 0 when there is none. Notes
+//! `postgrey-advisor audit`: prints the findings in the whitelist files as `file:line: message`.
+//! Exit 0 without findings and 1 with (for CI of configuration repositories); a file that cannot
+//! be read is 66 (EX_NOINPUT), so a broken check is never mistaken for findings. Notes
 //! (`file:line: note: …`) are printed too, and do not change the exit status.
+//!
+//! Findings in the whitelist postgrey ships (a dpkg conffile) cannot be fixed in place without
+//! dpkg asking at every upgrade: the fix, an entry that does what the broken one meant, belongs
+//! in the `.local` file postgrey reads after it. The audit says so.
 
 use std::io::Write;
 
@@ -8,6 +13,29 @@ use anyhow::Context;
 
 use crate::cli::AuditArgs;
 use crate::whitelist;
+
+pub const EXIT_FINDINGS: i32 = 1;
+/// sysexits' EX_NOINPUT: an input file did not exist or was not readable.
+pub const EXIT_UNREADABLE: i32 = 66;
+
+/// The first line of the whitelist_clients postgrey ships (and Debian installs as a conffile).
+const SHIPPED_HEADER: &str = "# postgrey whitelist for mail client hostnames";
+
+fn is_shipped_list(text: &str) -> bool {
+    text.lines()
+        .next()
+        .is_some_and(|l| l.trim_end() == SHIPPED_HEADER)
+        && text.contains("# postgrey version:")
+}
+
+/// The `.local` file postgrey reads after `file`: beside it when it has the usual name.
+fn local_beside(file: &str) -> String {
+    if file.ends_with("whitelist_clients") {
+        format!("{file}.local")
+    } else {
+        String::from(crate::cli::DEFAULT_WHITELIST_LOCAL)
+    }
+}
 
 pub fn audit(args: &AuditArgs) -> anyhow::Result<i32> {
     let paths = if args.whitelist.paths.is_empty() {
@@ -17,8 +45,13 @@ pub fn audit(args: &AuditArgs) -> anyhow::Result<i32> {
     };
     let mut files = Vec::new();
     for path in &paths {
-        if let Some(text) = whitelist::read_file(path)? {
-            files.push((path.display().to_string(), text));
+        match whitelist::read_file(path) {
+            Ok(Some(text)) => files.push((path.display().to_string(), text)),
+            Ok(None) => {}
+            Err(e) => {
+                eprintln!("postgrey-advisor: {e:#}");
+                return Ok(EXIT_UNREADABLE);
+            }
         }
     }
     let borrowed: Vec<(&str, &str)> = files
@@ -33,9 +66,19 @@ pub fn audit(args: &AuditArgs) -> anyhow::Result<i32> {
         writeln!(out, "{shown}").context("cannot write to stdout")?;
     }
     out.flush().context("cannot write to stdout")?;
+    for (file, text) in &files {
+        if is_shipped_list(text) && findings.iter().any(|f| &f.file == file && !f.note) {
+            eprintln!(
+                "postgrey-advisor: {file} is the list postgrey ships (a conffile): leave it as it \
+                 is and put entries that fix these findings in {}, which postgrey reads \
+                 after it",
+                local_beside(file)
+            );
+        }
+    }
     Ok(if findings.iter().all(|f| f.note) {
         0
     } else {
-        1
+        EXIT_FINDINGS
     })
 }

@@ -2,8 +2,9 @@
 //! sender groups — greylisted at least `--min-count` times in the window, neither whitelisted
 //! nor ignored. It reads the summary the timer job writes (no journal access needed) and
 //! re-evaluates every group against the whitelist and ignore files as they are *now*, so an
-//! alert clears as soon as the postmaster adds the entry. With `--since` it scans the journal
-//! itself, for hosts without the timer.
+//! alert clears as soon as the postmaster adds the entry. Its window and `--min-count` are the
+//! run's (the summary records them), so the check counts what the digest lists; flags override
+//! them. With `--since` it scans the journal itself, for hosts without the timer.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -16,7 +17,7 @@ use serde::Deserialize;
 
 use super::inputs::{AdviceInputs, Days, parse_span, parse_time, scan};
 use crate::advice::{self, Status};
-use crate::cli::{CheckArgs, ShowArgs};
+use crate::cli::{AdviceArgs, CheckArgs, DEFAULT_MIN_COUNT, ShowArgs};
 use crate::group::GroupKey;
 use crate::nagios::{self, Range, State, sanitize};
 use crate::source::journal::Start;
@@ -35,6 +36,8 @@ struct Group {
     status: Status,
     verdict: Option<String>,
     suggestion: Option<String>,
+    /// Greylistings in the window the verdict was given over (the run's, for a summary).
+    judged_on: u64,
 }
 
 /// What the check counts.
@@ -43,6 +46,8 @@ struct Findings {
     groups: Vec<Group>,
     greylisted: u64,
     age_s: Option<i64>,
+    /// The run's `--min-count`, when the summary records it.
+    run_min_count: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +55,8 @@ struct SummaryFile {
     last_run: String,
     #[serde(default)]
     since: Option<String>,
+    #[serde(default)]
+    min_count: Option<u64>,
     groups: Vec<SummaryGroup>,
     unresolved: Vec<SummaryGroup>,
 }
@@ -137,27 +144,35 @@ fn from_summary(
             args.max_age
         ));
     }
-    let window = parse_span("--window", &args.window)?;
-    let first_day = Days::rolling(
-        now.as_microsecond(),
-        i64::try_from(window.as_micros()).unwrap_or(i64::MAX),
-    )
-    .first;
-    // A summary covers only the run's --window: a wider check window cannot be answered.
     let summary_since = summary
         .since
         .as_deref()
         .and_then(|s| s.parse::<Timestamp>().ok());
-    if let Some(since) = summary_since {
-        let covered = Days::between(since.as_microsecond(), now.as_microsecond());
-        if first_day < covered.first {
-            return Err(anyhow!(
-                "--window {} is wider than summary {} covers (since {since}); widen the timer's --window",
-                args.window,
-                path.display()
-            ));
+    // Without --window the check counts over the run's window: the days since the summary's
+    // `since` (every day it lists when it records none).
+    let first_day = match (&args.window, summary_since) {
+        (Some(window), _) => {
+            let span = parse_span("--window", window)?;
+            let first_day = Days::rolling(
+                now.as_microsecond(),
+                i64::try_from(span.as_micros()).unwrap_or(i64::MAX),
+            )
+            .first;
+            // A summary covers only the run's --window: a wider check window cannot be answered.
+            if let Some(since) = summary_since {
+                let covered = Days::between(since.as_microsecond(), now.as_microsecond());
+                if first_day < covered.first {
+                    return Err(anyhow!(
+                        "--window {window} is wider than summary {} covers (since {since}); widen the timer's --window",
+                        path.display()
+                    ));
+                }
+            }
+            first_day
         }
-    }
+        (None, Some(since)) => Days::between(since.as_microsecond(), now.as_microsecond()).first,
+        (None, None) => Day::MIN,
+    };
     let mut groups = Vec::new();
     for g in summary.groups.into_iter().chain(summary.unresolved) {
         let key = match (&g.domain, &g.network) {
@@ -196,6 +211,7 @@ fn from_summary(
             status,
             verdict: g.verdict,
             suggestion: g.suggestion,
+            judged_on: g.greylisted,
         });
     }
     // The run's total covers the run's window; the groups' sum honours this --window.
@@ -206,6 +222,7 @@ fn from_summary(
         groups,
         greylisted,
         age_s: Some(age_s),
+        run_min_count: summary.min_count,
     })
 }
 
@@ -235,12 +252,14 @@ fn from_journal(
             status: f.advice.status,
             verdict: f.advice.verdict.map(|v| v.as_str().to_owned()),
             suggestion: f.advice.suggestion.clone(),
+            judged_on: f.evidence.greylisted(),
         })
         .collect();
     Ok(Findings {
         groups,
         greylisted: report.totals.greylisted,
         age_s: None,
+        run_min_count: None,
     })
 }
 
@@ -280,7 +299,8 @@ fn headline(unreviewed: &[&Group], state: State) -> String {
     text
 }
 
-fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
+/// The check without its watchdog: the state and the plugin's output, or why it cannot tell.
+pub fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
     let warning = Range::parse(&args.warning).map_err(|e| anyhow!("-w: {e}"))?;
     let critical = args
         .critical
@@ -289,15 +309,39 @@ fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
         .transpose()
         .map_err(|e| anyhow!("-c: {e}"))?;
     let now = Timestamp::now();
-    let inputs = AdviceInputs::load(&args.advice, &args.source)?;
+    let source = &args.source;
+    if args.since.is_none()
+        && (!source.files.is_empty()
+            || source.journal_dir.is_some()
+            || !source.journal_file.is_empty())
+    {
+        return Err(anyhow!(
+            "--file, --journal-dir and --journal-file need --since (without it the check reads the summary {})",
+            args.summary.display()
+        ));
+    }
+    // Loaded with the default count: the summary's decides below unless --min-count is given.
+    let mut advice = AdviceArgs {
+        whitelist: args.whitelist.clone(),
+        ignore_file: args.ignore_file.clone(),
+        legacy_ignore_file: args.legacy_ignore_file.clone(),
+        min_count: args.min_count.unwrap_or(DEFAULT_MIN_COUNT),
+    };
+    let inputs = AdviceInputs::load(&advice, &args.source)?;
     let findings = match &args.since {
         Some(since) => from_journal(args, since, &inputs, now)?,
         None => from_summary(args, &inputs, now)?,
     };
+    if args.min_count.is_none()
+        && let Some(run_min_count) = findings.run_min_count
+    {
+        advice.min_count = run_min_count;
+    }
+    let min_count = advice.min_count;
     let mut unreviewed: Vec<&Group> = findings
         .groups
         .iter()
-        .filter(|g| g.greylisted >= args.advice.min_count && g.status.is_unreviewed())
+        .filter(|g| g.greylisted >= min_count && g.status.is_unreviewed())
         .collect();
     unreviewed.sort_by(|a, b| {
         b.greylisted
@@ -324,11 +368,14 @@ fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
     }
     for g in &unreviewed {
         out.push_str(&format!(
-            "\n{}: {} greylisted, {}, verdict {}{}",
+            "\n{}: {} greylisted, {}, {}{}",
             sanitize(&g.key.to_string()),
             g.greylisted,
             g.status,
-            g.verdict.as_deref().map_or("none", known_verdict),
+            match &g.verdict {
+                Some(v) => format!("verdict {}", known_verdict(v)),
+                None => unjudged(g, findings.run_min_count),
+            },
             g.suggestion
                 .as_deref()
                 .map(|s| format!(", suggest {}", sanitize(s)))
@@ -353,6 +400,17 @@ fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
         }
     }
     Ok((state, out))
+}
+
+/// Why a group the check counts has no verdict: the run saw too few greylistings (over its
+/// window, from its --min-count), or the group was whitelisted or ignored when it ran.
+fn unjudged(group: &Group, run_min_count: Option<u64>) -> String {
+    match run_min_count {
+        Some(m) if group.judged_on < m => {
+            format!("no verdict yet (the run judges from {m} greylistings)")
+        }
+        _ => String::from("no verdict yet (whitelisted or ignored when the run judged)"),
+    }
 }
 
 /// A verdict word from the summary, or `?` for anything else (a hand-edited file).
@@ -418,6 +476,7 @@ mod tests {
             status: Status::Candidate,
             verdict: None,
             suggestion: None,
+            judged_on: 20,
         }
     }
 

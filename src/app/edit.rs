@@ -1,23 +1,43 @@
 //! `postgrey-advisor accept` and `ignore`: append domains to `whitelist_clients.local` or to the
-//! ignore file (see `crate::edit` for how the file is kept safe), refusing what is already there.
+//! ignore file (see `crate::edit` for how the file is kept safe), skipping what is already there.
 //! For `accept` that is a domain an entry already covers, in the file or in postgrey's main
-//! whitelist beside it (`whitelist_clients` for `whitelist_clients.local`).
+//! whitelist beside it (`whitelist_clients` for `whitelist_clients.local`). Already there is
+//! success (exit 0, said on stderr), so scripts can repeat a command.
+//!
+//! `ignore` takes what the postmaster sees: a host name pasted from the log stands for its
+//! group (the registrable domain the report shows), an address or network for the /24 (/64)
+//! block unresolved clients are reported by.
 
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use ipnet::IpNet;
 
 use crate::cli::{AcceptArgs, IgnoreArgs};
 use crate::edit::{self, Change};
 use crate::error::Failure;
+use crate::event::ClientName;
+use crate::group::{GroupKey, Grouper, network_of};
 use crate::whitelist;
 
 /// postgrey rereads its whitelists on SIGHUP, which is what `reload` sends.
 const RELOAD_HINT: &str = "postgrey rereads its whitelists on SIGHUP: systemctl reload postgrey";
 
 pub fn accept(args: &AcceptArgs) -> anyhow::Result<()> {
-    let domains = normalized(&args.domains)?;
+    let mut regex = vec![args.regex; args.domains.len()];
+    let mut given = Vec::new();
+    for (index, input) in args.domains.iter().enumerate() {
+        // A line `whitelist --regex` suggested, pasted: its name, written as a regex again.
+        match name_of_suggested_regex(input) {
+            Some(name) => {
+                regex[index] = true;
+                given.push(name);
+            }
+            None => given.push(input.clone()),
+        }
+    }
+    let domains = normalized(&given)?;
     let path = &args.whitelist_local;
     let mut existing = main_whitelist_beside(path)?;
     let added = append_new(path, args.dry_run, |before| {
@@ -40,7 +60,7 @@ pub fn accept(args: &AcceptArgs) -> anyhow::Result<()> {
                     &format!("already covered by {earlier}, given before it"),
                 );
             } else {
-                lines.push(whitelist::suggestion_line(domain, args.regex));
+                lines.push(whitelist::suggestion_line(domain, regex[index]));
             }
         }
         lines
@@ -52,15 +72,28 @@ pub fn accept(args: &AcceptArgs) -> anyhow::Result<()> {
 }
 
 pub fn ignore(args: &IgnoreArgs) -> anyhow::Result<()> {
-    let domains = normalized(&args.domains)?;
+    let grouper = Grouper::builtin();
+    let mut entries = Vec::new();
+    for input in &args.domains {
+        let (entry, widened) = ignore_entry(input, &grouper)?;
+        if let Some(why) = widened {
+            println!("{input}: ignoring {entry}, {why}");
+        }
+        entries.push(entry);
+    }
     let path = &args.ignore_file;
     append_new(path, args.dry_run, |before| {
         let text = before.map(String::from_utf8_lossy).unwrap_or_default();
         let existing = whitelist::parse_ignore_list(&text);
         let mut lines: Vec<String> = Vec::new();
-        for domain in &domains {
-            if existing.contains(domain) {
-                note_skipped(domain, &format!("already in {}", path.display()));
+        for domain in &entries {
+            if let Some(there) = existing.iter().find(|e| covers(e, domain)) {
+                let how = if there == domain {
+                    String::from("already")
+                } else {
+                    format!("already covered by {there}")
+                };
+                note_skipped(domain, &format!("{how} in {}", path.display()));
             } else if lines.contains(domain) {
                 note_skipped(domain, "given twice");
             } else {
@@ -72,8 +105,74 @@ pub fn ignore(args: &IgnoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether the ignore entry `entry` covers `wanted` (the same, or a domain above it).
+fn covers(entry: &str, wanted: &str) -> bool {
+    entry == wanted
+        || (wanted.parse::<IpNet>().is_err()
+            && wanted
+                .strip_suffix(entry)
+                .is_some_and(|rest| rest.ends_with('.')))
+}
+
+/// The ignore file entry for what the postmaster typed, and why it is wider when it is: the
+/// group of a host name, the reported block of an address or network.
+fn ignore_entry(input: &str, grouper: &Grouper) -> anyhow::Result<(String, Option<String>)> {
+    let usage = |message: String| -> anyhow::Error { Failure::Usage(message).into() };
+    if let Ok(address) = input.parse::<std::net::IpAddr>() {
+        let block = network_of(address);
+        return Ok((
+            block.to_string(),
+            Some(String::from(
+                "the block unresolved clients are reported by (/24 for IPv4, /64 for IPv6)",
+            )),
+        ));
+    }
+    if let Ok(net) = input.parse::<IpNet>() {
+        let block = network_of(net.network());
+        if net.prefix_len() != block.prefix_len() {
+            return Err(usage(format!(
+                "{input}: unresolved clients are reported by /24 (IPv4) and /64 (IPv6) blocks, \
+                 and the ignore file matches those: ignore {block} (or each /24 of a wider network)"
+            )));
+        }
+        let widened = (block != net).then(|| String::from("its network address"));
+        return Ok((block.to_string(), widened));
+    }
+    let domain = whitelist::normalize_domain(input).map_err(|e| usage(e.to_string()))?;
+    let group = match grouper.key(Some(&ClientName::Host(domain.clone())), None) {
+        Some(GroupKey::Domain(group)) => group,
+        _ => domain.clone(),
+    };
+    if group == domain {
+        return Ok((domain, None));
+    }
+    Ok((
+        group.clone(),
+        Some(format!(
+            "the group (registrable domain) it belongs to: every host of {group} is ignored"
+        )),
+    ))
+}
+
+/// The name in a line `whitelist --regex` suggests (`/(^|\.)mx\.example\.com$/`), or `None`
+/// for anything else (an ordinary name, or a regex of another shape).
+fn name_of_suggested_regex(line: &str) -> Option<String> {
+    let inner = line.strip_prefix("/(^|\\.)")?.strip_suffix("$/")?;
+    let mut name = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => name.push(chars.next().filter(|c| !c.is_ascii_alphanumeric())?),
+            c if c.is_ascii_alphanumeric() || c == '-' || c == '_' => name.push(c),
+            _ => return None,
+        }
+    }
+    Some(name)
+}
+
 /// Reads the file, asks `new_lines` what to add, and appends it under a dated comment (or shows
-/// the diff). Returns whether anything was written; nothing to add is an error.
+/// the diff). Returns whether anything was written; nothing to add (all already there) is no
+/// error.
 fn append_new(
     path: &Path,
     dry_run: bool,
@@ -87,7 +186,8 @@ fn append_new(
     let before = edit::read_optional(path)?;
     let lines = new_lines(before.as_deref());
     if lines.is_empty() {
-        bail!("nothing to add to {}", path.display());
+        println!("nothing to add to {}: already there", path.display());
+        return Ok(false);
     }
     let mut block = vec![edit::dated_comment(jiff::ZonedDateTime::now().date())];
     block.extend(lines.iter().cloned());

@@ -15,7 +15,7 @@ use crate::advice::{Context, Thresholds};
 use crate::cli::{AdviceArgs, ShowArgs, SourceArgs};
 use crate::error::Failure;
 use crate::group::Grouper;
-use crate::report::{Report, assemble};
+use crate::report::{Reading, Report, assemble};
 use crate::source::journal::{self, JournalSpec, Location, MachineRead, Start, Trust};
 use crate::source::{Entry, Window, journal_files, text};
 use crate::tally::{Day, MICROS_PER_DAY, Tally, day_of};
@@ -56,6 +56,75 @@ pub struct ScanOutcome {
     /// Lines or entries of postgrey's that could not be used, one sentence each, for the
     /// report's notes (they are counted nowhere else).
     pub notes: Vec<String>,
+    /// What was read, for the report to state.
+    pub reading: Reading,
+}
+
+/// The first bytes of every journal file (systemd's journal-file format).
+const JOURNAL_MAGIC: &[u8; 8] = b"LPKSHHRH";
+
+/// Whether the file at `path` starts like a journal file; `None` when it cannot be read (the
+/// source says why when it tries) or is no regular file (a FIFO must not lose its first bytes).
+fn is_journal_file(path: &std::path::Path) -> Option<bool> {
+    use std::io::Read as _;
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let mut head = [0u8; 8];
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(_) => return None,
+        }
+    }
+    Some(filled == head.len() && &head == JOURNAL_MAGIC)
+}
+
+/// A journal file given to `--file`, or a text file to `--journal-file`: a usage error that
+/// names the option to use, before a reader makes no sense of it.
+fn check_file_kinds(source: &SourceArgs) -> anyhow::Result<()> {
+    for path in source.files.iter().filter(|p| p.as_os_str() != "-") {
+        if is_journal_file(path) == Some(true) {
+            return Err(Failure::Usage(format!(
+                "{} is a journal file, not a text log: read it with --journal-file {0}",
+                path.display()
+            ))
+            .into());
+        }
+    }
+    for path in &source.journal_file {
+        if is_journal_file(path) == Some(false) {
+            return Err(Failure::Usage(format!(
+                "{} is not a journal file (a text log? read it with --file {0})",
+                path.display()
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// What the source flags name, for people.
+fn source_words(source: &SourceArgs) -> String {
+    let list = |paths: &[PathBuf]| {
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !source.files.is_empty() {
+        list(&source.files)
+    } else if !source.journal_file.is_empty() {
+        format!("journal file {}", list(&source.journal_file))
+    } else if let Some(dir) = &source.journal_dir {
+        format!("the journal in {}", dir.display())
+    } else {
+        String::from("the system journal")
+    }
 }
 
 /// A spinner on stderr once a scan has taken more than a second, and only on a terminal.
@@ -113,14 +182,23 @@ pub fn scan(
     grouper: &Grouper,
     tally: &mut Tally,
 ) -> anyhow::Result<ScanOutcome> {
+    check_file_kinds(source)?;
     let mut progress = Progress::new();
     let mut last_realtime_us = None;
+    let mut first_realtime_us: Option<i64> = None;
     let mut on_entry = |entry: Entry| -> anyhow::Result<()> {
         progress.tick();
         // Files may be given out of time order: resume after the newest entry counted.
         last_realtime_us = last_realtime_us.max(Some(entry.realtime_us));
+        first_realtime_us =
+            Some(first_realtime_us.map_or(entry.realtime_us, |f| f.min(entry.realtime_us)));
         tally.ingest(grouper, &entry);
         Ok(())
+    };
+    let mut reading = Reading {
+        source: source_words(source),
+        identifier: source.identifier.clone(),
+        ..Reading::default()
     };
     if !source.files.is_empty() {
         let since_us = match start {
@@ -153,12 +231,18 @@ pub fn scan(
                 text::MAX_LINE_BYTES / 1024
             ));
         }
+        reading.lines = Some(summary.lines);
+        reading.entries = summary.entries;
+        reading.outside_window = Some(summary.outside_window);
+        reading.first_us = first_realtime_us;
+        reading.last_us = last_realtime_us;
         return Ok(ScanOutcome {
             entries: summary.entries,
             cursor_lost: false,
             last_realtime_us,
             machines: BTreeMap::new(),
             notes,
+            reading,
         });
     }
     let location = if !source.journal_file.is_empty() {
@@ -194,12 +278,16 @@ pub fn scan(
         &spec.location.to_string(),
         &summary.skipped_files,
     ));
+    reading.entries = summary.entries;
+    reading.first_us = first_realtime_us;
+    reading.last_us = last_realtime_us;
     Ok(ScanOutcome {
         entries: summary.entries,
         cursor_lost: summary.cursor_lost(),
         last_realtime_us: summary.last_realtime_us,
         machines: summary.machines,
         notes,
+        reading,
     })
 }
 
@@ -207,26 +295,34 @@ pub fn scan(
 /// with a note). Entries postgrey skips, or that cannot be evaluated here (Perl-only regexes), become notes:
 /// a status computed without them must say so.
 pub fn load_whitelist(files: &[PathBuf], notes: &mut Vec<String>) -> anyhow::Result<Whitelist> {
-    let whitelist = if files.is_empty() {
+    load_whitelist_files(files, notes).map(|(whitelist, _)| whitelist)
+}
+
+/// [`load_whitelist`], and the files it read.
+fn load_whitelist_files(
+    files: &[PathBuf],
+    notes: &mut Vec<String>,
+) -> anyhow::Result<(Whitelist, Vec<PathBuf>)> {
+    let read = if files.is_empty() {
         let defaults = whitelist::default_paths();
-        let present: Vec<PathBuf> = defaults.iter().filter(|p| p.exists()).cloned().collect();
         if let Some(main) = defaults.first().filter(|p| !p.exists()) {
             notes.push(format!(
                 "{} not found: statuses assume nothing is whitelisted (--whitelist-clients names the files)",
                 main.display()
             ));
         }
-        whitelist::load(&present)?
+        defaults.into_iter().filter(|p| p.exists()).collect()
     } else {
-        whitelist::load(files)?
+        files.to_vec()
     };
+    let whitelist = whitelist::load(&read)?;
     notes.extend(
         whitelist
             .problems()
             .iter()
             .map(|p| format!("whitelist {p}")),
     );
-    Ok(whitelist)
+    Ok((whitelist, read))
 }
 
 /// Everything advice needs, loaded from the files the flags name.
@@ -239,12 +335,16 @@ pub struct AdviceInputs {
     pub grouper: Grouper,
     pub thresholds: Thresholds,
     pub notes: Vec<String>,
+    /// The whitelist files read and the ignore file, for the report to name.
+    pub whitelist_files: Vec<PathBuf>,
+    pub ignore_file: PathBuf,
 }
 
 impl AdviceInputs {
     pub fn load(advice: &AdviceArgs, source: &SourceArgs) -> anyhow::Result<Self> {
         let mut notes = Vec::new();
-        let whitelist = load_whitelist(&advice.whitelist.paths, &mut notes)?;
+        let (whitelist, whitelist_files) =
+            load_whitelist_files(&advice.whitelist.paths, &mut notes)?;
         let mut ignored = whitelist::load_ignore(&advice.ignore_file)?;
         let legacy_ignore =
             whitelist::load_legacy_ignore(&advice.legacy_ignore_file)?.map(|legacy| {
@@ -264,6 +364,8 @@ impl AdviceInputs {
                 ..Thresholds::default()
             },
             notes,
+            whitelist_files,
+            ignore_file: advice.ignore_file.clone(),
         })
     }
 
@@ -282,6 +384,12 @@ impl AdviceInputs {
         report.show_all = show.all;
         report.suggest_regex = show.regex;
         report.notes.extend(self.notes.iter().cloned());
+        report.whitelist_files = self
+            .whitelist_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        report.ignore_file = Some(self.ignore_file.display().to_string());
         report
     }
 }

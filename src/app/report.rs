@@ -7,31 +7,49 @@ use anyhow::Context as _;
 use jiff::Timestamp;
 
 use super::inputs::{AdviceInputs, Days, parse_time, scan};
-use crate::cli::{Format, Generate, ReportArgs};
+use crate::cli::{
+    Format, Generate, GenerateArgs, ReportArgs, ScanArgs, ShowArgs, WhitelistArgs, WhitelistFormat,
+};
+use crate::error::Failure;
 use crate::render;
 use crate::report::Report;
 use crate::source::journal::Start;
 use crate::tally::Tally;
 
 /// Scans the window the flags give and builds the report.
-fn build(args: &ReportArgs) -> anyhow::Result<Report> {
+fn build(scan_args: &ScanArgs, show: &ShowArgs) -> anyhow::Result<Report> {
+    let ScanArgs {
+        source,
+        window,
+        advice,
+    } = scan_args;
     let now = Timestamp::now();
-    let since_us = args
-        .window
+    let since_us = window
         .since
         .as_deref()
         .map(|s| parse_time("--since", s, now))
         .transpose()?;
-    let until_us = args
-        .window
+    let until_us = window
         .until
         .as_deref()
         .map(|s| parse_time("--until", s, now))
         .transpose()?;
-    let inputs = AdviceInputs::load(&args.advice, &args.source)?;
+    if let (Some(since), Some(until)) = (since_us, until_us)
+        && until <= since
+    {
+        return Err(Failure::Usage(format!(
+            "--until {} ({}) is not after --since {} ({}): the window is empty",
+            window.until.as_deref().unwrap_or_default(),
+            render::rfc3339(until),
+            window.since.as_deref().unwrap_or_default(),
+            render::rfc3339(since),
+        ))
+        .into());
+    }
+    let inputs = AdviceInputs::load(advice, source)?;
     let mut tally = Tally::default();
     let outcome = scan(
-        &args.source,
+        source,
         Start::Time(since_us),
         until_us,
         &inputs.grouper,
@@ -39,8 +57,9 @@ fn build(args: &ReportArgs) -> anyhow::Result<Report> {
     )?;
     // The scan already kept to the window: report every day it saw.
     let (first, last) = tally.span().unwrap_or((0, 0));
-    let mut report = inputs.report(&tally, Days { first, last }, &args.show);
+    let mut report = inputs.report(&tally, Days { first, last }, show);
     report.notes.extend(outcome.notes);
+    report.reading = Some(outcome.reading);
     report.since_us = since_us;
     report.until_us = until_us;
     // A week's tally is hundreds of thousands of small allocations, and freeing them one by one
@@ -52,18 +71,22 @@ fn build(args: &ReportArgs) -> anyhow::Result<Report> {
 /// The report in the format asked for.
 pub fn write_report(report: &Report, format: Format, out: &mut dyn Write) -> io::Result<()> {
     match format {
-        Format::Table => render::table::write(
-            report,
-            render::table::colour_wanted(io::stdout().is_terminal()),
-            out,
-        ),
+        Format::Table => {
+            let terminal = io::stdout().is_terminal();
+            render::table::write_within(
+                report,
+                render::table::colour_wanted(terminal),
+                render::table::width_wanted(terminal),
+                out,
+            )
+        }
         Format::Json => render::json::write(report, out),
         Format::Counts => render::counts::write(report, out),
     }
 }
 
 pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
-    let report = build(args)?;
+    let report = build(&args.scan, &args.show)?;
     let mut out = io::stdout().lock();
     write_report(&report, args.format, &mut out)?;
     out.flush()?;
@@ -72,10 +95,43 @@ pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One suggestion of `whitelist --format json`.
+#[derive(serde::Serialize)]
+struct JsonSuggestion<'a> {
+    group: String,
+    line: &'a str,
+    verdict: Option<&'static str>,
+    status: &'static str,
+    greylisted: u64,
+    reason: &'a str,
+}
+
 /// Suggested whitelist lines, each after a `# why` comment, ready to paste.
-pub fn whitelist(args: &ReportArgs) -> anyhow::Result<()> {
-    let report = build(args)?;
+pub fn whitelist(args: &WhitelistArgs) -> anyhow::Result<()> {
+    let show = ShowArgs {
+        all: false,
+        regex: args.regex,
+    };
+    let report = build(&args.scan, &show)?;
     let mut out = io::stdout().lock();
+    if args.format == WhitelistFormat::Json {
+        let lines: Vec<(&crate::report::Finding, String)> = report.suggestion_lines().collect();
+        let list: Vec<JsonSuggestion> = lines
+            .iter()
+            .map(|(f, line)| JsonSuggestion {
+                group: f.key.to_string(),
+                line,
+                verdict: f.advice.verdict.map(|v| v.as_str()),
+                status: f.advice.status.as_str(),
+                greylisted: f.evidence.greylisted(),
+                reason: &f.advice.reason,
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &list).context("cannot write the suggestions")?;
+        writeln!(out)?;
+        out.flush()?;
+        return Ok(());
+    }
     for (finding, line) in report.suggestion_lines() {
         writeln!(
             out,
@@ -90,16 +146,22 @@ pub fn whitelist(args: &ReportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Man page or shell completions on stdout, for packaging.
-pub fn generate(what: Generate) -> anyhow::Result<()> {
-    use clap::CommandFactory;
-    let mut command = crate::cli::Cli::command();
+/// Man pages or shell completions, for packaging.
+pub fn generate(args: &GenerateArgs) -> anyhow::Result<()> {
+    let mut command = crate::cli::command();
     let mut out = io::stdout().lock();
-    let shell = match what {
+    let shell = match args.what {
         Generate::Man => {
-            return clap_mangen::Man::new(command)
-                .render(&mut out)
-                .context("cannot write the man page");
+            return crate::man::render_main(&mut out).context("cannot write the man page");
+        }
+        Generate::ManPages => {
+            let Some(dir) = &args.dir else {
+                return Err(Failure::Usage(String::from("man-pages needs a directory")).into());
+            };
+            for name in crate::man::write_all(dir)? {
+                writeln!(out, "{}", name.display())?;
+            }
+            return Ok(());
         }
         Generate::Bash => clap_complete::Shell::Bash,
         Generate::Zsh => clap_complete::Shell::Zsh,

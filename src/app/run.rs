@@ -61,6 +61,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let window_us = span_us(parse_span("--window", &args.window)?);
     let initial_since_us = parse_time("--initial-since", &args.initial_since, now)?;
     let inputs = AdviceInputs::load(&args.advice, &args.source)?;
+    if args.to_journal {
+        require_journal_socket()?;
+    }
 
     let _lock = state::lock(&args.state, Duration::from_secs(args.lock_timeout))?;
     // Under the run lock no other run writes these files: what a killed run left can go.
@@ -80,6 +83,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     } else {
         now_us.saturating_sub(keep_us)
     };
+    let previous_run_us = state.last_run_us;
     let start = resume_from(&state, !args.source.files.is_empty(), new_host_since_us);
     let known: Vec<String> = state.machines.keys().cloned().collect();
     let outcome = scan(&args.source, start, None, &inputs.grouper, &mut state.tally)?;
@@ -130,6 +134,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     report.since_us = Some(window.since_us());
     report.until_us = Some(now_us);
     report.notes.extend(outcome.notes.iter().cloned());
+    report.reading = Some(crate::report::Reading {
+        previous_run_us,
+        ..outcome.reading.clone()
+    });
     report.notes.extend(host_notes);
     report.notes.extend(compaction_note(&compaction, args));
     if outcome.cursor_lost {
@@ -308,6 +316,23 @@ fn advance(positions: &mut BTreeMap<String, MachinePosition>, machine: &str, rea
 /// True when stdout is the journal stream systemd connected (sd_journal_stream_fd(3)):
 /// `JOURNAL_STREAM` names its device and inode, and a child that inherited the variable but not
 /// the stream must not be fooled.
+/// Where sd_journal_send writes. libsystemd reports success when nothing listens there, so
+/// `--to-journal` looks first rather than report nothing and exit 0.
+const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+fn require_journal_socket() -> anyhow::Result<()> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let listening = std::fs::metadata(JOURNAL_SOCKET).is_ok_and(|m| m.file_type().is_socket());
+    if listening {
+        Ok(())
+    } else {
+        Err(anyhow!(
+            "--to-journal: no journald listens at {JOURNAL_SOCKET}, so the report could not be \
+             written (without --to-journal it is printed)"
+        ))
+    }
+}
+
 fn stdout_is_the_journal() -> bool {
     use std::os::fd::AsFd;
     use std::os::unix::fs::MetadataExt;

@@ -19,12 +19,21 @@ pub const SAMPLE_HOSTS: usize = 5;
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
+    folded_greylisted: u64,
     groups: Vec<JsonGroup<'a>>,
+    ignore_file: Option<&'a str>,
+    min_count: u64,
     notes: &'a [String],
+    read: Option<crate::report::JsonReading<'a>>,
+    schema_version: u32,
     since: Option<String>,
     totals: JsonTotals,
+    ungrouped_greylisted: u64,
     unresolved: Vec<JsonUnresolved<'a>>,
     until: Option<String>,
+    whitelist_files: &'a [String],
+    /// What `since` and `until` cover, in words (`null` means no bound).
+    window: &'static str,
 }
 
 #[derive(Serialize)]
@@ -246,7 +255,16 @@ fn unresolved(f: &Finding) -> JsonUnresolved<'_> {
 
 fn document(report: &Report) -> JsonReport<'_> {
     let t = &report.totals;
+    let meta = report.json_meta();
     JsonReport {
+        folded_greylisted: meta.folded_greylisted,
+        ignore_file: meta.ignore_file,
+        min_count: meta.min_count,
+        read: meta.read,
+        schema_version: meta.schema_version,
+        ungrouped_greylisted: meta.ungrouped_greylisted,
+        whitelist_files: meta.whitelist_files,
+        window: meta.window,
         groups: report
             .groups
             .iter()
