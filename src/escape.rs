@@ -61,6 +61,21 @@ pub fn printable(text: &str) -> String {
     out
 }
 
+/// For text the reader may copy back into a file, such as a whitelist line quoted by `audit`:
+/// hidden characters become `\u{NNNN}` as in [`printable`], but backslashes stay single, so
+/// that a quoted regex reads as it is written.
+pub fn with_hidden_shown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_hidden(c) {
+            let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +104,10 @@ mod tests {
         assert_eq!(printable("fill\u{3164}er"), "fill\\u{3164}er");
         assert_eq!(printable("pua\u{e000}"), "pua\\u{e000}");
         assert_eq!(printable("soft\u{ad}hyphen"), "soft\\u{00ad}hyphen");
+        assert_eq!(
+            with_hidden_shown("/(^|\\.)x\\.com$/\u{202e}\n"),
+            "/(^|\\.)x\\.com$/\\u{202e}\\u{000a}"
+        );
         // Visible non-ASCII text stays as it is.
         assert_eq!(printable("Ünïcödé ✓ 日本"), "Ünïcödé ✓ 日本");
     }

@@ -61,8 +61,9 @@ pub fn audit(args: &AuditArgs) -> anyhow::Result<i32> {
     let findings = whitelist::audit_files(&borrowed);
     let mut out = std::io::stdout().lock();
     for finding in &findings {
-        // A finding quotes the file's text, which may hold anything.
-        let shown = crate::escape::printable(&finding.to_string());
+        // A finding quotes the file's text, which may hold anything; its regexes are meant to
+        // be copied back, backslashes and all.
+        let shown = crate::escape::with_hidden_shown(&finding.to_string());
         writeln!(out, "{shown}").context("cannot write to stdout")?;
     }
     out.flush().context("cannot write to stdout")?;

@@ -987,6 +987,7 @@ mod tests {
                 without_message: 1,
                 last_realtime_us: Some(T0 + 10 * SECOND + FRACTION),
                 machines: BTreeMap::new(),
+                skipped_files: Vec::new(),
             }
         );
         assert!(!summary.cursor_lost());
