@@ -269,7 +269,8 @@ fn headline(unreviewed: &[&Group], state: State) -> String {
     text
 }
 
-fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
+/// The check without its watchdog: the state and the plugin's output, or why it cannot tell.
+pub fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
     let warning = Range::parse(&args.warning).map_err(|e| anyhow!("-w: {e}"))?;
     let critical = args
         .critical
