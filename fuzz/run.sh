@@ -35,8 +35,8 @@ for s in now today yesterday -2d "2 days ago" "1 week ago" 2026-11-01 "2026-11-0
 done
 
 # A state file and a summary as the timer job writes them.
-bin=../target/release/postgrey-advisor
-[ -x "$bin" ] || cargo build --release --locked --quiet --manifest-path ../Cargo.toml
+bin=../target/debug/postgrey-advisor
+[ -x "$bin" ] || cargo build --locked --quiet --manifest-path ../Cargo.toml
 run=$(mktemp -d)
 TZ=UTC "$bin" run --year 2026 --file "$fixtures/sample/mail.log" --state "$run/state.json" \
     --whitelist-clients "$fixtures/sample/whitelist_clients" --ignore-file "$fixtures/sample/ignore" \
@@ -48,7 +48,11 @@ rm -rf "$run"
 limits=(-rss_limit_mb=1024 -malloc_limit_mb=512 -timeout=10 -close_fd_mask=1)
 for t in "${targets[@]}"; do
     # State files and summaries are larger than libFuzzer's default 4 kB inputs.
-    case $t in state_file | summary_file) max_len=-max_len=262144 ;; *) max_len=-max_len=16384 ;; esac
+    case $t in
+        state_file | summary_file) max_len=-max_len=262144 ;;
+        whitelist_file) max_len=-max_len=4096 ;; # every regex is compiled and audited
+        *) max_len=-max_len=16384 ;;
+    esac
     echo "== fuzzing $t for ${seconds}s"
     log="$seeds/$t.log"
     if ! cargo fuzz run --release "$t" "corpus/$t" "$seeds/$t" -- \

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use postgrey_advisor::whitelist::{self, audit};
+use postgrey_advisor::whitelist;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -22,5 +22,5 @@ fuzz_target!(|data: &[u8]| {
             let _ = list.covers_address(address);
         }
     }
-    let _ = audit::audit(text, "fuzz");
+    let _ = whitelist::audit(text, "fuzz");
 });
