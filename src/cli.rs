@@ -241,6 +241,13 @@ pub struct AcceptArgs {
     /// Show what would change, change nothing.
     #[arg(long, short = 'n')]
     pub dry_run: bool,
+    /// Then make postgrey read its whitelists again (SIGHUP): through systemd when it runs as
+    /// postgrey.service, else to the pid in its --pidfile.
+    #[arg(long)]
+    pub reload: bool,
+    /// postgrey's options file (Debian's POSTGREY_OPTS="…"), for its --pidfile.
+    #[arg(long, value_name = "FILE", env = "POSTGREY_ADVISOR_POSTGREY_CONFIG")]
+    pub postgrey_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -529,7 +536,7 @@ pub const GUIDES: &[Guide] = &[
             already covered is no error: the command says so and exits 0.",
         examples: &[
             (
-                "postgrey-advisor accept amazonses.com && systemctl reload postgrey",
+                "postgrey-advisor accept --reload amazonses.com",
                 "Whitelist a sender group, then make postgrey reread its lists.",
             ),
             (

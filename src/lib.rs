@@ -20,6 +20,7 @@ pub mod mail;
 pub mod man;
 pub mod nagios;
 pub mod postgrey;
+pub mod reload;
 pub mod render;
 pub mod report;
 pub mod source;

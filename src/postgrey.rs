@@ -15,7 +15,9 @@
 //! word. Perl's `||` makes a zero `--delay`, `--max-age` or CIDR the default.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
 
 use ipnet::IpNet;
 use thiserror::Error;
@@ -45,6 +47,9 @@ pub struct Settings {
     pub whitelist_clients: Vec<PathBuf>,
     /// `--auto-whitelist-clients=N`: a client passes after N successful deliveries (5; 0 off).
     pub auto_whitelist_clients: u64,
+    /// `--pidfile`: where a daemonized postgrey writes its pid (Debian's init script passes
+    /// `/var/run/postgrey.pid`; the systemd unit runs it in the foreground without one).
+    pub pidfile: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -61,6 +66,7 @@ impl Default for Settings {
                 .map(PathBuf::from)
                 .collect(),
             auto_whitelist_clients: 5,
+            pidfile: None,
         }
     }
 }
@@ -70,6 +76,7 @@ impl Settings {
     pub fn is_default(&self) -> bool {
         Settings {
             config: None,
+            pidfile: None,
             ..self.clone()
         } == Settings::default()
     }
@@ -269,6 +276,32 @@ fn expand(value: &str, variables: &[(String, String)]) -> String {
     out
 }
 
+/// The settings of the local postgrey: from `path` when given (it must exist), else from
+/// Debian's [`DEFAULT_CONFIG`] when it exists, else postgrey's defaults.
+pub fn load(path: Option<&Path>) -> anyhow::Result<Settings> {
+    let (path, required) = match path {
+        Some(path) => (path, true),
+        None => (Path::new(DEFAULT_CONFIG), false),
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Settings::default());
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read postgrey's options {}", path.display()));
+        }
+    };
+    let words = parse_default_file(&text)
+        .and_then(|words| parse_options(&words))
+        .with_context(|| format!("postgrey's options in {}", path.display()))?;
+    Ok(Settings {
+        config: Some(path.to_path_buf()),
+        ..words
+    })
+}
+
 /// Interprets postgrey's command-line options as postgrey 1.37 does.
 pub fn parse_options(words: &[String]) -> Result<Settings, OptionsError> {
     let mut settings = Settings::default();
@@ -318,6 +351,7 @@ pub fn parse_options(words: &[String]) -> Result<Settings, OptionsError> {
             "ipv4cidr" => settings.ipv4cidr = prefix(name, &value, 32, DEFAULT_IPV4_CIDR)?,
             "ipv6cidr" => settings.ipv6cidr = prefix(name, &value, 128, DEFAULT_IPV6_CIDR)?,
             "whitelist-clients" => whitelist_clients.push(PathBuf::from(value)),
+            "pidfile" => settings.pidfile = Some(PathBuf::from(value)),
             // An empty value means the default 5; `=0` switches it off.
             "auto-whitelist-clients" if value.is_empty() => settings.auto_whitelist_clients = 5,
             "auto-whitelist-clients" => {

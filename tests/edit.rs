@@ -13,7 +13,7 @@ use common::fixtures::{DEBIAN_LIST, copy_debian_list};
 use common::postgrey::{DUNNO_REPLY, greylist_reply};
 use common::{Journald, Postgrey, bin, bin_path, wait_for, world_readable_tempdir};
 
-const RELOAD_HINT: &str = "postgrey rereads its whitelists on SIGHUP: systemctl reload postgrey\n";
+const RELOAD_HINT: &str = "postgrey rereads its whitelists on SIGHUP: systemctl kill -s HUP --kill-whom=main postgrey.service (or accept --reload)\n";
 const PAUSE_ENV: &str = "POSTGREY_ADVISOR_TEST_PAUSE_BEFORE_RENAME_MS";
 
 /// The dates before and after a run: the dated comment carries one of them (they differ only
@@ -647,4 +647,86 @@ fn an_accepted_domain_passes_real_postgrey_after_sighup() {
         rcpt,
     );
     assert_eq!(reply, greylist_reply("example.org"));
+}
+
+/// `accept --reload` with postgrey's options file naming its pid file, as Debian's init script
+/// starts it: postgrey gets SIGHUP from the binary itself, logs that it rereads its
+/// whitelists, and passes the accepted provider's other network.
+#[test]
+fn accept_reload_tells_a_real_postgrey_through_its_pid_file() {
+    common::require_root();
+    let journald = Journald::start();
+    let files = world_readable_tempdir();
+    let local = files.path().join("whitelist_clients.local");
+    std::fs::write(&local, "").unwrap();
+    let postgrey = Postgrey::builder()
+        .whitelist_clients(&local)
+        .start(&journald);
+    let pidfile = files.path().join("postgrey.pid");
+    std::fs::write(&pidfile, format!("{}\n", postgrey.pid())).unwrap();
+    let options = files.path().join("postgrey");
+    std::fs::write(
+        &options,
+        format!(
+            "# as Debian's /etc/default/postgrey\nPOSTGREY_OPTS=\"--inet=10023 --pidfile={}\"\n",
+            pidfile.display()
+        ),
+    )
+    .unwrap();
+    let (sender, rcpt) = ("bounce@mailer-esp.net", "bob@example.org");
+    let reply = postgrey.request("o1.mailer-esp.net", "198.51.100.7", sender, rcpt);
+    assert_eq!(reply, greylist_reply("example.org"));
+
+    let hup = [
+        format!("_PID={}", postgrey.pid()),
+        "MESSAGE=HUP received: reloading whitelists...".to_string(),
+    ];
+    let hup: Vec<&str> = hup.iter().map(String::as_str).collect();
+    assert_eq!(journald.entries(&hup).len(), 0);
+    let output = bin()
+        .args(["accept", "--reload", "--whitelist-local", s(&local)])
+        .arg("--postgrey-config")
+        .arg(&options)
+        .arg("mailer-esp.net")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert_eq!(
+        text(&output.stdout),
+        format!(
+            "added to {}:\n  mailer-esp.net\nsent SIGHUP to postgrey (pid {}, from {})\n",
+            local.display(),
+            postgrey.pid(),
+            pidfile.display()
+        )
+    );
+    journald.wait_for_entries(&hup, 1);
+    let reply = postgrey.request("o2.mailer-esp.net", "203.0.113.9", sender, rcpt);
+    assert_eq!(reply, DUNNO_REPLY);
+
+    // A stale pid file names another process: refused, and the file stays changed.
+    std::fs::write(&pidfile, format!("{}\n", std::process::id())).unwrap();
+    let output = bin()
+        .args(["accept", "--reload", "--whitelist-local", s(&local)])
+        .arg("--postgrey-config")
+        .arg(&options)
+        .arg("other-esp.org")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        text(&output.stderr),
+        format!(
+            "postgrey-advisor: {} was changed, but postgrey was not told to reread it: {} names \
+             pid {}, which is not postgrey (a stale pid file?)\n",
+            local.display(),
+            pidfile.display(),
+            std::process::id()
+        )
+    );
+    assert!(
+        std::fs::read_to_string(&local)
+            .unwrap()
+            .contains("\nother-esp.org\n")
+    );
 }

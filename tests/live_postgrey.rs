@@ -458,7 +458,8 @@ fn an_accepted_suggestion_is_what_real_postgrey_whitelists_after_sighup() {
         String::from_utf8_lossy(&accepted.stdout),
         format!(
             "added to {}:\n  {SUFFIX}\n\
-             postgrey rereads its whitelists on SIGHUP: systemctl reload postgrey\n",
+             postgrey rereads its whitelists on SIGHUP: systemctl kill -s HUP --kill-whom=main \
+             postgrey.service (or accept --reload)\n",
             lists.local().display()
         )
     );

@@ -21,8 +21,13 @@ use crate::event::ClientName;
 use crate::group::{GroupKey, Grouper, network_of};
 use crate::whitelist;
 
-/// postgrey rereads its whitelists on SIGHUP, which is what `reload` sends.
-const RELOAD_HINT: &str = "postgrey rereads its whitelists on SIGHUP: systemctl reload postgrey";
+/// postgrey rereads its whitelists on SIGHUP; Debian 12's unit has no reload for it.
+fn reload_hint() -> String {
+    format!(
+        "postgrey rereads its whitelists on SIGHUP: {} (or accept --reload)",
+        crate::reload::SYSTEMD_COMMAND
+    )
+}
 
 pub fn accept(args: &AcceptArgs) -> anyhow::Result<()> {
     let mut regex = vec![args.regex; args.domains.len()];
@@ -66,7 +71,18 @@ pub fn accept(args: &AcceptArgs) -> anyhow::Result<()> {
         lines
     })?;
     if !args.dry_run && added {
-        println!("{RELOAD_HINT}");
+        if args.reload {
+            let settings = crate::postgrey::load(args.postgrey_config.as_deref())?;
+            let done = crate::reload::reload(&settings).with_context(|| {
+                format!(
+                    "{} was changed, but postgrey was not told to reread it",
+                    path.display()
+                )
+            })?;
+            println!("{done}");
+        } else {
+            println!("{}", reload_hint());
+        }
     }
     Ok(())
 }
