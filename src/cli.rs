@@ -137,14 +137,9 @@ pub struct WhitelistFiles {
     pub paths: Vec<PathBuf>,
 }
 
-/// What the advice is measured against.
+/// The classic check_postgrey_whitelist plugin's ignore file, read beside ours.
 #[derive(Debug, Clone, Args)]
-pub struct AdviceArgs {
-    #[command(flatten)]
-    pub whitelist: WhitelistFiles,
-    /// Domains never to propose (one per line, `#` comments).
-    #[arg(long, value_name = "FILE", default_value = DEFAULT_IGNORE, env = "POSTGREY_ADVISOR_IGNORE_FILE")]
-    pub ignore_file: PathBuf,
+pub struct LegacyIgnoreFile {
     /// The classic check_postgrey_whitelist plugin's ignore file (one domain per line), read as
     /// well when it exists; an empty value reads none.
     #[arg(
@@ -156,6 +151,18 @@ pub struct AdviceArgs {
         value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from)
     )]
     pub legacy_ignore_file: PathBuf,
+}
+
+/// What the advice is measured against.
+#[derive(Debug, Clone, Args)]
+pub struct AdviceArgs {
+    #[command(flatten)]
+    pub whitelist: WhitelistFiles,
+    /// Domains never to propose (one per line, `#` comments).
+    #[arg(long, value_name = "FILE", default_value = DEFAULT_IGNORE, env = "POSTGREY_ADVISOR_IGNORE_FILE")]
+    pub ignore_file: PathBuf,
+    #[command(flatten)]
+    pub legacy_ignore: LegacyIgnoreFile,
     /// Groups greylisted fewer times than this in the window get no verdict (and `check` does
     /// not count them).
     #[arg(
@@ -431,16 +438,8 @@ pub struct CheckArgs {
     /// Domains never to propose (read now, like the whitelist).
     #[arg(long, value_name = "FILE", default_value = DEFAULT_IGNORE, env = "POSTGREY_ADVISOR_IGNORE_FILE")]
     pub ignore_file: PathBuf,
-    /// The classic check_postgrey_whitelist plugin's ignore file (one domain per line), read
-    /// as well when it exists; an empty value reads none.
-    #[arg(
-        long,
-        value_name = "FILE",
-        default_value = DEFAULT_LEGACY_IGNORE,
-        env = "POSTGREY_ADVISOR_LEGACY_IGNORE_FILE",
-        value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from)
-    )]
-    pub legacy_ignore_file: PathBuf,
+    #[command(flatten)]
+    pub legacy_ignore: LegacyIgnoreFile,
     /// Groups greylisted fewer times than this are not counted. Default: the run's
     /// --min-count, from the summary (15 with --since).
     #[arg(long, value_name = "N", env = "POSTGREY_ADVISOR_MIN_COUNT")]

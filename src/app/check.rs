@@ -324,7 +324,7 @@ pub fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
     let mut advice = AdviceArgs {
         whitelist: args.whitelist.clone(),
         ignore_file: args.ignore_file.clone(),
-        legacy_ignore_file: args.legacy_ignore_file.clone(),
+        legacy_ignore: args.legacy_ignore.clone(),
         min_count: args.min_count.unwrap_or(DEFAULT_MIN_COUNT),
     };
     let inputs = AdviceInputs::load(&advice, &args.source)?;

@@ -346,13 +346,19 @@ impl AdviceInputs {
         let (whitelist, whitelist_files) =
             load_whitelist_files(&advice.whitelist.paths, &mut notes)?;
         let mut ignored = whitelist::load_ignore(&advice.ignore_file)?;
-        let legacy_ignore =
-            whitelist::load_legacy_ignore(&advice.legacy_ignore_file)?.map(|legacy| {
-                notes.extend(legacy_ignore_suffixes(&advice.legacy_ignore_file, &legacy));
-                let note = legacy_ignore_note(&advice.legacy_ignore_file, &legacy, advice);
-                ignored.extend(legacy);
-                note
-            });
+        let legacy_ignore = whitelist::load_legacy_ignore(
+            &advice.legacy_ignore.legacy_ignore_file,
+        )?
+        .map(|legacy| {
+            notes.extend(legacy_ignore_suffixes(
+                &advice.legacy_ignore.legacy_ignore_file,
+                &legacy,
+            ));
+            let note =
+                legacy_ignore_note(&advice.legacy_ignore.legacy_ignore_file, &legacy, advice);
+            ignored.extend(legacy);
+            note
+        });
         notes.extend(legacy_ignore.clone());
         Ok(AdviceInputs {
             whitelist,
