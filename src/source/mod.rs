@@ -223,10 +223,7 @@ mod tests {
     }
 
     /// Reads `n` entries, then fails when `fail` is set.
-    fn reading(
-        n: usize,
-        fail: bool,
-    ) -> impl FnOnce(&mut OnEntry<'_>) -> Result<usize> + Send {
+    fn reading(n: usize, fail: bool) -> impl FnOnce(&mut OnEntry<'_>) -> Result<usize> + Send {
         move |on_entry| {
             for i in 0..n {
                 on_entry(entry(i, format!("m{i}").as_bytes()))?;
