@@ -19,12 +19,32 @@ pub const SAMPLE_HOSTS: usize = 5;
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
-    groups: Vec<JsonFinding<'a>>,
+    groups: Groups<'a>,
     notes: &'a [String],
     since: Option<String>,
     totals: JsonTotals,
-    unresolved: Vec<JsonFinding<'a>>,
+    unresolved: Unresolved<'a>,
     until: Option<String>,
+}
+
+/// The groups, each turned into JSON as it is written rather than all of them first.
+struct Groups<'a> {
+    findings: &'a [Finding],
+    suggest_regex: bool,
+}
+
+impl Serialize for Groups<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.findings.iter().map(|f| group(f, self.suggest_regex)))
+    }
+}
+
+struct Unresolved<'a>(&'a [Finding]);
+
+impl Serialize for Unresolved<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(unresolved))
+    }
 }
 
 #[derive(Serialize)]
@@ -168,11 +188,10 @@ fn daily(per_day: &[(Day, u64)]) -> BTreeMap<String, u64> {
 fn document(report: &Report) -> JsonReport<'_> {
     let t = &report.totals;
     JsonReport {
-        groups: report
-            .groups
-            .iter()
-            .map(|f| group(f, report.suggest_regex))
-            .collect(),
+        groups: Groups {
+            findings: &report.groups,
+            suggest_regex: report.suggest_regex,
+        },
         notes: &report.notes,
         since: report.since_us.map(rfc3339),
         totals: JsonTotals {
@@ -182,7 +201,7 @@ fn document(report: &Report) -> JsonReport<'_> {
             postgrey_lines: t.postgrey_lines,
             untrusted_skipped: t.untrusted_skipped,
         },
-        unresolved: report.unresolved.iter().map(unresolved).collect(),
+        unresolved: Unresolved(&report.unresolved),
         until: report.until_us.map(rfc3339),
     }
 }
