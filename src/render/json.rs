@@ -20,7 +20,7 @@ pub const SAMPLE_HOSTS: usize = 5;
 #[derive(Serialize)]
 struct JsonReport<'a> {
     folded_greylisted: u64,
-    groups: Vec<JsonGroup<'a>>,
+    groups: Groups<'a>,
     ignore_file: Option<&'a str>,
     min_count: u64,
     notes: &'a [String],
@@ -29,11 +29,31 @@ struct JsonReport<'a> {
     since: Option<String>,
     totals: JsonTotals,
     ungrouped_greylisted: u64,
-    unresolved: Vec<JsonUnresolved<'a>>,
+    unresolved: Unresolved<'a>,
     until: Option<String>,
     whitelist_files: &'a [String],
     /// What `since` and `until` cover, in words (`null` means no bound).
     window: &'static str,
+}
+
+/// The groups, each turned into JSON as it is written rather than all of them first.
+struct Groups<'a> {
+    findings: &'a [Finding],
+    suggest_regex: bool,
+}
+
+impl Serialize for Groups<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.findings.iter().map(|f| group(f, self.suggest_regex)))
+    }
+}
+
+struct Unresolved<'a>(&'a [Finding]);
+
+impl Serialize for Unresolved<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(unresolved))
+    }
 }
 
 #[derive(Serialize)]
@@ -45,58 +65,43 @@ struct JsonTotals {
     untrusted_skipped: u64,
 }
 
-/// A group's fields: those of [`JsonEvidence`] and its own, in alphabetical order.
+/// A group, or a network of unresolved clients (`domain`, `sample_hosts` and `suggestion` are
+/// a group's, `network` an unresolved network's).
 #[derive(Serialize)]
-struct JsonGroup<'a> {
+struct JsonFinding<'a> {
     addresses: &'a [std::net::IpAddr],
+    /// A per-day cap was hit (the report's notes say which).
     capped: bool,
     clients: Clients<'a>,
+    /// Greylistings per UTC day, `YYYY-MM-DD` → count; days without any are left out.
     daily_greylisted: BTreeMap<String, u64>,
     distinct_hosts: u64,
     distinct_ips: u64,
     distinct_nets: u64,
-    domain: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    domain: Option<String>,
     early_retry: u64,
     first_seen: String,
     greylisted: u64,
+    /// Every host seen (capped per day), most frequent first: lets `check` re-evaluate the
+    /// whitelist without the journal.
     hosts: &'a [String],
     last_seen: String,
     max_delay_s: Option<u64>,
     median_delay_s: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network: Option<String>,
     new: u64,
     passed_after_delay: u64,
     passed_whitelisted: u64,
     reason: Option<&'a str>,
     retried_from_other_net: u64,
-    sample_hosts: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sample_hosts: Option<&'a [String]>,
     status: &'static str,
-    suggestion: Option<String>,
-    verdict: Option<&'static str>,
-}
-
-#[derive(Serialize)]
-struct JsonUnresolved<'a> {
-    addresses: &'a [std::net::IpAddr],
-    capped: bool,
-    clients: Clients<'a>,
-    daily_greylisted: BTreeMap<String, u64>,
-    distinct_hosts: u64,
-    distinct_ips: u64,
-    distinct_nets: u64,
-    early_retry: u64,
-    first_seen: String,
-    greylisted: u64,
-    hosts: &'a [String],
-    last_seen: String,
-    max_delay_s: Option<u64>,
-    median_delay_s: Option<u64>,
-    network: String,
-    new: u64,
-    passed_after_delay: u64,
-    passed_whitelisted: u64,
-    reason: Option<&'a str>,
-    retried_from_other_net: u64,
-    status: &'static str,
+    /// A group's suggestion, `null` when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    suggestion: Option<Option<String>>,
     verdict: Option<&'static str>,
 }
 
@@ -114,35 +119,6 @@ impl Serialize for Clients<'_> {
     }
 }
 
-/// What groups and unresolved networks have in common.
-struct JsonEvidence<'a> {
-    new: u64,
-    early_retry: u64,
-    passed_after_delay: u64,
-    median_delay_s: Option<u64>,
-    max_delay_s: Option<u64>,
-    distinct_ips: u64,
-    distinct_nets: u64,
-    distinct_hosts: u64,
-    retried_from_other_net: u64,
-    first_seen: String,
-    last_seen: String,
-    greylisted: u64,
-    passed_whitelisted: u64,
-    /// A per-day cap was hit (the report's notes say which).
-    capped: bool,
-    status: &'static str,
-    verdict: Option<&'static str>,
-    reason: Option<&'a str>,
-    /// Every host seen (capped per day), most frequent first: lets `check` re-evaluate the
-    /// whitelist without the journal.
-    hosts: &'a [String],
-    addresses: &'a [std::net::IpAddr],
-    clients: Clients<'a>,
-    /// Greylistings per UTC day, `YYYY-MM-DD` → count; days without any are left out.
-    daily_greylisted: BTreeMap<String, u64>,
-}
-
 /// Stands for a day no calendar reaches (a corrupt state file).
 const INVALID_DATE: &str = "invalid-date";
 
@@ -156,30 +132,57 @@ pub fn date_of(day: Day) -> String {
     }
 }
 
-fn evidence(f: &Finding) -> JsonEvidence<'_> {
+/// A finding's fields; a group's own are set by [`group`].
+fn finding(f: &Finding) -> JsonFinding<'_> {
     let e = &f.evidence;
-    JsonEvidence {
-        new: e.new,
-        early_retry: e.early_retry,
-        passed_after_delay: e.passed_after_delay,
-        median_delay_s: e.median_delay_s,
-        max_delay_s: e.max_delay_s,
-        distinct_ips: e.distinct_ips,
-        distinct_nets: e.distinct_nets,
-        distinct_hosts: e.distinct_hosts,
-        retried_from_other_net: e.retried_from_other_net,
-        first_seen: rfc3339(e.first_seen_us),
-        last_seen: rfc3339(e.last_seen_us),
-        greylisted: e.greylisted(),
-        passed_whitelisted: e.passed_whitelisted,
-        capped: e.caps.any(),
-        status: f.advice.status.as_str(),
-        verdict: f.advice.verdict.map(|v| v.as_str()),
-        reason: Some(f.advice.reason.as_str()).filter(|r| !r.is_empty()),
-        hosts: &e.hosts,
+    JsonFinding {
         addresses: &e.ips,
+        capped: e.caps.any(),
         clients: Clients(&e.clients),
         daily_greylisted: daily(&e.per_day),
+        distinct_hosts: e.distinct_hosts,
+        distinct_ips: e.distinct_ips,
+        distinct_nets: e.distinct_nets,
+        domain: None,
+        early_retry: e.early_retry,
+        first_seen: rfc3339(e.first_seen_us),
+        greylisted: e.greylisted(),
+        hosts: &e.hosts,
+        last_seen: rfc3339(e.last_seen_us),
+        max_delay_s: e.max_delay_s,
+        median_delay_s: e.median_delay_s,
+        network: None,
+        new: e.new,
+        passed_after_delay: e.passed_after_delay,
+        passed_whitelisted: e.passed_whitelisted,
+        reason: Some(f.advice.reason.as_str()).filter(|r| !r.is_empty()),
+        retried_from_other_net: e.retried_from_other_net,
+        sample_hosts: None,
+        status: f.advice.status.as_str(),
+        suggestion: None,
+        verdict: f.advice.verdict.map(|v| v.as_str()),
+    }
+}
+
+fn group(f: &Finding, suggest_regex: bool) -> JsonFinding<'_> {
+    let hosts = &f.evidence.hosts;
+    JsonFinding {
+        domain: Some(f.key.to_string()),
+        sample_hosts: Some(&hosts[..hosts.len().min(SAMPLE_HOSTS)]),
+        suggestion: Some(
+            f.advice
+                .suggestion
+                .as_deref()
+                .map(|s| crate::whitelist::suggestion_line(s, suggest_regex)),
+        ),
+        ..finding(f)
+    }
+}
+
+fn unresolved(f: &Finding) -> JsonFinding<'_> {
+    JsonFinding {
+        network: Some(f.key.to_string()),
+        ..finding(f)
     }
 }
 
@@ -189,68 +192,6 @@ fn daily(per_day: &[(Day, u64)]) -> BTreeMap<String, u64> {
         *daily.entry(date_of(day)).or_default() += n;
     }
     daily
-}
-
-fn group<'a>(f: &'a Finding, suggest_regex: bool) -> JsonGroup<'a> {
-    let e = evidence(f);
-    JsonGroup {
-        addresses: e.addresses,
-        capped: e.capped,
-        clients: e.clients,
-        daily_greylisted: e.daily_greylisted,
-        distinct_hosts: e.distinct_hosts,
-        distinct_ips: e.distinct_ips,
-        distinct_nets: e.distinct_nets,
-        domain: f.key.to_string(),
-        early_retry: e.early_retry,
-        first_seen: e.first_seen,
-        greylisted: e.greylisted,
-        hosts: e.hosts,
-        last_seen: e.last_seen,
-        max_delay_s: e.max_delay_s,
-        median_delay_s: e.median_delay_s,
-        new: e.new,
-        passed_after_delay: e.passed_after_delay,
-        passed_whitelisted: e.passed_whitelisted,
-        reason: e.reason,
-        retried_from_other_net: e.retried_from_other_net,
-        sample_hosts: &f.evidence.hosts[..f.evidence.hosts.len().min(SAMPLE_HOSTS)],
-        status: e.status,
-        suggestion: f
-            .advice
-            .suggestion
-            .as_deref()
-            .map(|s| crate::whitelist::suggestion_line(s, suggest_regex)),
-        verdict: e.verdict,
-    }
-}
-
-fn unresolved(f: &Finding) -> JsonUnresolved<'_> {
-    let e = evidence(f);
-    JsonUnresolved {
-        addresses: e.addresses,
-        capped: e.capped,
-        clients: e.clients,
-        daily_greylisted: e.daily_greylisted,
-        distinct_hosts: e.distinct_hosts,
-        distinct_ips: e.distinct_ips,
-        distinct_nets: e.distinct_nets,
-        early_retry: e.early_retry,
-        first_seen: e.first_seen,
-        greylisted: e.greylisted,
-        hosts: e.hosts,
-        last_seen: e.last_seen,
-        max_delay_s: e.max_delay_s,
-        median_delay_s: e.median_delay_s,
-        network: f.key.to_string(),
-        new: e.new,
-        passed_after_delay: e.passed_after_delay,
-        passed_whitelisted: e.passed_whitelisted,
-        reason: e.reason,
-        retried_from_other_net: e.retried_from_other_net,
-        status: e.status,
-        verdict: e.verdict,
-    }
 }
 
 fn document(report: &Report) -> JsonReport<'_> {
@@ -265,11 +206,10 @@ fn document(report: &Report) -> JsonReport<'_> {
         ungrouped_greylisted: meta.ungrouped_greylisted,
         whitelist_files: meta.whitelist_files,
         window: meta.window,
-        groups: report
-            .groups
-            .iter()
-            .map(|f| group(f, report.suggest_regex))
-            .collect(),
+        groups: Groups {
+            findings: &report.groups,
+            suggest_regex: report.suggest_regex,
+        },
         notes: &report.notes,
         since: report.since_us.map(rfc3339),
         totals: JsonTotals {
@@ -279,7 +219,7 @@ fn document(report: &Report) -> JsonReport<'_> {
             postgrey_lines: t.postgrey_lines,
             untrusted_skipped: t.untrusted_skipped,
         },
-        unresolved: report.unresolved.iter().map(unresolved).collect(),
+        unresolved: Unresolved(&report.unresolved),
         until: report.until_us.map(rfc3339),
     }
 }

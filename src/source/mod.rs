@@ -108,7 +108,7 @@ struct BatchEntry {
 
 impl Batch {
     /// Entries per batch: enough that handing a batch over costs nothing per entry.
-    const ENTRIES: usize = 1024;
+    const ENTRIES: usize = 512;
 
     fn append(&mut self, bytes: &[u8]) -> Range<usize> {
         let start = self.bytes.len();
@@ -168,7 +168,7 @@ pub fn pipelined<S: Send>(
     read: impl FnOnce(&mut dyn FnMut(Entry<'_>) -> Result<()>) -> Result<S> + Send,
     on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>,
 ) -> Result<S> {
-    let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(4);
+    let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(2);
     let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {

@@ -35,7 +35,7 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Bytes searched at a time; more than [`MAX_LINE_BYTES`], so that a block without a newline
 /// holds a line to cut.
-const BLOCK_BYTES: usize = 4 * MAX_LINE_BYTES;
+const BLOCK_BYTES: usize = 2 * MAX_LINE_BYTES;
 
 /// What to read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -929,7 +929,6 @@ impl<'de> Deserialize<'de> for Tally {
                     group.pairs.restore(hash, net, newest_us);
                 }
             }
-            group.pairs.requeue();
         }
         Ok(tally)
     }

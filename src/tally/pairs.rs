@@ -5,9 +5,10 @@
 //! the count does not depend on the order files are read in (`mail.log mail.log.1` is newest
 //! first): a pair greylisted at the end of last week and again this week is a retry whichever
 //! file comes first. A full memory forgets the pairs that expired, oldest first, through a
-//! queue in the order pairs were first remembered: each pair enters it once and is looked at
-//! again only when it reaches the front, so that remembering a pair costs O(1) amortised
-//! however many a group holds (a full scan per new pair made a big sender's lines the slowest).
+//! queue built when the memory first fills (most groups never fill theirs, and need none):
+//! each pair enters it once and is looked at again only when it reaches the front, so that
+//! remembering a pair costs O(1) amortised however many a group holds (a full scan per new
+//! pair made a big sender's lines the slowest).
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::Deref;
@@ -38,11 +39,11 @@ pub struct PairTrack {
 #[derive(Debug, Clone, Default)]
 pub struct Pairs {
     tracks: HashMap<u64, PairTrack>,
-    /// Pairs with the time they were last greylisted when queued: the front was queued first.
-    /// A pair greylisted again since stays where it is until it reaches the front, and is then
-    /// queued again with its newer time. A pair forgotten otherwise (see [`Pairs::retain_since`])
-    /// leaves no entry behind.
-    expiry: VecDeque<(i64, u64)>,
+    /// Once the memory has been full: every pair with the time it was last greylisted when
+    /// queued, the front queued first. A pair greylisted again since stays where it is until
+    /// it reaches the front, and is then queued again with its newer time. A pair forgotten
+    /// otherwise (see [`Pairs::retain_since`]) leaves no entry behind.
+    expiry: Option<VecDeque<(i64, u64)>>,
 }
 
 /// Two memories are equal when they remember the same pairs, whatever their queues.
@@ -74,12 +75,17 @@ impl Pairs {
             Some(track) => track,
             None => {
                 if self.tracks.len() >= PAIR_CAP {
+                    if self.expiry.is_none() {
+                        self.requeue();
+                    }
                     self.expire_before(realtime_us - PAIR_MEMORY_US);
                     if self.tracks.len() >= PAIR_CAP {
                         return None;
                     }
                 }
-                self.expiry.push_back((realtime_us, pair));
+                if let Some(expiry) = &mut self.expiry {
+                    expiry.push_back((realtime_us, pair));
+                }
                 self.tracks.entry(pair).or_default()
             }
         };
@@ -92,6 +98,8 @@ impl Pairs {
         }
         let seen_elsewhere = !track.nets.is_empty();
         if track.nets.len() < PAIR_NET_CAP {
+            // Most pairs are greylisted from one network only: room for one, not for four.
+            track.nets.reserve_exact(1);
             track.nets.push(net);
         }
         Some(seen_elsewhere)
@@ -102,16 +110,19 @@ impl Pairs {
     /// queued at or after the cutoff: with entries out of time order an expired pair may wait
     /// behind it, and the memory stays full a little longer.
     fn expire_before(&mut self, cutoff_us: i64) {
-        while let Some(&(queued_us, pair)) = self.expiry.front() {
+        let Some(expiry) = &mut self.expiry else {
+            return;
+        };
+        while let Some(&(queued_us, pair)) = expiry.front() {
             if queued_us >= cutoff_us {
                 return;
             }
-            self.expiry.pop_front();
+            expiry.pop_front();
             match self.tracks.get(&pair) {
                 Some(track) if track.last_us < cutoff_us => {
                     self.tracks.remove(&pair);
                 }
-                Some(track) => self.expiry.push_back((track.last_us, pair)),
+                Some(track) => expiry.push_back((track.last_us, pair)),
                 None => {}
             }
         }
@@ -120,11 +131,13 @@ impl Pairs {
     /// Forgets every pair last greylisted before `cutoff_us` (pruning, compaction: once a run).
     pub(crate) fn retain_since(&mut self, cutoff_us: i64) {
         self.tracks.retain(|_, track| track.last_us >= cutoff_us);
-        self.requeue();
+        if self.expiry.is_some() {
+            self.requeue();
+        }
     }
 
     /// Remembers `pair` as greylisted from `net` at `last_us` (loading a state file), in
-    /// addition to the networks it has. Call [`Pairs::requeue`] when done.
+    /// addition to the networks it has.
     pub(crate) fn restore(&mut self, pair: u64, net: IpNet, last_us: i64) {
         let track = self.tracks.entry(pair).or_default();
         track.last_us = last_us;
@@ -133,15 +146,15 @@ impl Pairs {
         }
     }
 
-    /// Rebuilds the expiry queue from the pairs remembered, oldest first.
-    pub(crate) fn requeue(&mut self) {
+    /// Builds the expiry queue from the pairs remembered, oldest first.
+    fn requeue(&mut self) {
         let mut queue: Vec<(i64, u64)> = self
             .tracks
             .iter()
             .map(|(pair, track)| (track.last_us, *pair))
             .collect();
         queue.sort_unstable();
-        self.expiry = queue.into();
+        self.expiry = Some(queue.into());
     }
 }
 
@@ -186,11 +199,18 @@ mod tests {
         let a = net("192.0.2.0/24");
         pairs.greylisted_from(1, a, T0);
         pairs.greylisted_from(2, a, T0 + 10);
+        // No queue until the memory is full.
         pairs.retain_since(T0 + 5);
         assert_eq!(pairs.keys().copied().collect::<Vec<_>>(), [2]);
-        assert_eq!(pairs.expiry, [(T0 + 10, 2)]);
+        assert_eq!(pairs.expiry, None);
         pairs.restore(3, a, T0 + 7);
         pairs.requeue();
-        assert_eq!(pairs.expiry, [(T0 + 7, 3), (T0 + 10, 2)]);
+        pairs.greylisted_from(4, a, T0 + 12);
+        assert_eq!(
+            pairs.expiry,
+            Some([(T0 + 7, 3), (T0 + 10, 2), (T0 + 12, 4)].into())
+        );
+        pairs.retain_since(T0 + 8);
+        assert_eq!(pairs.expiry, Some([(T0 + 10, 2), (T0 + 12, 4)].into()));
     }
 }
