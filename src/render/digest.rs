@@ -2,6 +2,7 @@
 //! client. Candidates first with their evidence, a per-day sparkline and ready-to-paste lines,
 //! then the rest in brief. The envelope (headers, transport) is `app::run`'s business.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::advice::{Verdict, human_duration};
@@ -26,14 +27,59 @@ pub fn sparkline(values: &[u64]) -> String {
         .collect()
 }
 
-pub fn subject(host: &str, report: &Report) -> String {
-    let n = report.unreviewed().count();
-    let what = if n == 1 { "candidate" } else { "candidates" };
+/// What earlier digests said: which candidates a reader has already been told about.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Previous<'a> {
+    /// When the last digest was delivered (µs).
+    pub delivered_us: Option<i64>,
+    /// Group key → when a delivered digest first listed it (µs), for candidates still listed.
+    pub listed: Option<&'a BTreeMap<String, i64>>,
+}
+
+impl Previous<'_> {
+    fn first_listed_us(&self, f: &Finding) -> Option<i64> {
+        self.listed?.get(&f.key.to_string()).copied()
+    }
+}
+
+/// `1 host`, `2 hosts`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The unreviewed candidates, split into those no delivered digest listed yet and those
+/// already listed (a reminder, not news).
+fn split<'a>(report: &'a Report, previous: &Previous<'_>) -> (Vec<&'a Finding>, Vec<&'a Finding>) {
+    report
+        .unreviewed()
+        .partition(|f| previous.first_listed_us(f).is_none())
+}
+
+pub fn subject(host: &str, report: &Report, previous: &Previous<'_>) -> String {
+    let (new, old) = split(report, previous);
+    let (new, old) = (new.len() as u64, old.len() as u64);
+    let what = match (new, old) {
+        (0, 0) => String::from("no candidates to review"),
+        (n, 0) => format!("{} to review", count(n, "new candidate", "new candidates")),
+        (0, o) => format!("{} still unreviewed", count(o, "candidate", "candidates")),
+        (n, o) => format!(
+            "{}, {o} still unreviewed",
+            count(n, "new candidate", "new candidates")
+        ),
+    };
     // The host name is ours, but it still passes the escaper: a header must stay one line.
-    format!(
-        "postgrey-advisor on {}: {n} {what} to review",
-        printable(host)
-    )
+    format!("postgrey-advisor on {}: {what}", printable(host))
+}
+
+/// A time as the reader's clock shows it, with its zone: `2026-12-04 13:05 UTC`.
+pub fn when(realtime_us: i64) -> String {
+    match jiff::Timestamp::from_microsecond(realtime_us) {
+        Ok(ts) => ts
+            .to_zoned_datetime(jiff::tz::TimeZone::system())
+            .strftime("%Y-%m-%d %H:%M %Z")
+            .to_string(),
+        Err(_) => String::from("?"),
+    }
 }
 
 /// Columns a plain-text mail client shows without wrapping lines itself.
@@ -75,8 +121,10 @@ fn describe(f: &Finding, out: &mut String) {
         .map(|h| format!(", e.g. {}", printable(h)))
         .unwrap_or_default();
     let spread = format!(
-        "{} hosts, {} addresses, {} networks{sample}",
-        e.distinct_hosts, e.distinct_ips, e.distinct_nets
+        "{}, {}, {}{sample}",
+        count(e.distinct_hosts, "host", "hosts"),
+        count(e.distinct_ips, "address", "addresses"),
+        count(e.distinct_nets, "network", "networks")
     );
     wrapped(out, "  ", "    ", &spread);
     let per_day: Vec<u64> = e.per_day.iter().map(|(_, n)| *n).collect();
@@ -88,17 +136,23 @@ fn describe(f: &Finding, out: &mut String) {
 }
 
 /// The body. `suggestion_lines` are the whitelist lines as they would be written.
-pub fn body(host: &str, report: &Report, suggestion_lines: &[(String, String)]) -> String {
+pub fn body(
+    host: &str,
+    report: &Report,
+    previous: &Previous<'_>,
+    suggestion_lines: &[(String, String)],
+) -> String {
     let mut out = String::new();
     let span = match (report.since_us, report.until_us) {
-        (Some(s), Some(u)) => format!("{} to {}", super::local_time(s), super::local_time(u)),
-        _ => String::from("the whole log"),
+        // The counts are kept per UTC day: the span starts where its first day does.
+        (Some(s), Some(u)) => format!("from {} to {} (whole days)", when(s), when(u)),
+        _ => String::from("over the whole log"),
     };
     wrapped(
         &mut out,
         "",
         "",
-        &format!("Greylisting on {} from {span}.", printable(host)),
+        &format!("Greylisting on {} {span}.", printable(host)),
     );
     let t = &report.totals;
     wrapped(
@@ -106,23 +160,63 @@ pub fn body(host: &str, report: &Report, suggestion_lines: &[(String, String)]) 
         "",
         "",
         &format!(
-            "{} postgrey decisions read, {} greylisted, {} untrusted entries skipped.",
-            t.postgrey_lines, t.greylisted, t.untrusted_skipped
+            "{} by postgrey, {} greylisted, {} skipped.",
+            count(t.decisions, "decision", "decisions"),
+            t.greylisted,
+            count(t.untrusted_skipped, "untrusted entry", "untrusted entries")
         ),
     );
+    match previous.delivered_us {
+        Some(at) => wrapped(
+            &mut out,
+            "",
+            "",
+            &format!("The previous digest was delivered {}.", when(at)),
+        ),
+        None => {
+            let _ = writeln!(out, "This is the first digest.");
+        }
+    }
     let _ = writeln!(out);
-    let candidates: Vec<&Finding> = report.unreviewed().collect();
-    if candidates.is_empty() {
+    let (new, old) = split(report, previous);
+    if new.is_empty() && old.is_empty() {
         let _ = writeln!(out, "No sender needs a decision.\n");
-    } else {
-        let _ = writeln!(
-            out,
-            "Senders that need a decision ({}):\n",
-            candidates.len()
-        );
-        for f in &candidates {
+    }
+    if !new.is_empty() {
+        let heading = if previous.delivered_us.is_some() {
+            "New since the previous digest"
+        } else {
+            "Senders that need a decision"
+        };
+        let _ = writeln!(out, "{heading} ({}):\n", new.len());
+        for f in &new {
             describe(f, &mut out);
         }
+    }
+    if !old.is_empty() {
+        let _ = writeln!(
+            out,
+            "Still unreviewed, listed in an earlier digest ({}):",
+            old.len()
+        );
+        for f in &old {
+            let verdict = f.advice.verdict.map_or("-", Verdict::as_str);
+            let since = previous
+                .first_listed_us(f)
+                .map(|at| format!(", listed since {}", when(at)))
+                .unwrap_or_default();
+            wrapped(
+                &mut out,
+                "  ",
+                "      ",
+                &format!(
+                    "{} [{verdict}] {} greylisted{since}",
+                    printable(&f.key.to_string()),
+                    f.evidence.greylisted()
+                ),
+            );
+        }
+        let _ = writeln!(out);
     }
     if !suggestion_lines.is_empty() {
         let _ = writeln!(
@@ -140,7 +234,7 @@ pub fn body(host: &str, report: &Report, suggestion_lines: &[(String, String)]) 
     }
     let rest: Vec<&Finding> = report
         .shown(&report.groups)
-        .filter(|f| !candidates.iter().any(|c| c.key == f.key))
+        .filter(|f| !report.unreviewed().any(|c| c.key == f.key))
         .collect();
     if !rest.is_empty() {
         let _ = writeln!(out, "Other senders:");
@@ -228,7 +322,7 @@ mod tests {
         let (first, last) = tally.span().unwrap();
         // The window reaches before the first day seen: the sparklines start there.
         let report = crate::report::assemble(&tally, first - 10, last, &ctx);
-        let text = body("mx", &report, &[]);
+        let text = body("mx", &report, &Previous::default(), &[]);
         assert!(
             text.contains("early.example  [review]\n") && text.contains("late.example  [review]\n"),
             "{text}"
@@ -239,7 +333,11 @@ mod tests {
 
     #[test]
     fn subject_cannot_carry_a_line_break() {
-        let s = subject("mx\r\nBcc: x@example.org", &Report::default());
+        let s = subject(
+            "mx\r\nBcc: x@example.org",
+            &Report::default(),
+            &Previous::default(),
+        );
         assert!(!s.contains('\n') && !s.contains('\r'), "{s}");
     }
 }

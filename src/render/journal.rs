@@ -2,13 +2,15 @@
 //! a fixed `MESSAGE_ID` (documented in the journal catalog we ship) so that
 //! `journalctl MESSAGE_ID=81e1a72418af45329193ed2abb060aad` lists every run's findings.
 
+use super::digest::count;
 use crate::escape::printable;
 use crate::report::Report;
 
 /// The catalog id of postgrey-advisor's report entries.
 pub const MESSAGE_ID: &str = "81e1a72418af45329193ed2abb060aad";
 
-/// syslog priorities: notice when something needs a decision, info otherwise.
+/// syslog priorities: notice while any candidate in the window is unreviewed (whether or not an
+/// earlier run reported it), info otherwise.
 const PRIORITY_NOTICE: u8 = 5;
 const PRIORITY_INFO: u8 = 6;
 
@@ -34,10 +36,10 @@ pub fn entries(report: &Report, facts: &RunFacts) -> Vec<Vec<String>> {
     };
     all.push(vec![
         format!(
-            "MESSAGE=postgrey-advisor: {} entries read, {} greylisted, {} candidates to review{lost}",
-            facts.entries_read,
+            "MESSAGE=postgrey-advisor: {} read since the previous run; in the window {} greylisted, {} to review{lost}",
+            count(facts.entries_read, "entry", "entries"),
             report.totals.greylisted,
-            candidates.len()
+            count(candidates.len() as u64, "candidate", "candidates")
         ),
         format!("MESSAGE_ID={MESSAGE_ID}"),
         format!("PRIORITY={priority}"),
@@ -65,6 +67,8 @@ pub fn entries(report: &Report, facts: &RunFacts) -> Vec<Vec<String>> {
             format!("PRIORITY={PRIORITY_NOTICE}"),
             String::from("PGADVISOR_KIND=candidate"),
             format!("PGADVISOR_DOMAIN={domain}"),
+            // Greylistings that were first attempts (postgrey's reason=new), not "newly
+            // proposed": the catalog says so.
             format!("PGADVISOR_NEW={}", f.evidence.new),
             format!("PGADVISOR_GREYLISTED={}", f.evidence.greylisted()),
             format!(
