@@ -141,8 +141,9 @@ fn build_deb() -> PathBuf {
     if kept.is_dir() {
         fs::rename(&kept, source.join("debian/cargo-target")).unwrap();
     }
+    // --no-pre-clean: `debian/rules clean` would delete the kept target directory.
     let build = run(Command::new("dpkg-buildpackage")
-        .args(["-us", "-uc", "-b"])
+        .args(["-us", "-uc", "-b", "--no-pre-clean"])
         .env("DEB_BUILD_OPTIONS", "nocheck")
         .current_dir(&source));
     assert_success(&build, "dpkg-buildpackage -us -uc -b");
@@ -215,16 +216,20 @@ impl Machine {
             let found = run(Command::new("pgrep").args(["-P", &nspawn_pid, "-x", "systemd"]));
             text(&found.stdout).trim().parse().ok()
         });
-        let state = machine.sh("systemctl is-system-running --wait");
+        // Until PID 1 has its bus socket, systemctl cannot ask it anything.
+        let state = wait_for("systemd's state", Duration::from_secs(120), || {
+            let output = machine.sh("systemctl is-system-running --wait");
+            (!output.stdout.is_empty()).then_some(output)
+        });
         assert_eq!(
             text(&state.stdout),
             "running\n",
             "boot did not finish cleanly: {}",
-            machine
-                .sh("systemctl --failed --no-pager; journalctl -b -p warning --no-pager | tail -30")
-                .stdout
-                .as_slice()
-                .escape_ascii()
+            text(
+                &machine
+                    .sh("systemctl --failed --no-pager; journalctl -b -p warning --no-pager | tail -30")
+                    .stdout
+            )
         );
         machine
     }
@@ -383,6 +388,19 @@ fn mail_as_read(machine: &Machine, n: usize) -> String {
         || (mail_count(machine) >= n).then_some(()),
     );
     machine.ok(&format!("printf 'p {n}\\nx\\n' | mail -N -f {MAILBOX}"))
+}
+
+/// The `Subject:` of a message as `mail` prints it, unfolded (a long one continues on lines
+/// that start with a space).
+fn subject_of(read: &str) -> String {
+    let mut lines = read
+        .lines()
+        .skip_while(|line| !line.starts_with("Subject: "));
+    let mut subject = lines.next().unwrap_or_default().to_owned();
+    for continuation in lines.take_while(|line| line.starts_with([' ', '\t'])) {
+        subject.push_str(continuation);
+    }
+    subject
 }
 
 /// The text of message `n` in the mailbox as stored (headers and encoded body).
@@ -619,8 +637,11 @@ fn the_installed_package_works_under_a_booted_systemd() {
     assert!(!raw.contains("=E2=96"), "{raw}");
     let read = mail_as_read(&machine, 1);
     eprintln!("the first digest as mail shows it:\n{read}");
+    assert_eq!(
+        subject_of(&read),
+        format!("Subject: postgrey-advisor on {HOST}: 1 new candidate to review")
+    );
     for expected in [
-        &format!("Subject: postgrey-advisor on {HOST}: 1 new candidate to review\n"),
         "24 decisions by postgrey, 18 greylisted, 0 untrusted entries skipped.\n\
          This is the first digest.\n\n\
          Senders that need a decision (1):\n\n\

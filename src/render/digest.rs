@@ -340,4 +340,162 @@ mod tests {
         );
         assert!(!s.contains('\n') && !s.contains('\r'), "{s}");
     }
+
+    /// Two candidates greylisted on day 20000 (one from a single server, 15 times; one from
+    /// three networks), plus postgrey's start-up lines, which are no decisions.
+    fn two_candidates() -> Report {
+        use crate::advice::{Context, Thresholds};
+        use crate::event::{Action, ClientName, Decision, Reason};
+        use crate::group::Grouper;
+        use crate::source::{Entry, Origin};
+        use crate::tally::{MICROS_PER_DAY, Tally};
+        use crate::whitelist::Whitelist;
+
+        let grouper = Grouper::builtin();
+        let mut tally = Tally::default();
+        let t0 = 20_000 * MICROS_PER_DAY;
+        for message in [
+            "Process Backgrounded",
+            "HUP received: reloading whitelists...",
+        ] {
+            let entry = Entry {
+                realtime_us: t0,
+                message: message.into(),
+                origin: Origin::Trusted,
+                host: None,
+                cursor: None,
+            };
+            tally.ingest(&grouper, &entry);
+        }
+        let greylist = |host: &str, ip: &str, sender: String| Decision {
+            queue_id: None,
+            action: Action::Greylist,
+            reason: Some(Reason::New),
+            delay_s: None,
+            client_name: Some(ClientName::Host(host.to_owned())),
+            client_address: Some(ip.parse().unwrap()),
+            sender: Some(sender),
+            recipient: Some("bob@example.org".to_owned()),
+        };
+        for i in 0..15 {
+            let d = greylist("mx.shop.example", "192.0.2.1", format!("s{i}@shop.example"));
+            tally.record_decision(&grouper, t0 + i, &d);
+            let net = ["198.51.100", "203.0.113", "192.0.2"][i as usize % 3];
+            let d = greylist(
+                &format!("o{i}.esp.example"),
+                &format!("{net}.{}", 10 + i),
+                format!("b{}@esp.example", i / 3),
+            );
+            tally.record_decision(&grouper, t0 + 100 + i, &d);
+        }
+        let whitelist = Whitelist::default();
+        let ctx = Context {
+            whitelist: &whitelist,
+            ignored: &[],
+            grouper: &grouper,
+            thresholds: Thresholds::default(),
+        };
+        let mut report = crate::report::assemble(&tally, 20_000, 20_000, &ctx);
+        report.since_us = Some(t0);
+        report.until_us = Some(t0 + 3_600_000_000);
+        report
+    }
+
+    #[test]
+    fn a_first_digest_counts_decisions_only_and_says_one_host_in_the_singular() {
+        let report = two_candidates();
+        let previous = Previous::default();
+        assert_eq!(
+            subject("mx", &report, &previous),
+            "postgrey-advisor on mx: 2 new candidates to review"
+        );
+        let text = body("mx", &report, &previous, &[]);
+        let t0 = 20_000 * crate::tally::MICROS_PER_DAY;
+        let expected_head = format!(
+            "Greylisting on mx from {} to {} (whole days).\n\
+             30 decisions by postgrey, 30 greylisted, 0 untrusted entries skipped.\n\
+             This is the first digest.\n\n\
+             Senders that need a decision (2):\n\n",
+            when(t0),
+            when(t0 + 3_600_000_000)
+        );
+        // The first line wraps where the time zone's name makes it.
+        let flat = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat(&text).starts_with(&flat(&expected_head)), "{text}");
+        assert!(
+            text.contains(
+                "(whole\ndays).\n30 decisions by postgrey, 30 greylisted, 0 untrusted entries \
+                 skipped.\nThis is the first digest.\n\nSenders that need a decision (2):\n\n"
+            ) || text.contains(
+                "(whole days).\n30 decisions by postgrey, 30 greylisted, 0 untrusted entries \
+                 skipped.\nThis is the first digest.\n\nSenders that need a decision (2):\n\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  1 host, 1 address, 1 network, e.g. mx.shop.example\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  15 hosts, 15 addresses, 3 networks, e.g. o0.esp.example\n"),
+            "{text}"
+        );
+        assert!(!text.contains("Still unreviewed"), "{text}");
+    }
+
+    #[test]
+    fn a_later_digest_tells_new_candidates_from_ones_still_unreviewed() {
+        let report = two_candidates();
+        let t0 = 20_000 * crate::tally::MICROS_PER_DAY;
+        let listed = BTreeMap::from([(String::from("shop.example"), t0 - 7 * 3_600_000_000)]);
+        let previous = Previous {
+            delivered_us: Some(t0 - 3_600_000_000),
+            listed: Some(&listed),
+        };
+        assert_eq!(
+            subject("mx", &report, &previous),
+            "postgrey-advisor on mx: 1 new candidate, 1 still unreviewed"
+        );
+        let text = body("mx", &report, &previous, &[]);
+        let expected = format!(
+            "30 decisions by postgrey, 30 greylisted, 0 untrusted entries skipped.\n\
+             The previous digest was delivered {}.\n\n\
+             New since the previous digest (1):\n\n\
+             esp.example  [",
+            when(t0 - 3_600_000_000)
+        );
+        assert!(text.contains(&expected), "{text}");
+        let expected = format!(
+            "\n\nStill unreviewed, listed in an earlier digest (1):\n  shop.example [{}] 15 \
+             greylisted, listed since {}\n\n",
+            report
+                .groups
+                .iter()
+                .find(|f| f.key.to_string() == "shop.example")
+                .and_then(|f| f.advice.verdict)
+                .map_or("-", Verdict::as_str),
+            when(t0 - 7 * 3_600_000_000)
+        );
+        assert!(text.contains(&expected), "{text}");
+
+        // Everything listed before: a reminder, no news.
+        let listed = BTreeMap::from([
+            (String::from("shop.example"), t0),
+            (String::from("esp.example"), t0),
+        ]);
+        let previous = Previous {
+            delivered_us: Some(t0),
+            listed: Some(&listed),
+        };
+        assert_eq!(
+            subject("mx", &report, &previous),
+            "postgrey-advisor on mx: 2 candidates still unreviewed"
+        );
+        let text = body("mx", &report, &previous, &[]);
+        assert!(!text.contains("New since"), "{text}");
+        assert!(
+            text.contains("Still unreviewed, listed in an earlier digest (2):\n"),
+            "{text}"
+        );
+    }
 }
