@@ -683,8 +683,11 @@ fn the_installed_package_works_under_a_booted_systemd() {
     );
     assert_eq!(second_summary["PGADVISOR_CANDIDATES"], "2");
     let read = mail_as_read(&machine, 2);
+    assert_eq!(
+        subject_of(&read),
+        format!("Subject: postgrey-advisor on {HOST}: 1 new candidate, 1 still unreviewed")
+    );
     for expected in [
-        &format!("Subject: postgrey-advisor on {HOST}: 1 new candidate, 1 still unreviewed\n"),
         "New since the previous digest (1):\n\nesp-two.com  [whitelist]\n",
         "Still unreviewed, listed in an earlier digest (1):\n  esp-one.net [whitelist] 18 \
          greylisted, listed since ",
@@ -764,12 +767,12 @@ while True:
     assert_eq!(job_result(&machine), "success");
     assert_eq!(summary(&machine)["entries_read"], 0);
     let read = mail_as_read(&machine, 3);
-    for expected in [
-        &format!("Subject: postgrey-advisor on {HOST}: 1 new candidate, 2 still unreviewed\n"),
-        "New since the previous digest (1):\n\nesp-three.org  [whitelist]\n",
-    ] {
-        assert!(read.contains(expected), "no {expected:?} in:\n{read}");
-    }
+    assert_eq!(
+        subject_of(&read),
+        format!("Subject: postgrey-advisor on {HOST}: 1 new candidate, 2 still unreviewed")
+    );
+    let expected = "New since the previous digest (1):\n\nesp-three.org  [whitelist]\n";
+    assert!(read.contains(expected), "no {expected:?} in:\n{read}");
 
     // Reviewed: the plugin is OK for both monitoring users.
     machine.ok("postgrey-advisor ignore esp-one.net esp-two.com esp-three.org");
