@@ -279,14 +279,20 @@ impl Machine {
 
 impl Drop for Machine {
     fn drop(&mut self) {
-        let _ = self.sh("systemctl poweroff --no-block");
         let started = Instant::now();
+        let poweroff = self.sh("systemctl poweroff --no-block");
         while started.elapsed() < Duration::from_secs(30) {
             if let Ok(Some(_)) = self.nspawn.try_wait() {
+                eprintln!("powered off in {:.1} s", started.elapsed().as_secs_f64());
                 return;
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+        eprintln!(
+            "the container did not power off within 30 s ({}{}); killing it",
+            text(&poweroff.stdout),
+            text(&poweroff.stderr)
+        );
         let _ = self.nspawn.kill();
         let _ = self.nspawn.wait();
     }
@@ -683,6 +689,7 @@ fn the_installed_package_works_under_a_booted_systemd() {
     );
     assert_eq!(second_summary["PGADVISOR_CANDIDATES"], "2");
     let read = mail_as_read(&machine, 2);
+    eprintln!("the second digest as mail shows it:\n{read}");
     assert_eq!(
         subject_of(&read),
         format!("Subject: postgrey-advisor on {HOST}: 1 new candidate, 1 still unreviewed")
@@ -767,6 +774,7 @@ while True:
     assert_eq!(job_result(&machine), "success");
     assert_eq!(summary(&machine)["entries_read"], 0);
     let read = mail_as_read(&machine, 3);
+    eprintln!("the third digest (after the failed delivery) as mail shows it:\n{read}");
     assert_eq!(
         subject_of(&read),
         format!("Subject: postgrey-advisor on {HOST}: 1 new candidate, 2 still unreviewed")
