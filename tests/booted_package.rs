@@ -5,8 +5,7 @@
 //!
 //! The root file system comes from `tests/booted/rootfs.sh` (mmdebstrap), cached as a tarball
 //! under `/var/cache/postgrey-advisor-tests` (or `$POSTGREY_ADVISOR_TEST_CACHE`) and unpacked
-//! afresh for every run. The package is built in `target/tmp/booted-package`, whose cargo
-//! target directory is kept between runs.
+//! afresh for every run. The package is the one `tests/units.rs` checks (`common::package`).
 //!
 //! Booting on a host whose PID 1 is not systemd and that has no system bus:
 //! - `--register=no --keep-unit`: nspawn would otherwise ask machined over the bus and fail;
@@ -19,6 +18,8 @@
 //!
 //! Takes minutes (the package build, the boot, a 30 s SMTP timeout): `#[ignore]`d; CI runs it
 //! with `cargo test -- --include-ignored`.
+
+mod common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -79,82 +80,6 @@ fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>
 
 // ---------------------------------------------------------------------------------------------
 // The package and the root file system.
-
-/// Build output that must not be copied into the package's source tree.
-const NOT_SOURCE: [&str; 6] = [
-    "target",
-    ".git",
-    "debian/cargo-target",
-    "debian/generated",
-    "debian/.debhelper",
-    "debian/postgrey-advisor",
-];
-
-fn copy_source_tree(from: &Path, to: &Path, relative: &Path) {
-    fs::create_dir_all(to.join(relative)).unwrap();
-    for entry in fs::read_dir(from.join(relative)).unwrap() {
-        let entry = entry.unwrap();
-        let path = relative.join(entry.file_name());
-        if NOT_SOURCE.iter().any(|skip| Path::new(skip) == path) {
-            continue;
-        }
-        let kind = entry.file_type().unwrap();
-        if kind.is_symlink() {
-            std::os::unix::fs::symlink(fs::read_link(entry.path()).unwrap(), to.join(&path))
-                .unwrap();
-        } else if kind.is_dir() {
-            copy_source_tree(from, to, &path);
-        } else {
-            fs::copy(entry.path(), to.join(&path)).unwrap();
-        }
-    }
-}
-
-/// Builds the `.deb` from the current source. The source is copied afresh into a build
-/// directory that keeps only `debian/cargo-target` from the previous build, so that a rerun
-/// recompiles this crate but not its dependencies. The unit tests are left to `cargo test`.
-fn build_deb() -> PathBuf {
-    let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("booted-package");
-    let source = work.join("postgrey-advisor-0.1.0");
-    let kept = work.join("cargo-target");
-    if source.join("debian/cargo-target").is_dir() {
-        let _ = fs::remove_dir_all(&kept);
-        fs::rename(source.join("debian/cargo-target"), &kept).unwrap();
-    }
-    if work.exists() {
-        for entry in fs::read_dir(&work).unwrap() {
-            let path = entry.unwrap().path();
-            if path != kept {
-                if path.is_dir() {
-                    fs::remove_dir_all(&path).unwrap();
-                } else {
-                    fs::remove_file(&path).unwrap();
-                }
-            }
-        }
-    }
-    copy_source_tree(
-        Path::new(env!("CARGO_MANIFEST_DIR")),
-        &source,
-        Path::new(""),
-    );
-    if kept.is_dir() {
-        fs::rename(&kept, source.join("debian/cargo-target")).unwrap();
-    }
-    // --no-pre-clean: `debian/rules clean` would delete the kept target directory.
-    let build = run(Command::new("dpkg-buildpackage")
-        .args(["-us", "-uc", "-b", "--no-pre-clean"])
-        .env("DEB_BUILD_OPTIONS", "nocheck")
-        .current_dir(&source));
-    assert_success(&build, "dpkg-buildpackage -us -uc -b");
-    let arch = run(Command::new("dpkg").arg("--print-architecture"));
-    let deb = work.join(format!(
-        "postgrey-advisor_0.1.0-1_{}.deb",
-        text(&arch.stdout).trim()
-    ));
-    assert!(deb.is_file(), "no {}", deb.display());
-    deb
-}
 
 /// The cached root file system tarball (made on first use; see tests/booted/rootfs.sh).
 fn rootfs_tarball() -> PathBuf {
@@ -483,7 +408,7 @@ fn summary(machine: &Machine) -> Value {
             cargo test --test booted_package -- --ignored"]
 fn the_installed_package_works_under_a_booted_systemd() {
     let started = Instant::now();
-    let deb = build_deb();
+    let deb = common::package::build();
     eprintln!("package built: {:.0} s", started.elapsed().as_secs_f64());
     let tarball = rootfs_tarball();
     eprintln!(
