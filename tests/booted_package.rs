@@ -118,8 +118,9 @@ impl Machine {
         let nspawn = Command::new("systemd-nspawn")
             .args(["--boot", "--directory"])
             .arg(&root)
+            // Unique, so that runs on one host do not share nspawn's per-machine directories.
+            .arg(format!("--machine=pga-test-{}", std::process::id()))
             .args([
-                "--machine=pga-test",
                 "--private-network",
                 "--register=no",
                 "--keep-unit",
