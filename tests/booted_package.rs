@@ -210,6 +210,7 @@ impl Drop for Machine {
         while started.elapsed() < Duration::from_secs(30) {
             if let Ok(Some(_)) = self.nspawn.try_wait() {
                 eprintln!("powered off in {:.1} s", started.elapsed().as_secs_f64());
+                self.remove_root();
                 return;
             }
             std::thread::sleep(Duration::from_millis(200));
@@ -221,6 +222,22 @@ impl Drop for Machine {
         );
         let _ = self.nspawn.kill();
         let _ = self.nspawn.wait();
+        self.remove_root();
+    }
+}
+
+impl Machine {
+    /// Deletes the unpacked root file system (`rm` is much faster at it than `TempDir`'s drop).
+    fn remove_root(&self) {
+        let started = Instant::now();
+        let _ = Command::new("rm")
+            .args(["-rf", "--one-file-system"])
+            .arg(self.root())
+            .status();
+        eprintln!(
+            "root file system removed in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
     }
 }
 
