@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::project_file;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -38,10 +39,6 @@ const MAILBOX: &str = "/var/mail/root";
 /// A non-loopback address inside the container (on its `lo`) for the firewall test.
 const OUTSIDE: &str = "192.0.2.25";
 const OUTSIDE_PORT: u16 = 2525;
-
-fn project_file(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -863,7 +863,8 @@ fn the_report_reaches_the_journal_as_structured_entries() {
     summary.assert_fields(&[
         (
             "MESSAGE",
-            "postgrey-advisor: 411 entries read, 265 greylisted, 4 candidates to review",
+            "postgrey-advisor: 411 entries read since the previous run; in the window 265 \
+             greylisted, 4 candidates to review",
         ),
         ("PRIORITY", "5"),
         ("PGADVISOR_CANDIDATES", "4"),
@@ -927,7 +928,8 @@ fn the_report_reaches_the_journal_as_structured_entries() {
     summaries[1].assert_fields(&[
         (
             "MESSAGE",
-            "postgrey-advisor: 0 entries read, 265 greylisted, 4 candidates to review",
+            "postgrey-advisor: 0 entries read since the previous run; in the window 265 \
+             greylisted, 4 candidates to review",
         ),
         ("PGADVISOR_ENTRIES_READ", "0"),
         ("PGADVISOR_CANDIDATES", "4"),
