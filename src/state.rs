@@ -47,8 +47,13 @@ pub struct State {
     pub last_entry_us: Option<i64>,
     /// When the last run finished (µs).
     pub last_run_us: Option<i64>,
-    /// When a digest was last delivered (µs); the next digest covers everything since.
+    /// When a digest was last delivered (µs); the next digest reaches back at least to that
+    /// day.
     pub last_mailed_us: Option<i64>,
+    /// Candidates a delivered digest listed and that are still unreviewed: group key → when a
+    /// digest first listed it (µs). The next digest tells them apart from new ones.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub digest_listed: BTreeMap<String, i64>,
     /// Day buckets per group, within the retention.
     pub tally: Tally,
 }
@@ -81,6 +86,7 @@ pub fn size_without_tally(state: &State) -> usize {
         last_entry_us: state.last_entry_us,
         last_run_us: state.last_run_us,
         last_mailed_us: state.last_mailed_us,
+        digest_listed: state.digest_listed.clone(),
         tally: Tally::default(),
     };
     // The empty tally's own braces are the tally's, not the rest's.

@@ -57,6 +57,10 @@ pub struct Totals {
     pub entries: u64,
     /// Trusted entries that were examined.
     pub postgrey_lines: u64,
+    /// Policy decisions among them (`action=…`): not postgrey's start-up, reload or warning
+    /// lines. Absent from states written before it was counted.
+    #[serde(default)]
+    pub decisions: u64,
     /// `action=greylist` decisions.
     pub greylisted: u64,
     /// Entries journald does not vouch for (see `source::Origin`).
@@ -69,6 +73,7 @@ impl Totals {
     pub fn add(&mut self, other: &Totals) {
         self.entries += other.entries;
         self.postgrey_lines += other.postgrey_lines;
+        self.decisions += other.decisions;
         self.greylisted += other.greylisted;
         self.untrusted_skipped += other.untrusted_skipped;
         self.malformed += other.malformed;
@@ -515,6 +520,7 @@ impl Tally {
 
     /// Records one policy decision at `realtime_us`.
     pub fn record_decision(&mut self, grouper: &Grouper, realtime_us: i64, decision: &Decision) {
+        self.totals_of(realtime_us).decisions += 1;
         if decision.action == Action::Greylist {
             self.totals_of(realtime_us).greylisted += 1;
         }
@@ -800,7 +806,7 @@ mod tests {
                  \"d\":{{\"{d}\":{{\"n\":3,\"e\":1,\"p\":1,\"r\":1,\"dl\":[3600],\
                  \"h\":[1,1,3],\"a\":[0,1,2],\"f\":40000000000,\"l\":10800000000}}}},\
                  \"p\":{{\"192.0.2.0/24\":[\"{s}\"],\"198.51.100.0/24\":[\"{s}\"]}}}}}},\
-                 \"totals\":{{\"{d}\":{{\"entries\":0,\"postgrey_lines\":0,\"greylisted\":4,\
+                 \"totals\":{{\"{d}\":{{\"entries\":0,\"postgrey_lines\":0,\"decisions\":5,\"greylisted\":4,\
                  \"untrusted_skipped\":0,\"malformed\":0}}}}}}",
                 s = format_args!("{:016x}", pair_hash(Some("s@x"), Some("bob@example.org"))),
             )

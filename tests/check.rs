@@ -400,12 +400,13 @@ fn an_alert_clears_after_accept_without_a_new_run() {
 }
 
 #[test]
-fn a_missing_summary_is_unknown() {
+fn a_check_before_any_run_says_no_run_has_completed() {
     let site = Site::new(&week_ending_yesterday());
     assert_eq!(
         site.check(&[]),
         PluginOutput::unknown(&format!(
-            "cannot read summary {}: No such file or directory (os error 2)",
+            "no run of postgrey-advisor has completed yet: {} does not exist \
+             (start one: systemctl start postgrey-advisor.service)",
             site.summary().display()
         ))
     );
@@ -862,8 +863,9 @@ fn nagios4_executes_the_check_and_records_state_and_perfdata() {
             },
             ServiceStatus {
                 state: 3,
-                output: "POSTGREY WHITELIST UNKNOWN - cannot read summary \
-                         /nonexistent/summary.json: No such file or directory (os error 2)"
+                output: "POSTGREY WHITELIST UNKNOWN - no run of postgrey-advisor has completed \
+                         yet: /nonexistent/summary.json does not exist (start one: systemctl \
+                         start postgrey-advisor.service)"
                     .to_owned(),
                 long_output: String::new(),
                 perfdata: String::new(),

@@ -294,6 +294,8 @@ fn report_shows_the_multi_server_retry_real_postgrey_logged_and_skips_a_forged_l
         json!({
             "entries": entries,
             "postgrey_lines": trusted,
+            // The policy requests; not postgrey's start-up lines.
+            "decisions": 6,
             "greylisted": 4,
             "untrusted_skipped": 1,
             "malformed": 0,

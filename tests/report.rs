@@ -449,8 +449,8 @@ fn the_real_captured_journal_counts_what_journald_vouches_for() {
     let root_only = report(&["--trust-uid", "0"]);
     assert_eq!(
         root_only["totals"],
-        serde_json::json!({"entries": 137, "postgrey_lines": 84, "greylisted": 30,
-                           "untrusted_skipped": 53, "malformed": 0})
+        serde_json::json!({"entries": 137, "postgrey_lines": 84, "decisions": 59,
+                           "greylisted": 30, "untrusted_skipped": 53, "malformed": 0})
     );
     let net = group(&root_only, "example.net");
     assert_eq!(

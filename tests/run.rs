@@ -865,7 +865,8 @@ fn the_report_reaches_the_journal_as_structured_entries() {
     summary.assert_fields(&[
         (
             "MESSAGE",
-            "postgrey-advisor: 411 entries read, 265 greylisted, 4 candidates to review",
+            "postgrey-advisor: 411 entries read since the previous run; in the window 265 \
+             greylisted, 4 candidates to review",
         ),
         ("PRIORITY", "5"),
         ("PGADVISOR_CANDIDATES", "4"),
@@ -929,7 +930,8 @@ fn the_report_reaches_the_journal_as_structured_entries() {
     summaries[1].assert_fields(&[
         (
             "MESSAGE",
-            "postgrey-advisor: 0 entries read, 265 greylisted, 4 candidates to review",
+            "postgrey-advisor: 0 entries read since the previous run; in the window 265 \
+             greylisted, 4 candidates to review",
         ),
         ("PGADVISOR_ENTRIES_READ", "0"),
         ("PGADVISOR_CANDIDATES", "4"),
@@ -1075,8 +1077,16 @@ fn the_digest_is_mailed_through_postfix_and_mailed_again_after_a_failure() {
     assert_eq!(digest.header("To"), Some("root@localhost"));
     assert_eq!(
         digest.header("Subject"),
-        Some(format!("postgrey-advisor on {host}: 4 candidates to review").as_str())
+        Some(format!("postgrey-advisor on {host}: 4 new candidates to review").as_str())
     );
+    // Postfix offers 8BITMIME: the text travels as written, readable without decoding.
+    assert_eq!(
+        digest.header("Content-Transfer-Encoding"),
+        Some("8bit"),
+        "{raw}\n{}",
+        postfix.maillog()
+    );
+    assert!(raw.contains("per day |███████|\n"), "{raw}");
     assert_eq!(digest.header("Auto-Submitted"), Some("auto-generated"));
     assert_eq!(
         digest.header("Content-Type"),
@@ -1128,19 +1138,29 @@ fn the_digest_is_mailed_through_postfix_and_mailed_again_after_a_failure() {
         );
     }
 
-    // After a delivered digest the next one covers only what came since (nothing here).
+    assert!(body.contains("This is the first digest.\n"), "{body}");
+
+    // The next digest lists the same candidates as a reminder, not as news.
     pm.run_ok(journal.dir(), &mail);
     let messages = postfix.wait_for_messages("root", 2);
     let second = Mail::parse(&messages[1]);
     assert_eq!(
         second.header("Subject"),
-        Some(format!("postgrey-advisor on {host}: 0 candidates to review").as_str())
+        Some(format!("postgrey-advisor on {host}: 4 candidates still unreviewed").as_str())
+    );
+    let body = &second.body;
+    assert!(
+        body.contains("\nThe previous digest was delivered "),
+        "{body}"
     );
     assert!(
-        second.body.contains("No sender needs a decision.\n"),
-        "{}",
-        second.body
+        body.contains(
+            "\n\nStill unreviewed, listed in an earlier digest (4):\n  amazonses.com \
+                       [whitelist] 84 greylisted, listed since "
+        ),
+        "{body}"
     );
+    assert!(!body.contains("New since the previous digest"), "{body}");
 
     // --sendmail pipes the same message to Postfix's sendmail instead.
     let (variable, config) = postfix.sendmail_env();
@@ -1164,7 +1184,43 @@ fn the_digest_is_mailed_through_postfix_and_mailed_again_after_a_failure() {
     assert_eq!(third.header("To"), Some("root@localhost"));
     assert_eq!(
         third.header("Subject"),
-        Some(format!("postgrey-advisor on {host}: 0 candidates to review").as_str())
+        Some(format!("postgrey-advisor on {host}: 4 candidates still unreviewed").as_str())
+    );
+    // Nothing but ASCII in this one, in lines of up to 80 columns: as written.
+    assert_eq!(third.header("Content-Transfer-Encoding"), Some("7bit"));
+    assert!(
+        messages[2].contains("\n-- \npostgrey-advisor "),
+        "{}",
+        messages[2]
+    );
+
+    // A server without 8BITMIME gets quoted-printable, which decodes to the same text. (A
+    // fresh state: the first digest again, with its sparklines.)
+    postfix.set("smtpd_discard_ehlo_keywords = 8bitmime");
+    let mut fresh = mail.to_vec();
+    fresh.push("--reset-state");
+    pm.run_ok(journal.dir(), &fresh);
+    let messages = postfix.wait_for_messages("root", 4);
+    let fourth = Mail::parse(&messages[3]);
+    assert_eq!(
+        fourth.header("Content-Transfer-Encoding"),
+        Some("quoted-printable")
+    );
+    assert!(
+        messages[3].contains(
+            "  per day |=E2=96=88=E2=96=88=E2=96=88=E2=96=88=E2=96=88=E2=96=88=E2=96=88|\n"
+        ),
+        "{}",
+        messages[3]
+    );
+    assert!(
+        fourth.body.contains(
+            "amazonses.com  [whitelist]\n  84 greylisted, 56 retried from another network, 28 \
+             passed after delay, median\n    wait 3h\n  12 hosts, 12 addresses, 3 networks, e.g. \
+             a0-1.smtp-out.eu-west-1.amazonses.com\n  per day |███████|\n"
+        ),
+        "{}",
+        fourth.body
     );
 }
 

@@ -126,8 +126,20 @@ fn from_summary(
     now: Timestamp,
 ) -> anyhow::Result<Findings> {
     let path: &Path = &args.summary;
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read summary {}", path.display()))?;
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        // Every completed run writes the summary: without one, none has completed yet.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(anyhow!(
+                "no run of postgrey-advisor has completed yet: {} does not exist \
+                 (start one: systemctl start postgrey-advisor.service)",
+                path.display()
+            ));
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read summary {}", path.display()));
+        }
+    };
     let summary: SummaryFile = serde_json::from_slice(&bytes)
         .with_context(|| format!("summary {} is corrupt", path.display()))?;
     let last_run: Timestamp = summary

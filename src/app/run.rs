@@ -9,8 +9,10 @@
 //! forgotten after `--keep`. Text files (`--file`) have no cursor and resume after the newest
 //! entry counted.
 //!
-//! The digest covers everything since the last *delivered* digest: a failed delivery leaves
-//! `last_mailed` where it was, exits non-zero, and the next run mails the findings again.
+//! The digest covers the report's window and reaches back to the day of the last *delivered*
+//! digest: a failed delivery leaves `last_mailed` where it was, exits non-zero, and the next run
+//! mails the findings again. Candidates a delivered digest already listed are kept in the state,
+//! so that the next digest tells new candidates from ones still unreviewed.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -391,10 +393,10 @@ fn mail_digest(
     now_us: i64,
     window_us: i64,
 ) -> anyhow::Result<()> {
-    let days = match state.last_mailed_us {
-        Some(last_mailed_us) => Days::between(last_mailed_us, now_us),
-        None => Days::rolling(now_us, window_us),
-    };
+    let mut days = Days::rolling(now_us, window_us);
+    if let Some(last_mailed_us) = state.last_mailed_us {
+        days.first = days.first.min(Days::between(last_mailed_us, now_us).first);
+    }
     let mut digest = inputs.report(&state.tally, days, &args.show);
     digest.since_us = Some(days.since_us());
     digest.until_us = Some(now_us);
@@ -403,6 +405,10 @@ fn mail_digest(
         return Ok(());
     }
     let host = crate::mail::host_name();
+    let previous = render::digest::Previous {
+        delivered_us: state.last_mailed_us,
+        listed: Some(&state.digest_listed),
+    };
     let lines: Vec<(String, String)> = digest
         .suggestion_lines()
         .map(|(f, line)| (line, format!("{}: {}", f.key, f.advice.reason)))
@@ -410,8 +416,8 @@ fn mail_digest(
     let message = crate::mail::Digest {
         from: args.mail_from.clone(),
         to: to.to_owned(),
-        subject: render::digest::subject(&host, &digest),
-        body: render::digest::body(&host, &digest, &lines),
+        subject: render::digest::subject(&host, &digest, &previous),
+        body: render::digest::body(&host, &digest, &previous, &lines),
     };
     let delivery = match &args.sendmail {
         Some(program) => crate::mail::Transport::Sendmail(program.clone()),
@@ -422,6 +428,16 @@ fn mail_digest(
             "the digest to {to} was not delivered; the next run mails these findings again"
         ))
     })?;
+    // Listed from now on: the candidates of this digest, each since it was first listed.
+    let listed = digest
+        .unreviewed()
+        .map(|f| {
+            let key = f.key.to_string();
+            let since = state.digest_listed.get(&key).copied().unwrap_or(now_us);
+            (key, since)
+        })
+        .collect();
+    state.digest_listed = listed;
     state.last_mailed_us = Some(now_us);
     state::save(&args.state, state)
 }

@@ -2,6 +2,7 @@
 //! client. Candidates first with their evidence, a per-day sparkline and ready-to-paste lines,
 //! then the rest in brief. The envelope (headers, transport) is `app::run`'s business.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::advice::{Verdict, human_duration};
@@ -26,14 +27,59 @@ pub fn sparkline(values: &[u64]) -> String {
         .collect()
 }
 
-pub fn subject(host: &str, report: &Report) -> String {
-    let n = report.unreviewed().count();
-    let what = if n == 1 { "candidate" } else { "candidates" };
+/// What earlier digests said: which candidates a reader has already been told about.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Previous<'a> {
+    /// When the last digest was delivered (µs).
+    pub delivered_us: Option<i64>,
+    /// Group key → when a delivered digest first listed it (µs), for candidates still listed.
+    pub listed: Option<&'a BTreeMap<String, i64>>,
+}
+
+impl Previous<'_> {
+    fn first_listed_us(&self, f: &Finding) -> Option<i64> {
+        self.listed?.get(&f.key.to_string()).copied()
+    }
+}
+
+/// `1 host`, `2 hosts`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The unreviewed candidates, split into those no delivered digest listed yet and those
+/// already listed (a reminder, not news).
+fn split<'a>(report: &'a Report, previous: &Previous<'_>) -> (Vec<&'a Finding>, Vec<&'a Finding>) {
+    report
+        .unreviewed()
+        .partition(|f| previous.first_listed_us(f).is_none())
+}
+
+pub fn subject(host: &str, report: &Report, previous: &Previous<'_>) -> String {
+    let (new, old) = split(report, previous);
+    let (new, old) = (new.len() as u64, old.len() as u64);
+    let what = match (new, old) {
+        (0, 0) => String::from("no candidates to review"),
+        (n, 0) => format!("{} to review", count(n, "new candidate", "new candidates")),
+        (0, o) => format!("{} still unreviewed", count(o, "candidate", "candidates")),
+        (n, o) => format!(
+            "{}, {o} still unreviewed",
+            count(n, "new candidate", "new candidates")
+        ),
+    };
     // The host name is ours, but it still passes the escaper: a header must stay one line.
-    format!(
-        "postgrey-advisor on {}: {n} {what} to review",
-        printable(host)
-    )
+    format!("postgrey-advisor on {}: {what}", printable(host))
+}
+
+/// A time as the reader's clock shows it, with its zone: `2026-12-04 13:05 UTC`.
+pub fn when(realtime_us: i64) -> String {
+    match jiff::Timestamp::from_microsecond(realtime_us) {
+        Ok(ts) => ts
+            .to_zoned_datetime(jiff::tz::TimeZone::system())
+            .strftime("%Y-%m-%d %H:%M %Z")
+            .to_string(),
+        Err(_) => String::from("?"),
+    }
 }
 
 /// Columns a plain-text mail client shows without wrapping lines itself.
@@ -75,8 +121,10 @@ fn describe(f: &Finding, out: &mut String) {
         .map(|h| format!(", e.g. {}", printable(h)))
         .unwrap_or_default();
     let spread = format!(
-        "{} hosts, {} addresses, {} networks{sample}",
-        e.distinct_hosts, e.distinct_ips, e.distinct_nets
+        "{}, {}, {}{sample}",
+        count(e.distinct_hosts, "host", "hosts"),
+        count(e.distinct_ips, "address", "addresses"),
+        count(e.distinct_nets, "network", "networks")
     );
     wrapped(out, "  ", "    ", &spread);
     let per_day: Vec<u64> = e.per_day.iter().map(|(_, n)| *n).collect();
@@ -88,17 +136,23 @@ fn describe(f: &Finding, out: &mut String) {
 }
 
 /// The body. `suggestion_lines` are the whitelist lines as they would be written.
-pub fn body(host: &str, report: &Report, suggestion_lines: &[(String, String)]) -> String {
+pub fn body(
+    host: &str,
+    report: &Report,
+    previous: &Previous<'_>,
+    suggestion_lines: &[(String, String)],
+) -> String {
     let mut out = String::new();
     let span = match (report.since_us, report.until_us) {
-        (Some(s), Some(u)) => format!("{} to {}", super::local_time(s), super::local_time(u)),
-        _ => String::from("the whole log"),
+        // The counts are kept per UTC day: the span starts where its first day does.
+        (Some(s), Some(u)) => format!("from {} to {} (whole days)", when(s), when(u)),
+        _ => String::from("over the whole log"),
     };
     wrapped(
         &mut out,
         "",
         "",
-        &format!("Greylisting on {} from {span}.", printable(host)),
+        &format!("Greylisting on {} {span}.", printable(host)),
     );
     let t = &report.totals;
     wrapped(
@@ -106,23 +160,63 @@ pub fn body(host: &str, report: &Report, suggestion_lines: &[(String, String)]) 
         "",
         "",
         &format!(
-            "{} postgrey decisions read, {} greylisted, {} untrusted entries skipped.",
-            t.postgrey_lines, t.greylisted, t.untrusted_skipped
+            "{} by postgrey, {} greylisted, {} skipped.",
+            count(t.decisions, "decision", "decisions"),
+            t.greylisted,
+            count(t.untrusted_skipped, "untrusted entry", "untrusted entries")
         ),
     );
+    match previous.delivered_us {
+        Some(at) => wrapped(
+            &mut out,
+            "",
+            "",
+            &format!("The previous digest was delivered {}.", when(at)),
+        ),
+        None => {
+            let _ = writeln!(out, "This is the first digest.");
+        }
+    }
     let _ = writeln!(out);
-    let candidates: Vec<&Finding> = report.unreviewed().collect();
-    if candidates.is_empty() {
+    let (new, old) = split(report, previous);
+    if new.is_empty() && old.is_empty() {
         let _ = writeln!(out, "No sender needs a decision.\n");
-    } else {
-        let _ = writeln!(
-            out,
-            "Senders that need a decision ({}):\n",
-            candidates.len()
-        );
-        for f in &candidates {
+    }
+    if !new.is_empty() {
+        let heading = if previous.delivered_us.is_some() {
+            "New since the previous digest"
+        } else {
+            "Senders that need a decision"
+        };
+        let _ = writeln!(out, "{heading} ({}):\n", new.len());
+        for f in &new {
             describe(f, &mut out);
         }
+    }
+    if !old.is_empty() {
+        let _ = writeln!(
+            out,
+            "Still unreviewed, listed in an earlier digest ({}):",
+            old.len()
+        );
+        for f in &old {
+            let verdict = f.advice.verdict.map_or("-", Verdict::as_str);
+            let since = previous
+                .first_listed_us(f)
+                .map(|at| format!(", listed since {}", when(at)))
+                .unwrap_or_default();
+            wrapped(
+                &mut out,
+                "  ",
+                "      ",
+                &format!(
+                    "{} [{verdict}] {} greylisted{since}",
+                    printable(&f.key.to_string()),
+                    f.evidence.greylisted()
+                ),
+            );
+        }
+        let _ = writeln!(out);
     }
     if !suggestion_lines.is_empty() {
         let _ = writeln!(
@@ -140,7 +234,7 @@ pub fn body(host: &str, report: &Report, suggestion_lines: &[(String, String)]) 
     }
     let rest: Vec<&Finding> = report
         .shown(&report.groups)
-        .filter(|f| !candidates.iter().any(|c| c.key == f.key))
+        .filter(|f| !report.unreviewed().any(|c| c.key == f.key))
         .collect();
     if !rest.is_empty() {
         let _ = writeln!(out, "Other senders:");
@@ -228,7 +322,7 @@ mod tests {
         let (first, last) = tally.span().unwrap();
         // The window reaches before the first day seen: the sparklines start there.
         let report = crate::report::assemble(&tally, first - 10, last, &ctx);
-        let text = body("mx", &report, &[]);
+        let text = body("mx", &report, &Previous::default(), &[]);
         assert!(
             text.contains("early.example  [review]\n") && text.contains("late.example  [review]\n"),
             "{text}"
@@ -239,7 +333,169 @@ mod tests {
 
     #[test]
     fn subject_cannot_carry_a_line_break() {
-        let s = subject("mx\r\nBcc: x@example.org", &Report::default());
+        let s = subject(
+            "mx\r\nBcc: x@example.org",
+            &Report::default(),
+            &Previous::default(),
+        );
         assert!(!s.contains('\n') && !s.contains('\r'), "{s}");
+    }
+
+    /// Two candidates greylisted on day 20000 (one from a single server, 15 times; one from
+    /// three networks), plus postgrey's start-up lines, which are no decisions.
+    fn two_candidates() -> Report {
+        use crate::advice::{Context, Thresholds};
+        use crate::event::{Action, ClientName, Decision, Reason};
+        use crate::group::Grouper;
+        use crate::source::{Entry, Origin};
+        use crate::tally::{MICROS_PER_DAY, Tally};
+        use crate::whitelist::Whitelist;
+
+        let grouper = Grouper::builtin();
+        let mut tally = Tally::default();
+        let t0 = 20_000 * MICROS_PER_DAY;
+        for message in [
+            "Process Backgrounded",
+            "HUP received: reloading whitelists...",
+        ] {
+            let entry = Entry {
+                realtime_us: t0,
+                message: message.into(),
+                origin: Origin::Trusted,
+                host: None,
+                cursor: None,
+            };
+            tally.ingest(&grouper, &entry);
+        }
+        let greylist = |host: &str, ip: &str, sender: String| Decision {
+            queue_id: None,
+            action: Action::Greylist,
+            reason: Some(Reason::New),
+            delay_s: None,
+            client_name: Some(ClientName::Host(host.to_owned())),
+            client_address: Some(ip.parse().unwrap()),
+            sender: Some(sender),
+            recipient: Some("bob@example.org".to_owned()),
+        };
+        for i in 0..15 {
+            let d = greylist("mx.shop.example", "192.0.2.1", format!("s{i}@shop.example"));
+            tally.record_decision(&grouper, t0 + i, &d);
+            let net = ["198.51.100", "203.0.113", "192.0.2"][i as usize % 3];
+            let d = greylist(
+                &format!("o{i}.esp.example"),
+                &format!("{net}.{}", 10 + i),
+                format!("b{}@esp.example", i / 3),
+            );
+            tally.record_decision(&grouper, t0 + 100 + i, &d);
+        }
+        let whitelist = Whitelist::default();
+        let ctx = Context {
+            whitelist: &whitelist,
+            ignored: &[],
+            grouper: &grouper,
+            thresholds: Thresholds::default(),
+        };
+        let mut report = crate::report::assemble(&tally, 20_000, 20_000, &ctx);
+        report.since_us = Some(t0);
+        report.until_us = Some(t0 + 3_600_000_000);
+        report
+    }
+
+    #[test]
+    fn a_first_digest_counts_decisions_only_and_says_one_host_in_the_singular() {
+        let report = two_candidates();
+        let previous = Previous::default();
+        assert_eq!(
+            subject("mx", &report, &previous),
+            "postgrey-advisor on mx: 2 new candidates to review"
+        );
+        let text = body("mx", &report, &previous, &[]);
+        let t0 = 20_000 * crate::tally::MICROS_PER_DAY;
+        let expected_head = format!(
+            "Greylisting on mx from {} to {} (whole days).\n\
+             30 decisions by postgrey, 30 greylisted, 0 untrusted entries skipped.\n\
+             This is the first digest.\n\n\
+             Senders that need a decision (2):\n\n",
+            when(t0),
+            when(t0 + 3_600_000_000)
+        );
+        // The first line wraps where the time zone's name makes it.
+        let flat = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat(&text).starts_with(&flat(&expected_head)), "{text}");
+        assert!(
+            text.contains(
+                "(whole\ndays).\n30 decisions by postgrey, 30 greylisted, 0 untrusted entries \
+                 skipped.\nThis is the first digest.\n\nSenders that need a decision (2):\n\n"
+            ) || text.contains(
+                "(whole days).\n30 decisions by postgrey, 30 greylisted, 0 untrusted entries \
+                 skipped.\nThis is the first digest.\n\nSenders that need a decision (2):\n\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  1 host, 1 address, 1 network, e.g. mx.shop.example\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  15 hosts, 15 addresses, 3 networks, e.g. o0.esp.example\n"),
+            "{text}"
+        );
+        assert!(!text.contains("Still unreviewed"), "{text}");
+    }
+
+    #[test]
+    fn a_later_digest_tells_new_candidates_from_ones_still_unreviewed() {
+        let report = two_candidates();
+        let t0 = 20_000 * crate::tally::MICROS_PER_DAY;
+        let listed = BTreeMap::from([(String::from("shop.example"), t0 - 7 * 3_600_000_000)]);
+        let previous = Previous {
+            delivered_us: Some(t0 - 3_600_000_000),
+            listed: Some(&listed),
+        };
+        assert_eq!(
+            subject("mx", &report, &previous),
+            "postgrey-advisor on mx: 1 new candidate, 1 still unreviewed"
+        );
+        let text = body("mx", &report, &previous, &[]);
+        let expected = format!(
+            "30 decisions by postgrey, 30 greylisted, 0 untrusted entries skipped.\n\
+             The previous digest was delivered {}.\n\n\
+             New since the previous digest (1):\n\n\
+             esp.example  [",
+            when(t0 - 3_600_000_000)
+        );
+        assert!(text.contains(&expected), "{text}");
+        let expected = format!(
+            "\n\nStill unreviewed, listed in an earlier digest (1):\n  shop.example [{}] 15 \
+             greylisted, listed since {}\n\n",
+            report
+                .groups
+                .iter()
+                .find(|f| f.key.to_string() == "shop.example")
+                .and_then(|f| f.advice.verdict)
+                .map_or("-", Verdict::as_str),
+            when(t0 - 7 * 3_600_000_000)
+        );
+        assert!(text.contains(&expected), "{text}");
+
+        // Everything listed before: a reminder, no news.
+        let listed = BTreeMap::from([
+            (String::from("shop.example"), t0),
+            (String::from("esp.example"), t0),
+        ]);
+        let previous = Previous {
+            delivered_us: Some(t0),
+            listed: Some(&listed),
+        };
+        assert_eq!(
+            subject("mx", &report, &previous),
+            "postgrey-advisor on mx: 2 candidates still unreviewed"
+        );
+        let text = body("mx", &report, &previous, &[]);
+        assert!(!text.contains("New since"), "{text}");
+        assert!(
+            text.contains("Still unreviewed, listed in an earlier digest (2):\n"),
+            "{text}"
+        );
     }
 }

@@ -58,6 +58,7 @@ impl Serialize for Unresolved<'_> {
 
 #[derive(Serialize)]
 struct JsonTotals {
+    decisions: u64,
     entries: u64,
     greylisted: u64,
     malformed: u64,
@@ -213,6 +214,7 @@ fn document(report: &Report) -> JsonReport<'_> {
         notes: &report.notes,
         since: report.since_us.map(rfc3339),
         totals: JsonTotals {
+            decisions: t.decisions,
             entries: t.entries,
             greylisted: t.greylisted,
             malformed: t.malformed,

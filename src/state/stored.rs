@@ -883,6 +883,7 @@ impl<'de> Deserialize<'de> for Tally {
                 [
                     t.entries,
                     t.postgrey_lines,
+                    t.decisions,
                     t.greylisted,
                     t.untrusted_skipped,
                     t.malformed,

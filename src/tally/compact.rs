@@ -981,7 +981,7 @@ mod tests {
             (full * 3 / 4, (true, false, None, 0)),
             (full * 3 / 5, (true, false, Some(DAY0 + 3), 5)),
             (full / 2, (true, false, Some(DAY0 + 6), 5)),
-            (full * 2 / 5, (true, true, Some(DAY0 + 8), 6)),
+            (full * 2 / 5, (true, true, Some(DAY0 + 8), 5)),
             (full / 4, (true, true, Some(DAY0 + 8), 21)),
             (full / 8, (true, true, Some(DAY0 + 8), 30)),
             (full / 20, (true, true, Some(DAY0 + 8), 34)),

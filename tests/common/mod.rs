@@ -30,6 +30,7 @@ pub mod fixtures;
 pub mod journal_files;
 pub mod journald;
 pub mod nagios;
+pub mod package;
 pub mod postfix;
 pub mod postgrey;
 pub mod traffic;

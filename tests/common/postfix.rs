@@ -143,6 +143,18 @@ smtpd_banner = $myhostname ESMTP
         });
     }
 
+    /// Changes one `main.cf` setting (`name = value`) and reloads the running Postfix.
+    pub fn set(&mut self, setting: &str) {
+        run_ok(
+            Command::new("postconf")
+                .arg("-c")
+                .arg(self.config_dir())
+                .arg("-e")
+                .arg(setting),
+        );
+        run_ok(self.postfix().arg("reload"));
+    }
+
     /// The configuration directory. `/usr/sbin/sendmail` delivers through this Postfix when run
     /// as root with `MAIL_CONFIG` set to it (see [`Postfix::sendmail_env`]).
     pub fn config_dir(&self) -> PathBuf {
