@@ -360,7 +360,7 @@ mod tests {
         ] {
             let entry = Entry {
                 realtime_us: t0,
-                message: message.into(),
+                message: message.as_bytes(),
                 origin: Origin::Trusted,
                 host: None,
                 cursor: None,
