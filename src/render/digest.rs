@@ -229,7 +229,7 @@ pub fn body(
         }
         let _ = writeln!(
             out,
-            "\nor run: postgrey-advisor accept DOMAIN...   then: systemctl reload postgrey\n"
+            "\nor run: postgrey-advisor accept --reload DOMAIN...\n"
         );
     }
     let rest: Vec<&Finding> = report
