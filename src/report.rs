@@ -343,14 +343,27 @@ fn cap_notes(caps: Caps) -> Vec<String> {
     notes
 }
 
+/// A report over `first..=last` with no whitelist, no ignore list, the built-in Public Suffix
+/// List and the default thresholds: what the renderers' tests start from.
+#[cfg(test)]
+pub(crate) fn assemble_plain(tally: &Tally, first: Day, last: Day) -> Report {
+    let whitelist = crate::whitelist::Whitelist::default();
+    let grouper = crate::group::Grouper::builtin();
+    let ctx = Context {
+        whitelist: &whitelist,
+        ignored: &[],
+        grouper: &grouper,
+        thresholds: crate::advice::Thresholds::default(),
+    };
+    assemble(tally, first, last, &ctx)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::advice::Thresholds;
     use crate::event::{Action, ClientName, Decision, Reason};
     use crate::group::Grouper;
     use crate::tally::MICROS_PER_DAY;
-    use crate::whitelist::Whitelist;
 
     const T0: i64 = 1_795_000_000_000_000;
 
@@ -376,16 +389,8 @@ mod tests {
     }
 
     fn report_of(tally: &Tally) -> Report {
-        let grouper = Grouper::builtin();
-        let whitelist = Whitelist::default();
-        let ctx = Context {
-            whitelist: &whitelist,
-            ignored: &[],
-            grouper: &grouper,
-            thresholds: Thresholds::default(),
-        };
         let (first, last) = tally.span().unwrap_or((0, 0));
-        assemble(tally, first, last, &ctx)
+        assemble_plain(tally, first, last)
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::project_file;
+use common::{assert_success, project_file};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -48,16 +48,6 @@ fn run(command: &mut Command) -> Output {
     command
         .output()
         .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"))
-}
-
-fn assert_success(output: &Output, what: &str) {
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        text(&output.stdout),
-        text(&output.stderr)
-    );
 }
 
 /// Polls `probe` every 200 ms until it gives a value; panics naming `what` after `limit`.

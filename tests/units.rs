@@ -20,7 +20,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use clap::CommandFactory;
-use common::{project_file, read_project_file as read};
+use common::{assert_success, project_file, read_project_file as read};
 use postgrey_advisor::cli::Cli;
 use tempfile::TempDir;
 
@@ -39,17 +39,6 @@ fn run(command: &mut Command) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Fails with everything the tool said.
-fn assert_success(output: &Output, what: &str) {
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        output.status,
-        text(&output.stdout),
-        text(&output.stderr)
-    );
 }
 
 fn copy(from: &Path, to: &Path) {

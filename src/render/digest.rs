@@ -288,11 +288,9 @@ mod tests {
 
     #[test]
     fn every_groups_sparkline_covers_the_same_days() {
-        use crate::advice::{Context, Thresholds};
         use crate::event::{Action, ClientName, Decision, Reason};
         use crate::group::Grouper;
         use crate::tally::{MICROS_PER_DAY, Tally};
-        use crate::whitelist::Whitelist;
 
         let grouper = Grouper::builtin();
         let mut tally = Tally::default();
@@ -312,16 +310,9 @@ mod tests {
                 tally.record_decision(&grouper, t0 + day * MICROS_PER_DAY + i, &d);
             }
         }
-        let whitelist = Whitelist::default();
-        let ctx = Context {
-            whitelist: &whitelist,
-            ignored: &[],
-            grouper: &grouper,
-            thresholds: Thresholds::default(),
-        };
         let (first, last) = tally.span().unwrap();
         // The window reaches before the first day seen: the sparklines start there.
-        let report = crate::report::assemble(&tally, first - 10, last, &ctx);
+        let report = crate::report::assemble_plain(&tally, first - 10, last);
         let text = body("mx", &report, &Previous::default(), &[]);
         assert!(
             text.contains("early.example  [review]\n") && text.contains("late.example  [review]\n"),
@@ -344,12 +335,10 @@ mod tests {
     /// Two candidates greylisted on day 20000 (one from a single server, 15 times; one from
     /// three networks), plus postgrey's start-up lines, which are no decisions.
     fn two_candidates() -> Report {
-        use crate::advice::{Context, Thresholds};
         use crate::event::{Action, ClientName, Decision, Reason};
         use crate::group::Grouper;
         use crate::source::{Entry, Origin};
         use crate::tally::{MICROS_PER_DAY, Tally};
-        use crate::whitelist::Whitelist;
 
         let grouper = Grouper::builtin();
         let mut tally = Tally::default();
@@ -388,14 +377,7 @@ mod tests {
             );
             tally.record_decision(&grouper, t0 + 100 + i, &d);
         }
-        let whitelist = Whitelist::default();
-        let ctx = Context {
-            whitelist: &whitelist,
-            ignored: &[],
-            grouper: &grouper,
-            thresholds: Thresholds::default(),
-        };
-        let mut report = crate::report::assemble(&tally, 20_000, 20_000, &ctx);
+        let mut report = crate::report::assemble_plain(&tally, 20_000, 20_000);
         report.since_us = Some(t0);
         report.until_us = Some(t0 + 3_600_000_000);
         report

@@ -94,11 +94,9 @@ pub fn entries(report: &Report, facts: &RunFacts) -> Vec<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::advice::{Context, Thresholds};
     use crate::event::{Action, ClientName, Decision, Reason};
     use crate::group::Grouper;
     use crate::tally::{MICROS_PER_DAY, Tally};
-    use crate::whitelist::Whitelist;
 
     /// A window with one sender greylisted 15 times from three networks, each mail passing
     /// after 40 minutes from its first server.
@@ -136,14 +134,7 @@ mod tests {
             );
             tally.record_decision(&grouper, at + 2_400_000_000, &d);
         }
-        let whitelist = Whitelist::default();
-        let ctx = Context {
-            whitelist: &whitelist,
-            ignored: &[],
-            grouper: &grouper,
-            thresholds: Thresholds::default(),
-        };
-        crate::report::assemble(&tally, 20_000, 20_000, &ctx)
+        crate::report::assemble_plain(&tally, 20_000, 20_000)
     }
 
     #[test]

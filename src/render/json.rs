@@ -248,12 +248,9 @@ mod tests {
     /// objects list their keys in order: every struct above keeps its fields in that order.
     #[test]
     fn the_report_is_written_with_its_keys_in_order() {
-        use crate::advice::{Context, Thresholds};
         use crate::event::Event;
         use crate::group::Grouper;
-        use crate::report::assemble;
         use crate::tally::Tally;
-        use crate::whitelist::Whitelist;
 
         let grouper = Grouper::builtin();
         let mut tally = Tally::default();
@@ -278,15 +275,8 @@ mod tests {
             };
             tally.record_decision(&grouper, t0 + i as i64 * 60_000_000, &decision);
         }
-        let whitelist = Whitelist::default();
-        let ctx = Context {
-            whitelist: &whitelist,
-            ignored: &[],
-            grouper: &grouper,
-            thresholds: Thresholds::default(),
-        };
         let (first, last) = tally.span().unwrap();
-        let mut report = assemble(&tally, first, last, &ctx);
+        let mut report = crate::report::assemble_plain(&tally, first, last);
         report.since_us = Some(t0);
         report.notes.push("a note".into());
         assert_eq!(report.groups.len(), 1);

@@ -49,7 +49,7 @@ pub use postgrey::Postgrey;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -123,17 +123,11 @@ pub fn try_wait_for<T>(mut ready: impl FnMut() -> Option<T>) -> Option<T> {
 }
 
 /// Runs a command to completion and panics with its output when it fails.
-pub fn run_ok(cmd: &mut Command) -> std::process::Output {
+pub fn run_ok(cmd: &mut Command) -> Output {
     let output = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{cmd:?} failed ({}):\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&output, &format!("{cmd:?}"));
     output
 }
 
@@ -255,4 +249,15 @@ pub fn opt_path(option: &str, path: &Path) -> OsString {
     let mut arg = OsString::from(option);
     arg.push(path);
     arg
+}
+
+/// Fails, with everything the program said, unless `output` is a success.
+pub fn assert_success(output: &Output, what: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
