@@ -72,15 +72,6 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// Whether these are postgrey's defaults in everything that matters here.
-    pub fn is_default(&self) -> bool {
-        Settings {
-            config: None,
-            pidfile: None,
-            ..self.clone()
-        } == Settings::default()
-    }
-
     /// The network postgrey files `address` under.
     pub fn network_of(&self, address: IpAddr) -> IpNet {
         let prefix = match (self.lookup_by_host, address) {
@@ -93,47 +84,6 @@ impl Settings {
         IpNet::new(address, prefix)
             .map(|n| n.trunc())
             .unwrap_or_else(|_| IpNet::from(address))
-    }
-
-    /// One line for the table and the digest, when the settings are not the defaults.
-    pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if self.lookup_by_host {
-            parts.push("--lookup-by-host".to_string());
-        } else {
-            if self.ipv4cidr != DEFAULT_IPV4_CIDR {
-                parts.push(format!("--ipv4cidr={}", self.ipv4cidr));
-            }
-            if self.ipv6cidr != DEFAULT_IPV6_CIDR {
-                parts.push(format!("--ipv6cidr={}", self.ipv6cidr));
-            }
-        }
-        if self.delay_s != DEFAULT_DELAY_S {
-            parts.push(format!("--delay={}", self.delay_s));
-        }
-        if self.max_age_days != DEFAULT_MAX_AGE_DAYS {
-            parts.push(format!("--max-age={}", self.max_age_days));
-        }
-        if self.auto_whitelist_clients != 5 {
-            parts.push(format!(
-                "--auto-whitelist-clients={}",
-                self.auto_whitelist_clients
-            ));
-        }
-        let defaults: Vec<PathBuf> = DEFAULT_WHITELIST_CLIENTS
-            .iter()
-            .map(PathBuf::from)
-            .collect();
-        if self.whitelist_clients != defaults {
-            for file in &self.whitelist_clients {
-                parts.push(format!("--whitelist-clients={}", file.display()));
-            }
-        }
-        let source = match &self.config {
-            Some(path) => format!("from {}", path.display()),
-            None => "given".to_string(),
-        };
-        format!("postgrey options {source}: {}", parts.join(" "))
     }
 }
 
@@ -532,7 +482,6 @@ mod tests {
         let opts = parse_default_file(text).unwrap();
         assert_eq!(opts, vec!["--inet=10023"]);
         assert_eq!(parse_options(&opts).unwrap(), Settings::default());
-        assert!(Settings::default().is_default());
     }
 
     #[test]
@@ -571,11 +520,6 @@ mod tests {
         );
         assert_eq!(s.auto_whitelist_clients, 5);
         assert!(!s.lookup_by_host);
-        assert_eq!(
-            s.describe(),
-            "postgrey options given: --ipv4cidr=32 --delay=60 --max-age=7 \
-             --whitelist-clients=/a --whitelist-clients=/b"
-        );
 
         let host = parse_options(&words("--lookup-by-h --auto-whitelist-clients=0")).unwrap();
         assert!(host.lookup_by_host);

@@ -57,13 +57,7 @@ fn spawn(args: &[&str], dir: &Path) -> Child {
 
 fn finished(child: Child, what: &str) -> Output {
     let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{what}: {}\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output, what);
     output
 }
 
