@@ -26,8 +26,10 @@ use crate::source::{Entry, Origin};
 
 mod compact;
 mod pairs;
+mod sorted;
 pub use compact::{Compaction, Folded, Limit, TRIMMED_DELAYS, TRIMMED_DISTINCT};
 pub use pairs::{PAIR_CAP, PAIR_MEMORY_US, PairTrack, Pairs};
+pub use sorted::{SortedMap, SortedSet};
 
 /// Days since 1970-01-01, UTC.
 pub type Day = i64;
@@ -129,13 +131,13 @@ pub struct DayStats {
     pub delays: Vec<u64>,
     /// The longest delay, also of those beyond the cap; `None` only when there was none.
     pub max_delay_s: Option<u64>,
-    pub ips: BTreeSet<IpAddr>,
-    pub nets: BTreeSet<IpNet>,
+    pub ips: SortedSet<IpAddr>,
+    pub nets: SortedSet<IpNet>,
     /// Host name → how many decisions named it.
-    pub hosts: BTreeMap<String, u64>,
+    pub hosts: SortedMap<String, u64>,
     /// Which name came with which address. Only pairs whose address is in `ips` and whose
     /// name is in `hosts`, so that the state file can refer to both by position.
-    pub clients: BTreeSet<Client>,
+    pub clients: SortedSet<Client>,
     pub first_seen_us: i64,
     pub last_seen_us: i64,
     pub caps: Caps,
@@ -168,7 +170,9 @@ impl DroppedSets {
 /// Everything known about one group.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GroupTally {
-    pub days: BTreeMap<Day, DayStats>,
+    /// Day buckets in a sorted vector: most groups have a few days, and a `BTreeMap` node of
+    /// eleven buckets per group was a third of a busy week's memory.
+    pub days: SortedMap<Day, DayStats>,
     /// The pairs greylisted lately, for `retried_from_other_net`.
     pub pairs: Pairs,
 }
@@ -243,7 +247,7 @@ fn pair_hash(sender: Option<&str>, recipient: Option<&str>) -> u64 {
 }
 
 /// Inserts `value` unless the set is full; whether the set holds it afterwards.
-fn insert_capped<T: Ord>(set: &mut BTreeSet<T>, value: T, capped: &mut bool) -> bool {
+fn insert_capped<T: Ord>(set: &mut SortedSet<T>, value: T, capped: &mut bool) -> bool {
     if set.len() < DISTINCT_CAP {
         set.insert(value);
         true
@@ -301,7 +305,8 @@ impl DayStats {
         // Looked up without allocating: most decisions come from a client seen before.
         let known = self
             .clients
-            .range((address, None)..)
+            .tail_from(&(address, None))
+            .iter()
             .take_while(|(a, _)| *a == address)
             .any(|(_, name)| name.as_deref() == host);
         if !known {
@@ -538,8 +543,7 @@ impl Tally {
             };
         let day = group
             .days
-            .entry(day_of(realtime_us))
-            .or_insert_with(|| DayStats::new_at(realtime_us));
+            .get_or_insert_with(day_of(realtime_us), || DayStats::new_at(realtime_us));
         day.coarse = false;
         day.see_client(
             realtime_us,

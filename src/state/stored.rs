@@ -42,7 +42,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::group::{GroupKey, network_of};
 use crate::tally::{
-    Caps, Client, DISTINCT_CAP, Day, DayStats, DroppedSets, Folded, GroupTally, MICROS_PER_DAY,
+    Caps, Client, DISTINCT_CAP, SortedMap, SortedSet, Day, DayStats, DroppedSets, Folded, GroupTally, MICROS_PER_DAY,
     PAIR_CARRY_OVER_US, Pairs, Tally, Totals,
 };
 
@@ -82,7 +82,7 @@ struct DayOut<'a> {
     #[serde(rename = "i", skip_serializing_if = "Option::is_none")]
     ips: Option<Vec<usize>>,
     #[serde(rename = "nt", skip_serializing_if = "Option::is_none")]
-    nets: Option<&'a BTreeSet<IpNet>>,
+    nets: Option<&'a [IpNet]>,
     #[serde(rename = "h", skip_serializing_if = "Vec::is_empty")]
     hosts: Vec<i64>,
     #[serde(rename = "a", skip_serializing_if = "Option::is_none")]
@@ -405,7 +405,7 @@ fn decode_counts(encoded: &[i64]) -> impl Iterator<Item = (usize, u64)> + '_ {
     })
 }
 
-fn nets_of(ips: &BTreeSet<IpAddr>) -> BTreeSet<IpNet> {
+fn nets_of(ips: &SortedSet<IpAddr>) -> SortedSet<IpNet> {
     ips.iter().map(|ip| network_of(*ip)).collect()
 }
 
@@ -473,7 +473,7 @@ fn clients_follow(stats: &DayStats) -> bool {
 }
 
 /// The clients a day without `a` had: see [`clients_follow`].
-fn following_clients(ips: &BTreeSet<IpAddr>, hosts: &BTreeMap<String, u64>) -> BTreeSet<Client> {
+fn following_clients(ips: &SortedSet<IpAddr>, hosts: &SortedMap<String, u64>) -> SortedSet<Client> {
     let names: Vec<Option<&String>> = if hosts.is_empty() {
         vec![None]
     } else {
@@ -500,7 +500,8 @@ fn client_names(stats: &DayStats, hosts: &[&str]) -> Vec<ClientNames> {
         .map(|ip| {
             let mut positions: Vec<i64> = stats
                 .clients
-                .range((*ip, None)..)
+                .tail_from(&(*ip, None))
+                .iter()
                 .take_while(|(address, _)| address == ip)
                 .map(|(_, name)| position(name))
                 .collect();
@@ -519,13 +520,13 @@ fn client_names(stats: &DayStats, hosts: &[&str]) -> Vec<ClientNames> {
 /// The inverse of [`client_names`].
 fn clients_of(
     names: &[ClientNames],
-    ips: &BTreeSet<IpAddr>,
+    ips: &SortedSet<IpAddr>,
     hosts: &[String],
-) -> Result<BTreeSet<Client>, String> {
+) -> Result<SortedSet<Client>, String> {
     if names.len() > ips.len() {
         return Err(String::from("more client names than addresses"));
     }
-    let mut clients = BTreeSet::new();
+    let mut clients = Vec::new();
     for (ip, names) in ips.iter().zip(names) {
         let positions = match names {
             ClientNames::One(position) => std::slice::from_ref(position),
@@ -541,10 +542,10 @@ fn clients_of(
                         .clone(),
                 )
             };
-            clients.insert((*ip, name));
+            clients.push((*ip, name));
         }
     }
-    Ok(clients)
+    Ok(clients.into_iter().collect())
 }
 
 impl<'a> DayOut<'a> {
@@ -576,7 +577,7 @@ impl<'a> DayOut<'a> {
                 .max_delay_s
                 .filter(|&max| Some(max) != longest(&stats.delays)),
             ips: day_ips,
-            nets: (nets_of(&stats.ips) != stats.nets).then_some(&stats.nets),
+            nets: (nets_of(&stats.ips) != stats.nets).then_some(stats.nets.as_slice()),
             hosts: encode_counts(&counts),
             clients,
             first_seen: stats.first_seen_us - midnight_us(day),
@@ -662,9 +663,9 @@ fn days_of(
     ips: &[IpAddr],
     hosts: &[String],
     domain: Option<&str>,
-) -> Result<BTreeMap<Day, DayStats>, String> {
+) -> Result<SortedMap<Day, DayStats>, String> {
     let hosts: Vec<String> = hosts.iter().map(|h| absolute(h, domain)).collect();
-    let mut result = BTreeMap::new();
+    let mut result = Vec::with_capacity(days.len());
     let mut counted: u64 = 0;
     for (day, stored) in days {
         let (stored, coarse) = match stored {
@@ -681,7 +682,7 @@ fn days_of(
                 stored.dropped
             ));
         }
-        let day_ips: BTreeSet<IpAddr> = match &stored.ips {
+        let day_ips: SortedSet<IpAddr> = match &stored.ips {
             None => ips.iter().copied().collect(),
             Some(positions) => positions
                 .iter()
@@ -689,13 +690,14 @@ fn days_of(
                 .collect::<Option<_>>()
                 .ok_or_else(|| format!("day {day}: an address position is out of range"))?,
         };
-        let mut day_hosts = BTreeMap::new();
+        let mut listed = Vec::new();
         for (position, count) in decode_counts(&stored.hosts) {
             let host = hosts
                 .get(position)
                 .ok_or_else(|| format!("day {day}: more host counts than host names"))?;
-            day_hosts.insert(host.clone(), count);
+            listed.push((host.clone(), count));
         }
+        let day_hosts: SortedMap<String, u64> = listed.into_iter().collect();
         let counts = [
             stored.new,
             stored.early_retry,
@@ -751,7 +753,10 @@ fn days_of(
             retried_from_other_net: stored.retried_from_other_net,
             max_delay_s: stored.max_delay_s.or_else(|| longest(&stored.delays)),
             delays: stored.delays,
-            nets: stored.nets.unwrap_or_else(|| nets_of(&day_ips)),
+            nets: match stored.nets {
+                Some(nets) => nets.into_iter().collect(),
+                None => nets_of(&day_ips),
+            },
             ips: day_ips,
             hosts: day_hosts,
             clients,
@@ -765,9 +770,9 @@ fn days_of(
             },
             coarse,
         };
-        result.insert(day, stats);
+        result.push((day, stats));
     }
-    Ok(result)
+    Ok(result.into_iter().collect())
 }
 
 /// The tally's groups as stored.

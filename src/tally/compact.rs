@@ -40,7 +40,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Day, DayStats, DroppedSets, GroupTally, Tally};
+use super::{Day, DayStats, DroppedSets, GroupTally, SortedMap, SortedSet, Tally};
 use crate::group::{GroupKey, network_of};
 use crate::state::stored;
 
@@ -186,10 +186,10 @@ impl DayStats {
             .iter()
             .find(|(_, name)| *name == host)
             .map(|(ip, _)| *ip);
-        let ips: BTreeSet<_> = address.into_iter().collect();
-        let hosts: BTreeMap<String, u64> = host.iter().map(|h| (h.clone(), 1)).collect();
-        let clients: BTreeSet<_> = address.map(|ip| (ip, host.clone())).into_iter().collect();
-        let nets: BTreeSet<_> = ips.iter().map(|ip| network_of(*ip)).collect();
+        let ips: SortedSet<_> = address.into_iter().collect();
+        let hosts: SortedMap<String, u64> = host.iter().map(|h| (h.clone(), 1)).collect();
+        let clients: SortedSet<_> = address.map(|ip| (ip, host.clone())).into_iter().collect();
+        let nets: SortedSet<_> = ips.iter().map(|ip| network_of(*ip)).collect();
         let mut changed = false;
         if (&ips, &nets, &hosts, &clients) != (&self.ips, &self.nets, &self.hosts, &self.clients) {
             let cut = counts.ips > ips.len() as u64
@@ -254,7 +254,7 @@ impl DayStats {
                 .iter()
                 .filter(|(_, name)| name.as_ref().is_some_and(|n| self.hosts.contains_key(n)))
                 .map(|(ip, _)| *ip);
-            let mut kept = BTreeSet::new();
+            let mut kept = SortedSet::new();
             for ip in named.chain(self.ips.iter().copied()) {
                 if kept.len() == distinct {
                     break;
@@ -276,7 +276,7 @@ impl DayStats {
                 .collect();
         }
         cut |= self.clients.len() < before;
-        let nets: BTreeSet<_> = self.ips.iter().map(|ip| network_of(*ip)).collect();
+        let nets: SortedSet<_> = self.ips.iter().map(|ip| network_of(*ip)).collect();
         if nets != self.nets {
             self.nets = nets;
             cut = true;
@@ -576,7 +576,7 @@ mod tests {
         let back = round_trip(t);
         assert_eq!(back.totals, t.totals);
         assert_eq!(back.folded, t.folded);
-        let days = |t: &Tally| -> Vec<(GroupKey, BTreeMap<Day, DayStats>)> {
+        let days = |t: &Tally| -> Vec<(GroupKey, super::SortedMap<Day, DayStats>)> {
             t.groups
                 .iter()
                 .map(|(k, g)| (k.clone(), g.days.clone()))
@@ -650,15 +650,15 @@ mod tests {
         let old = &group.days[&DAY0];
         // One example: the most frequent host with its address.
         let ip: std::net::IpAddr = "192.0.2.1".parse().unwrap();
-        assert_eq!(old.ips, BTreeSet::from([ip]));
-        assert_eq!(old.nets, BTreeSet::from([network_of(ip)]));
+        assert_eq!(old.ips, SortedSet::from([ip]));
+        assert_eq!(old.nets, SortedSet::from([network_of(ip)]));
         assert_eq!(
             old.hosts,
-            BTreeMap::from([("a.mx.example.com".to_owned(), 1)])
+            SortedMap::from([("a.mx.example.com".to_owned(), 1)])
         );
         assert_eq!(
             old.clients,
-            BTreeSet::from([(ip, Some("a.mx.example.com".to_owned()))])
+            SortedSet::from([(ip, Some("a.mx.example.com".to_owned()))])
         );
         assert_eq!(
             old.dropped,
