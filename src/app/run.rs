@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 use jiff::Timestamp;
-use serde_json::json;
 
 use super::inputs::{AdviceInputs, Days, parse_span, parse_time, scan};
 use super::report::write_report;
@@ -372,15 +371,12 @@ fn write_summary(
     facts: &RunFacts,
     now_us: i64,
 ) -> anyhow::Result<()> {
-    let mut value = render::json::to_value(report).context("cannot serialise the summary")?;
-    if let Some(object) = value.as_object_mut() {
-        object.insert("last_run".into(), json!(render::rfc3339(now_us)));
-        object.insert("entries_read".into(), json!(facts.entries_read));
-        object.insert("cursor_lost".into(), json!(facts.cursor_lost));
-        object.insert("min_count".into(), json!(report.min_count));
-    }
-    // Compact: it is read by programs (`jq .` pretty-prints it for people).
-    let bytes = serde_json::to_vec(&value).context("cannot serialise the summary")?;
+    let run = render::json::RunFields {
+        last_run_us: now_us,
+        entries_read: facts.entries_read,
+        cursor_lost: facts.cursor_lost,
+    };
+    let bytes = render::json::summary(report, &run).context("cannot serialise the summary")?;
     let path = summary_path(state_path);
     atomic::replace(&path, &bytes, 0o644)
 }

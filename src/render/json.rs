@@ -19,9 +19,18 @@ pub const SAMPLE_HOSTS: usize = 5;
 
 #[derive(Serialize)]
 struct JsonReport<'a> {
+    /// The summary file's: whether the run lost its journal cursor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cursor_lost: Option<bool>,
+    /// The summary file's: how many entries the run read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entries_read: Option<u64>,
     folded_greylisted: u64,
     groups: Groups<'a>,
     ignore_file: Option<&'a str>,
+    /// The summary file's: when the run was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_run: Option<String>,
     min_count: u64,
     notes: &'a [String],
     read: Option<crate::report::JsonReading<'a>>,
@@ -199,6 +208,9 @@ fn document(report: &Report) -> JsonReport<'_> {
     let t = &report.totals;
     let meta = report.json_meta();
     JsonReport {
+        cursor_lost: None,
+        entries_read: None,
+        last_run: None,
         folded_greylisted: meta.folded_greylisted,
         ignore_file: meta.ignore_file,
         min_count: meta.min_count,
@@ -226,7 +238,27 @@ fn document(report: &Report) -> JsonReport<'_> {
     }
 }
 
-/// The report as a JSON value (the summary file embeds it).
+/// What the summary file adds to the report: the run it comes from.
+pub struct RunFields {
+    pub last_run_us: i64,
+    pub entries_read: u64,
+    pub cursor_lost: bool,
+}
+
+/// The summary file: the report with the run's fields, compact (it is read by programs; `jq .`
+/// pretty-prints it for people), serialised straight into bytes.
+pub fn summary(report: &Report, run: &RunFields) -> serde_json::Result<Vec<u8>> {
+    let document = JsonReport {
+        cursor_lost: Some(run.cursor_lost),
+        entries_read: Some(run.entries_read),
+        last_run: Some(rfc3339(run.last_run_us)),
+        ..document(report)
+    };
+    serde_json::to_vec(&document)
+}
+
+/// The report as a JSON value (tests compare it with what was written straight out).
+#[cfg(test)]
 pub fn to_value(report: &Report) -> serde_json::Result<serde_json::Value> {
     serde_json::to_value(document(report))
 }
