@@ -156,7 +156,16 @@ pub fn load(path: &Path) -> anyhow::Result<State> {
             path.display()
         )
     };
-    let Schema { schema } = serde_json::from_slice(&bytes).with_context(corrupt)?;
+    // One pass in the usual case; the schema alone is read only to say why a file that does
+    // not load is refused, so that a file of another version is not called corrupt.
+    let loaded: Result<State, _> = serde_json::from_slice(&bytes);
+    let schema = match &loaded {
+        Ok(state) => state.schema,
+        Err(_) => {
+            let Schema { schema } = serde_json::from_slice(&bytes).with_context(corrupt)?;
+            schema
+        }
+    };
     if schema != SCHEMA {
         bail!(
             "state file {} has schema {}, this version reads {} (--reset-state starts over)",
@@ -165,7 +174,7 @@ pub fn load(path: &Path) -> anyhow::Result<State> {
             SCHEMA
         );
     }
-    serde_json::from_slice(&bytes).with_context(corrupt)
+    loaded.with_context(corrupt)
 }
 
 /// Saves cursor and counts together (see the module docs). Mode 0600 for a new file: the state

@@ -339,9 +339,55 @@ struct GroupOut<'a> {
     #[serde(rename = "h", skip_serializing_if = "Vec::is_empty")]
     hosts: Vec<Cow<'a, str>>,
     #[serde(rename = "d")]
-    days: BTreeMap<Day, DayOutAny<'a>>,
-    #[serde(rename = "p", skip_serializing_if = "BTreeMap::is_empty")]
-    pairs: BTreeMap<IpNet, Vec<String>>,
+    days: DaysOut<'a>,
+    #[serde(rename = "p", skip_serializing_if = "PairsOut::is_empty")]
+    pairs: PairsOut,
+}
+
+/// A group's days in order, written as a map keyed by day.
+struct DaysOut<'a>(Vec<(Day, DayOutAny<'a>)>);
+
+impl Serialize for DaysOut<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(day, form)| (day, form)))
+    }
+}
+
+/// Carried-over pairs as (network, hash), sorted: written as network → hashes in hex.
+struct PairsOut(Vec<(IpNet, u64)>);
+
+impl PairsOut {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A pair hash as stored: 16 hex digits.
+struct HexHash(u64);
+
+impl Serialize for HexHash {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("{:016x}", self.0))
+    }
+}
+
+/// The hashes of one network among the sorted pairs.
+struct HashesOf<'a>(&'a [(IpNet, u64)]);
+
+impl Serialize for HashesOf<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|(_, hash)| HexHash(*hash)))
+    }
+}
+
+impl Serialize for PairsOut {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(
+            self.0
+                .chunk_by(|a, b| a.0 == b.0)
+                .map(|run| (run[0].0, HashesOf(run))),
+        )
+    }
 }
 
 /// [`GroupOut`] as read back.
@@ -591,26 +637,19 @@ impl<'a> DayOut<'a> {
 impl<'a> GroupOut<'a> {
     /// `group` as stored, without its days before `from`.
     fn new(key: &GroupKey, group: &'a GroupTally, carry_from_us: i64, from: Day) -> Self {
+        let days = || group.days.range(from..).map(|(_, d)| d);
         // Sorted, so that a day finds its positions by binary search.
-        let ips: Vec<IpAddr> = group
-            .days
-            .range(from..)
-            .map(|(_, d)| d)
-            .flat_map(|d| d.ips.iter().copied())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let hosts: Vec<&str> = group
-            .days
-            .range(from..)
-            .map(|(_, d)| d)
+        let mut ips: Vec<IpAddr> = days().flat_map(|d| d.ips.iter().copied()).collect();
+        ips.sort_unstable();
+        ips.dedup();
+        let mut hosts: Vec<&str> = days()
             .flat_map(|d| {
                 let client_names = d.clients.iter().filter_map(|(_, name)| name.as_deref());
                 d.hosts.keys().map(String::as_str).chain(client_names)
             })
-            .collect::<BTreeSet<_>>()
-            .into_iter()
             .collect();
+        hosts.sort_unstable();
+        hosts.dedup();
         let days = group
             .days
             .range(from..)
@@ -624,25 +663,18 @@ impl<'a> GroupOut<'a> {
                 (*day, form)
             })
             .collect();
-        let mut pairs: BTreeMap<IpNet, Vec<u64>> = BTreeMap::new();
-        for (hash, track) in group.pairs.iter() {
-            if track.last_us >= carry_from_us {
-                for net in &track.nets {
-                    pairs.entry(*net).or_default().push(*hash);
-                }
-            }
-        }
+        let mut pairs: Vec<(IpNet, u64)> = group
+            .pairs
+            .iter()
+            .filter(|(_, track)| track.last_us >= carry_from_us)
+            .flat_map(|(hash, track)| track.nets.iter().map(|net| (*net, *hash)))
+            .collect();
+        pairs.sort_unstable();
         GroupOut {
             ips,
             hosts: hosts.iter().map(|h| relative(h, domain_of(key))).collect(),
-            days,
-            pairs: pairs
-                .into_iter()
-                .map(|(net, mut hashes)| {
-                    hashes.sort_unstable();
-                    (net, hashes.iter().map(|h| format!("{h:016x}")).collect())
-                })
-                .collect(),
+            days: DaysOut(days),
+            pairs: PairsOut(pairs),
         }
     }
 }
@@ -839,6 +871,11 @@ fn stored_len<T: Serialize + ?Sized>(value: &T) -> usize {
     // Writing to a counter cannot fail, and a stored form always serialises.
     let _ = serde_json::to_writer(&mut count, value);
     count.0
+}
+
+/// Bytes the stored tally takes.
+pub(crate) fn tally_size(tally: &Tally) -> usize {
+    stored_len(tally)
 }
 
 /// Bytes `group` takes in the stored tally, with its key and separators.
