@@ -14,6 +14,7 @@
 //!   at a label boundary, so the line is safe by construction.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use crate::group::{GroupKey, Grouper};
 use crate::tally::Evidence;
@@ -129,32 +130,53 @@ pub struct Context<'a> {
     pub thresholds: Thresholds,
 }
 
+/// What a group's status is judged on: the clients seen (the name logged with an address,
+/// `None` for `unknown`), and the host names and addresses seen. Borrowed, so that `check` can
+/// judge thousands of groups straight from the summary it read.
+pub struct Seen<'a, N: AsRef<str>> {
+    pub hosts: &'a [N],
+    pub ips: &'a [IpAddr],
+    pub clients: &'a [(Option<N>, IpAddr)],
+}
+
+impl<'a> Seen<'a, String> {
+    pub fn of(evidence: &'a Evidence) -> Self {
+        Seen {
+            hosts: &evidence.hosts,
+            ips: &evidence.ips,
+            clients: &evidence.clients,
+        }
+    }
+}
+
 /// How many of the group's clients the whitelist lets pass, of how many.
 ///
 /// A client passes when postgrey would let it: by the name logged with its address (`unknown`
 /// when none) or by the address. Evidence without clients (a summary written before they were
 /// recorded, decisions that logged no address) counts each host name and each address as a
 /// client of its own.
-fn coverage(evidence: &Evidence, whitelist: &Whitelist) -> (usize, usize) {
-    if !evidence.clients.is_empty() {
-        let covered = evidence
+fn coverage<N: AsRef<str>>(seen: &Seen<'_, N>, whitelist: &Whitelist) -> (usize, usize) {
+    if !seen.clients.is_empty() {
+        let covered = seen
             .clients
             .iter()
-            .filter(|(name, address)| whitelist.covers(name.as_deref(), Some(*address)))
+            .filter(|(name, address)| {
+                whitelist.covers(name.as_ref().map(AsRef::as_ref), Some(*address))
+            })
             .count();
-        return (covered, evidence.clients.len());
+        return (covered, seen.clients.len());
     }
-    let names = evidence
+    let names = seen
         .hosts
         .iter()
-        .filter(|h| whitelist.covers_name(h))
+        .filter(|h| whitelist.covers_name(h.as_ref()))
         .count();
-    let addresses = evidence
+    let addresses = seen
         .ips
         .iter()
         .filter(|ip| whitelist.covers_address(**ip))
         .count();
-    (names + addresses, evidence.hosts.len() + evidence.ips.len())
+    (names + addresses, seen.hosts.len() + seen.ips.len())
 }
 
 /// Where a group stands now.
@@ -164,7 +186,17 @@ pub fn status(
     whitelist: &Whitelist,
     ignored: &[String],
 ) -> Status {
-    let (covered, clients) = coverage(evidence, whitelist);
+    status_of(key, &Seen::of(evidence), whitelist, ignored)
+}
+
+/// Where a group stands now, judged on what was seen of it.
+pub fn status_of<N: AsRef<str>>(
+    key: &GroupKey,
+    seen: &Seen<'_, N>,
+    whitelist: &Whitelist,
+    ignored: &[String],
+) -> Status {
+    let (covered, clients) = coverage(seen, whitelist);
     let is_ignored = match key {
         GroupKey::Domain(domain) => ignored.iter().any(|i| name_is_within(domain, i)),
         GroupKey::Network(net) => ignored.iter().any(|i| i.parse() == Ok(*net)),

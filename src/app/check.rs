@@ -6,7 +6,8 @@
 //! run's (the summary records them), so the check counts what the digest lists; flags override
 //! them. With `--since` it scans the journal itself, for hosts without the timer.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -16,12 +17,12 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::inputs::{AdviceInputs, Days, parse_span, parse_time, scan};
-use crate::advice::{self, Status};
+use crate::advice::{self, Seen, Status};
 use crate::cli::{AdviceArgs, CheckArgs, DEFAULT_MIN_COUNT, ShowArgs};
 use crate::group::GroupKey;
 use crate::nagios::{self, Range, State, sanitize};
 use crate::source::journal::Start;
-use crate::tally::{Day, Evidence, Tally};
+use crate::tally::{Day, Tally};
 
 pub const EXIT_UNKNOWN: i32 = 3;
 const SERVICE: &str = "POSTGREY WHITELIST";
@@ -50,61 +51,97 @@ struct Findings {
     run_min_count: Option<u64>,
 }
 
+/// The summary as the check reads it: borrowed from the file's bytes where it can be (names
+/// are most of a big summary, and allocating each made loading it the check's main cost).
 #[derive(Deserialize)]
-struct SummaryFile {
+struct SummaryFile<'a> {
     last_run: String,
     #[serde(default)]
     since: Option<String>,
     #[serde(default)]
     min_count: Option<u64>,
-    groups: Vec<SummaryGroup>,
-    unresolved: Vec<SummaryGroup>,
+    #[serde(borrow)]
+    groups: Vec<SummaryGroup<'a>>,
+    #[serde(borrow)]
+    unresolved: Vec<SummaryGroup<'a>>,
 }
 
 #[derive(Deserialize)]
-struct SummaryGroup {
+struct SummaryGroup<'a> {
     #[serde(default)]
     domain: Option<String>,
     #[serde(default)]
     network: Option<String>,
     greylisted: u64,
-    // The fields of `SummaryClients`, not `#[serde(flatten)]`: flattening makes serde buffer
-    // every field of every group first, which made loading a big summary three times slower.
-    #[serde(default)]
-    hosts: Vec<String>,
-    #[serde(default)]
-    addresses: Vec<IpAddr>,
-    #[serde(default)]
-    clients: Vec<(Option<String>, IpAddr)>,
-    #[serde(default)]
-    verdict: Option<String>,
-    #[serde(default)]
-    suggestion: Option<String>,
-    #[serde(default)]
-    daily_greylisted: BTreeMap<String, u64>,
-}
-
-/// What a summary group says about its clients: enough to re-evaluate its status.
-#[derive(Deserialize)]
-struct SummaryClients {
-    #[serde(default)]
-    hosts: Vec<String>,
+    #[serde(default, borrow)]
+    hosts: Vec<Text<'a>>,
     #[serde(default)]
     addresses: Vec<IpAddr>,
     /// `[name or null, address]`: the group is whitelisted when every one is covered by its
     /// name or its address.
+    #[serde(default, borrow)]
+    clients: Vec<(Option<Text<'a>>, IpAddr)>,
     #[serde(default)]
-    clients: Vec<(Option<String>, IpAddr)>,
+    verdict: Option<String>,
+    #[serde(default)]
+    suggestion: Option<String>,
+    #[serde(default, borrow)]
+    daily_greylisted: DailyCounts<'a>,
 }
 
-impl SummaryClients {
-    fn evidence(self) -> Evidence {
-        Evidence {
-            hosts: self.hosts,
-            ips: self.addresses,
-            clients: self.clients,
-            ..Evidence::default()
+/// A string of the summary: borrowed from the file unless JSON escapes made it differ.
+/// (serde borrows a `Cow<str>` only as a field of its own, not inside a `Vec`.)
+struct Text<'a>(Cow<'a, str>);
+
+impl AsRef<str> for Text<'_> {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(text)))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(text.to_owned())))
+            }
         }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+/// `daily_greylisted`: date → greylistings, in the file's order.
+#[derive(Default)]
+struct DailyCounts<'a>(Vec<(Text<'a>, u64)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for DailyCounts<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = DailyCounts<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of dates to counts")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<DailyCounts<'de>, A::Error> {
+                let mut days = Vec::new();
+                while let Some(day) = map.next_entry()? {
+                    days.push(day);
+                }
+                Ok(DailyCounts(days))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }
 
@@ -186,6 +223,8 @@ fn from_summary(
         (None, None) => Day::MIN,
     };
     let mut groups = Vec::new();
+    // A week's summary names the same few dates in every group: each is parsed once.
+    let mut days_of_dates: HashMap<String, Option<Day>> = HashMap::new();
     for g in summary.groups.into_iter().chain(summary.unresolved) {
         let key = match (&g.domain, &g.network) {
             (Some(d), _) => GroupKey::Domain(d.clone()),
@@ -201,22 +240,31 @@ fn from_summary(
             }
         };
         // Days let a narrower --window than the run's be honoured.
-        let greylisted = if g.daily_greylisted.is_empty() {
+        let greylisted = if g.daily_greylisted.0.is_empty() {
             g.greylisted
         } else {
             g.daily_greylisted
+                .0
                 .iter()
-                .filter(|(date, _)| day_of_date(date).is_some_and(|d| d >= first_day))
+                .filter(|(date, _)| {
+                    let date: &str = date.as_ref();
+                    let day = match days_of_dates.get(date) {
+                        Some(day) => *day,
+                        None => *days_of_dates
+                            .entry(date.to_owned())
+                            .or_insert(day_of_date(date)),
+                    };
+                    day.is_some_and(|d| d >= first_day)
+                })
                 // Saturating: the file is input, and no count is worth a crash.
                 .fold(0, |sum: u64, (_, n)| sum.saturating_add(*n))
         };
-        let seen = SummaryClients {
-            hosts: g.hosts,
-            addresses: g.addresses,
-            clients: g.clients,
+        let seen = Seen {
+            hosts: &g.hosts,
+            ips: &g.addresses,
+            clients: &g.clients,
         };
-        let evidence = seen.evidence();
-        let status = advice::status(&key, &evidence, &inputs.whitelist, &inputs.ignored);
+        let status = advice::status_of(&key, &seen, &inputs.whitelist, &inputs.ignored);
         groups.push(Group {
             key,
             greylisted,
@@ -558,13 +606,15 @@ mod tests {
         // Host a is whitelisted by name, host b only by its address.
         let whitelist = crate::whitelist::parse("a.example.com\n198.51.100.0/24\n", "list");
         let status_of = |json: &str| {
-            let seen: SummaryClients = serde_json::from_str(json).unwrap();
-            advice::status(
-                &GroupKey::Domain("example.com".to_owned()),
-                &seen.evidence(),
-                &whitelist,
-                &[],
-            )
+            let json = format!(r#"{{"greylisted": 1, {}"#, &json.trim_start()[1..]);
+            let group: SummaryGroup = serde_json::from_str(&json).unwrap();
+            let seen = Seen {
+                hosts: &group.hosts,
+                ips: &group.addresses,
+                clients: &group.clients,
+            };
+            let key = GroupKey::Domain("example.com".to_owned());
+            advice::status_of(&key, &seen, &whitelist, &[])
         };
         assert_eq!(
             status_of(
