@@ -113,7 +113,11 @@ impl Caps {
 
 /// A client as postgrey saw it: its address and the name logged with it (`None` when
 /// `unknown` or not logged). Address first, so that a day's clients are listed by address.
-pub type Client = (IpAddr, Option<String>);
+pub type Client = (IpAddr, Option<Name>);
+
+/// A host name as a day keeps it: shared between the day's `hosts` and `clients`, and by a
+/// loaded state between all days of a group, instead of a copy in each.
+pub type Name = std::sync::Arc<str>;
 
 /// What one group did on one day.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -134,7 +138,7 @@ pub struct DayStats {
     pub ips: SortedSet<IpAddr>,
     pub nets: SortedSet<IpNet>,
     /// Host name → how many decisions named it.
-    pub hosts: SortedMap<String, u64>,
+    pub hosts: SortedMap<Name, u64>,
     /// Which name came with which address. Only pairs whose address is in `ips` and whose
     /// name is in `hosts`, so that the state file can refer to both by position.
     pub clients: SortedSet<Client>,
@@ -292,7 +296,7 @@ impl DayStats {
             if let Some(count) = self.hosts.get_mut(host) {
                 *count += 1;
             } else if self.hosts.len() < DISTINCT_CAP {
-                self.hosts.insert(host.to_owned(), 1);
+                self.hosts.insert(Name::from(host), 1);
             } else {
                 *capped = true;
                 host_kept = false;
@@ -310,11 +314,9 @@ impl DayStats {
             .take_while(|(a, _)| *a == address)
             .any(|(_, name)| name.as_deref() == host);
         if !known {
-            insert_capped(
-                &mut self.clients,
-                (address, host.map(str::to_owned)),
-                capped,
-            );
+            // The day's own copy of the name, kept in `hosts` just above.
+            let name = host.and_then(|host| self.hosts.get_key_value(host).map(|(n, _)| n.clone()));
+            insert_capped(&mut self.clients, (address, name), capped);
         }
     }
 
@@ -402,7 +404,7 @@ impl<'a> WindowStats<'a> {
         self.ips.extend(day.ips.iter().copied());
         self.nets.extend(day.nets.iter().copied());
         for (host, count) in &day.hosts {
-            *self.hosts.entry(host.as_str()).or_default() += count;
+            *self.hosts.entry(&**host).or_default() += count;
         }
         self.clients.extend(day.clients.iter());
         self.first_seen_us = self.first_seen_us.min(day.first_seen_us);
@@ -433,7 +435,7 @@ impl<'a> WindowStats<'a> {
             clients: self
                 .clients
                 .into_iter()
-                .map(|(address, name)| (name.clone(), *address))
+                .map(|(address, name)| (name.as_deref().map(str::to_owned), *address))
                 .collect(),
             per_day,
             caps: self.caps,

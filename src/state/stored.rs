@@ -42,7 +42,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::group::{GroupKey, network_of};
 use crate::tally::{
-    Caps, Client, DISTINCT_CAP, SortedMap, SortedSet, Day, DayStats, DroppedSets, Folded, GroupTally, MICROS_PER_DAY,
+    Caps, Client, DISTINCT_CAP, Name, SortedMap, SortedSet, Day, DayStats, DroppedSets, Folded, GroupTally, MICROS_PER_DAY,
     PAIR_CARRY_OVER_US, Pairs, Tally, Totals,
 };
 
@@ -519,8 +519,8 @@ fn clients_follow(stats: &DayStats) -> bool {
 }
 
 /// The clients a day without `a` had: see [`clients_follow`].
-fn following_clients(ips: &SortedSet<IpAddr>, hosts: &SortedMap<String, u64>) -> SortedSet<Client> {
-    let names: Vec<Option<&String>> = if hosts.is_empty() {
+fn following_clients(ips: &SortedSet<IpAddr>, hosts: &SortedMap<Name, u64>) -> SortedSet<Client> {
+    let names: Vec<Option<&Name>> = if hosts.is_empty() {
         vec![None]
     } else {
         hosts.keys().map(Some).collect()
@@ -533,10 +533,10 @@ fn following_clients(ips: &SortedSet<IpAddr>, hosts: &SortedMap<String, u64>) ->
 /// The day's `a`: for each of its addresses, the names it came with, as positions in the
 /// group's `hosts`; the addresses at the end without any are left out.
 fn client_names(stats: &DayStats, hosts: &[&str]) -> Vec<ClientNames> {
-    let position = |name: &Option<String>| match name {
+    let position = |name: &Option<Name>| match name {
         // The group's names include every client's name.
         Some(name) => hosts
-            .binary_search(&name.as_str())
+            .binary_search(&&**name)
             .map_or(NO_NAME, |i| i64::try_from(i).unwrap_or(i64::MAX)),
         None => NO_NAME,
     };
@@ -567,7 +567,7 @@ fn client_names(stats: &DayStats, hosts: &[&str]) -> Vec<ClientNames> {
 fn clients_of(
     names: &[ClientNames],
     ips: &SortedSet<IpAddr>,
-    hosts: &[String],
+    hosts: &[Name],
 ) -> Result<SortedSet<Client>, String> {
     if names.len() > ips.len() {
         return Err(String::from("more client names than addresses"));
@@ -606,7 +606,7 @@ impl<'a> DayOut<'a> {
         });
         let mut counts = vec![0; hosts.len()];
         for (host, count) in &stats.hosts {
-            if let Ok(i) = hosts.binary_search(&host.as_str()) {
+            if let Ok(i) = hosts.binary_search(&&**host) {
                 counts[i] = *count;
             }
         }
@@ -645,7 +645,7 @@ impl<'a> GroupOut<'a> {
         let mut hosts: Vec<&str> = days()
             .flat_map(|d| {
                 let client_names = d.clients.iter().filter_map(|(_, name)| name.as_deref());
-                d.hosts.keys().map(String::as_str).chain(client_names)
+                d.hosts.keys().map(|name| &**name).chain(client_names)
             })
             .collect();
         hosts.sort_unstable();
@@ -696,7 +696,8 @@ fn days_of(
     hosts: &[String],
     domain: Option<&str>,
 ) -> Result<SortedMap<Day, DayStats>, String> {
-    let hosts: Vec<String> = hosts.iter().map(|h| absolute(h, domain)).collect();
+    // One copy of each name, shared by every day that saw it.
+    let hosts: Vec<Name> = hosts.iter().map(|h| Name::from(absolute(h, domain))).collect();
     let mut result = Vec::with_capacity(days.len());
     let mut counted: u64 = 0;
     for (day, stored) in days {
@@ -729,7 +730,7 @@ fn days_of(
                 .ok_or_else(|| format!("day {day}: more host counts than host names"))?;
             listed.push((host.clone(), count));
         }
-        let day_hosts: SortedMap<String, u64> = listed.into_iter().collect();
+        let day_hosts: SortedMap<Name, u64> = listed.into_iter().collect();
         let counts = [
             stored.new,
             stored.early_retry,

@@ -40,7 +40,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Day, DayStats, DroppedSets, GroupTally, SortedMap, SortedSet, Tally};
+use super::{Day, DayStats, DroppedSets, GroupTally, Name, SortedMap, SortedSet, Tally};
 use crate::group::{GroupKey, network_of};
 use crate::state::stored;
 
@@ -187,7 +187,7 @@ impl DayStats {
             .find(|(_, name)| *name == host)
             .map(|(ip, _)| *ip);
         let ips: SortedSet<_> = address.into_iter().collect();
-        let hosts: SortedMap<String, u64> = host.iter().map(|h| (h.clone(), 1)).collect();
+        let hosts: SortedMap<Name, u64> = host.iter().map(|h| (h.clone(), 1)).collect();
         let clients: SortedSet<_> = address.map(|ip| (ip, host.clone())).into_iter().collect();
         let nets: SortedSet<_> = ips.iter().map(|ip| network_of(*ip)).collect();
         let mut changed = false;
@@ -237,10 +237,10 @@ impl DayStats {
         let mut cut = false;
         let counts = self.distinct_counts();
         if self.hosts.len() > distinct {
-            let mut by_count: Vec<(&String, u64)> =
+            let mut by_count: Vec<(&Name, u64)> =
                 self.hosts.iter().map(|(h, n)| (h, *n)).collect();
             by_count.sort_by_key(|&(host, count)| (Reverse(count), host));
-            let kept: BTreeSet<String> = by_count
+            let kept: BTreeSet<Name> = by_count
                 .into_iter()
                 .take(distinct)
                 .map(|(h, _)| h.clone())

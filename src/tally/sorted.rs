@@ -173,6 +173,16 @@ impl<K: Ord, V> SortedMap<K, V> {
         self.position(key).ok().map(|at| &self.entries[at].1)
     }
 
+    pub fn get_key_value<Q: Ord + ?Sized>(&self, key: &Q) -> Option<(&K, &V)>
+    where
+        K: Borrow<Q>,
+    {
+        self.position(key).ok().map(|at| {
+            let (k, v) = &self.entries[at];
+            (k, v)
+        })
+    }
+
     pub fn get_mut<Q: Ord + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
     where
         K: Borrow<Q>,
