@@ -42,8 +42,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::group::{GroupKey, network_of};
 use crate::tally::{
-    Caps, Client, DISTINCT_CAP, Name, SortedMap, SortedSet, Day, DayStats, DroppedSets, Folded, GroupTally, MICROS_PER_DAY,
-    PAIR_CARRY_OVER_US, Pairs, Tally, Totals,
+    Caps, Client, DISTINCT_CAP, Day, DayStats, DroppedSets, Folded, GroupTally, MICROS_PER_DAY,
+    Name, PAIR_CARRY_OVER_US, Pairs, SortedMap, SortedSet, Tally, Totals,
 };
 
 /// The name of a group's domain itself among its relative host names.
@@ -697,7 +697,10 @@ fn days_of(
     domain: Option<&str>,
 ) -> Result<SortedMap<Day, DayStats>, String> {
     // One copy of each name, shared by every day that saw it.
-    let hosts: Vec<Name> = hosts.iter().map(|h| Name::from(absolute(h, domain))).collect();
+    let hosts: Vec<Name> = hosts
+        .iter()
+        .map(|h| Name::from(absolute(h, domain)))
+        .collect();
     let mut result = Vec::with_capacity(days.len());
     let mut counted: u64 = 0;
     for (day, stored) in days {

@@ -237,8 +237,7 @@ impl DayStats {
         let mut cut = false;
         let counts = self.distinct_counts();
         if self.hosts.len() > distinct {
-            let mut by_count: Vec<(&Name, u64)> =
-                self.hosts.iter().map(|(h, n)| (h, *n)).collect();
+            let mut by_count: Vec<(&Name, u64)> = self.hosts.iter().map(|(h, n)| (h, *n)).collect();
             by_count.sort_by_key(|&(host, count)| (Reverse(count), host));
             let kept: BTreeSet<Name> = by_count
                 .into_iter()

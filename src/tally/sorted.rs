@@ -249,10 +249,14 @@ impl<K: Ord, V> SortedMap<K, V> {
             Bound::Excluded(last) => self.entries.partition_point(|(k, _)| k < last),
             Bound::Unbounded => self.entries.len(),
         };
-        self.entries[start..end.max(start)].iter().map(|(k, v)| (k, v))
+        self.entries[start..end.max(start)]
+            .iter()
+            .map(|(k, v)| (k, v))
     }
 
-    pub fn iter_mut(&mut self) -> impl DoubleEndedIterator<Item = (&K, &mut V)> + ExactSizeIterator {
+    pub fn iter_mut(
+        &mut self,
+    ) -> impl DoubleEndedIterator<Item = (&K, &mut V)> + ExactSizeIterator {
         self.entries.iter_mut().map(|(k, v)| (&*k, v))
     }
 
