@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::advice::{Advice, Context, advise};
 use crate::group::GroupKey;
+use crate::postgrey::Settings;
 use crate::tally::{Caps, DELAY_CAP, DISTINCT_CAP, Day, Evidence, Folded, PAIR_CAP, Tally, Totals};
 use crate::whitelist::suggestion_line;
 
@@ -66,6 +67,8 @@ pub struct Report {
     pub ignore_file: Option<String>,
     /// What the scan behind the report read, when the report comes from one.
     pub reading: Option<Reading>,
+    /// The settings of the postgrey advised (its defaults unless its options file says other).
+    pub postgrey: Settings,
 }
 
 /// The fields of the JSON report that describe the report itself rather than the senders.
@@ -82,6 +85,20 @@ pub struct JsonMeta<'a> {
     pub ungrouped_greylisted: u64,
     pub folded_greylisted: u64,
     pub read: Option<JsonReading<'a>>,
+    pub postgrey: JsonPostgrey,
+}
+
+/// The settings of the postgrey advised, for JSON; fields in alphabetical order.
+#[derive(Debug, Serialize)]
+pub struct JsonPostgrey {
+    /// The options file they were read from; `null`: postgrey's defaults (no file).
+    pub config: Option<String>,
+    pub delay_s: u64,
+    pub ipv4cidr: u8,
+    pub ipv6cidr: u8,
+    pub lookup_by_host: bool,
+    /// The files postgrey reads (whether or not they exist).
+    pub whitelist_clients: Vec<String>,
 }
 
 /// [`Reading`] for JSON; fields in alphabetical order, as every object of the report.
@@ -129,6 +146,24 @@ impl Report {
             .saturating_sub(self.folded.greylisted)
     }
 
+    /// The one line the table and the digest show when postgrey runs with settings other
+    /// than its defaults; `None` with the defaults.
+    pub fn settings_words(&self) -> Option<String> {
+        let settings = &self.postgrey;
+        if settings.is_default() {
+            return None;
+        }
+        let source = settings
+            .config
+            .as_ref()
+            .map(|c| format!(" (from {})", c.display()))
+            .unwrap_or_default();
+        Some(format!(
+            "Counted as postgrey runs{source}: {}.",
+            settings.describe_changes()
+        ))
+    }
+
     /// What `since` and `until` mean, for the JSON's `window`.
     pub fn window_words(&self) -> &'static str {
         match (self.since_us, self.until_us) {
@@ -149,6 +184,23 @@ impl Report {
             ignore_file: self.ignore_file.as_deref(),
             ungrouped_greylisted: self.ungrouped_greylisted(),
             folded_greylisted: self.folded.greylisted,
+            postgrey: JsonPostgrey {
+                config: self
+                    .postgrey
+                    .config
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
+                delay_s: self.postgrey.delay_s,
+                ipv4cidr: self.postgrey.ipv4cidr,
+                ipv6cidr: self.postgrey.ipv6cidr,
+                lookup_by_host: self.postgrey.lookup_by_host,
+                whitelist_clients: self
+                    .postgrey
+                    .whitelist_clients
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+            },
             read: self.reading.as_ref().map(|r| JsonReading {
                 source: &r.source,
                 identifier: &r.identifier,

@@ -21,7 +21,8 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Action, ClientName, Decision, Event, Reason};
-use crate::group::{GroupKey, Grouper, network_of};
+use crate::group::{GroupKey, Grouper};
+use crate::postgrey::Network;
 use crate::source::{Entry, Origin};
 
 mod compact;
@@ -184,6 +185,9 @@ pub struct Tally {
     /// Greylistings of groups folded to keep the state file within its limit (see
     /// [`Tally::compact`]): still in `totals`, under no group.
     pub folded: BTreeMap<Day, Folded>,
+    /// The networks postgrey keyed its triplets by when this tally was counted: the networks
+    /// of the days' sets, of the pairs and of unresolved groups. See [`Tally::adopt_network`].
+    pub network: Network,
 }
 
 /// A group's evidence over a window: what `report` prints.
@@ -273,14 +277,20 @@ impl DayStats {
         }
     }
 
-    fn see_client(&mut self, realtime_us: i64, name: Option<&ClientName>, address: Option<IpAddr>) {
+    fn see_client(
+        &mut self,
+        realtime_us: i64,
+        name: Option<&ClientName>,
+        address: Option<IpAddr>,
+        network: Network,
+    ) {
         self.first_seen_us = self.first_seen_us.min(realtime_us);
         self.last_seen_us = self.last_seen_us.max(realtime_us);
         let capped = &mut self.caps.distinct;
         let mut address_kept = false;
         if let Some(address) = address {
             address_kept = insert_capped(&mut self.ips, address, capped);
-            insert_capped(&mut self.nets, network_of(address), capped);
+            insert_capped(&mut self.nets, network.of(address), capped);
         }
         let host = name.and_then(ClientName::host);
         let mut host_kept = true;
@@ -520,6 +530,10 @@ impl Tally {
 
     /// Records one policy decision at `realtime_us`.
     pub fn record_decision(&mut self, grouper: &Grouper, realtime_us: i64, decision: &Decision) {
+        let network = grouper.network();
+        if network != self.network {
+            self.adopt_network(network);
+        }
         self.totals_of(realtime_us).decisions += 1;
         if decision.action == Action::Greylist {
             self.totals_of(realtime_us).greylisted += 1;
@@ -533,7 +547,7 @@ impl Tally {
             match (&decision.action, &decision.reason, decision.client_address) {
                 (Action::Greylist, Some(Reason::New), Some(address)) => group
                     .pairs
-                    .greylisted_from(pair, network_of(address), realtime_us),
+                    .greylisted_from(pair, network.of(address), realtime_us),
                 _ => Some(false),
             };
         let day = group
@@ -545,6 +559,7 @@ impl Tally {
             realtime_us,
             decision.client_name.as_ref(),
             decision.client_address,
+            network,
         );
         match retried_elsewhere {
             Some(true) => day.retried_from_other_net += 1,
@@ -562,6 +577,24 @@ impl Tally {
                 day.passed_whitelisted += 1
             }
             _ => {}
+        }
+    }
+
+    /// Counts from now on with postgrey's networks cut as `network` says (its settings changed
+    /// since this tally was counted, e.g. `--ipv4cidr=32` added). The days' networks are cut
+    /// again from their addresses, so that a window's `distinct_nets` counts the new networks
+    /// (a day whose addresses were capped keeps the lower bound it had). What cannot be
+    /// recounted stays as it was counted: `retried_from_other_net` of the days before, and
+    /// the groups of unresolved clients already keyed by the old networks (they age out with
+    /// the days). The pairs remembered are dropped: they are keyed by the old networks, and a
+    /// retry compared across the change would be counted wrongly.
+    pub fn adopt_network(&mut self, network: Network) {
+        self.network = network;
+        for group in self.groups.values_mut() {
+            group.pairs = Pairs::default();
+            for day in group.days.values_mut() {
+                day.nets = day.ips.iter().map(|ip| network.of(*ip)).collect();
+            }
         }
     }
 
@@ -811,6 +844,78 @@ mod tests {
                 s = format_args!("{:016x}", pair_hash(Some("s@x"), Some("bob@example.org"))),
             )
         );
+    }
+
+    /// postgrey run with `--ipv4cidr=32`.
+    const HOST_V4: Network = Network {
+        ipv4_prefix: 32,
+        ipv6_prefix: 64,
+    };
+
+    #[test]
+    fn networks_are_postgreys_own() {
+        let mut f = Fixture::new();
+        f.grouper = Grouper::builtin().with_network(HOST_V4);
+        multi_server_day(&mut f);
+        // The retry from 192.0.2.2 is another network for a /32 postgrey: greylisted again.
+        let g = &f.tally.groups[&key("example.com")];
+        let d = day_of(T0);
+        let e = g.evidence(d, d).unwrap();
+        assert_eq!((e.distinct_nets, e.retried_from_other_net), (3, 2));
+        // Unresolved clients are grouped by the same networks.
+        let unknown = decision(
+            Reason::New,
+            Action::Greylist,
+            "unknown",
+            "203.0.113.9",
+            "u@x",
+            None,
+        );
+        f.record(T0, unknown);
+        let net = GroupKey::Network("203.0.113.9/32".parse().unwrap());
+        assert!(
+            f.tally.groups.contains_key(&net),
+            "{:?}",
+            f.tally.groups.keys()
+        );
+        // The state file records the prefixes and keeps the networks as counted.
+        let stored = serde_json::to_string(&f.tally).unwrap();
+        assert!(stored.ends_with(",\"net\":[32,64]}"), "{stored}");
+        let loaded = through_state_file(&f.tally);
+        assert_eq!(loaded.network, HOST_V4);
+        for (key, group) in &f.tally.groups {
+            assert_eq!(loaded.groups[key].days, group.days, "{key}");
+        }
+    }
+
+    #[test]
+    fn a_change_of_postgreys_networks_recuts_the_days_and_forgets_the_pairs() {
+        let mut f = Fixture::new();
+        multi_server_day(&mut f);
+        let d = day_of(T0);
+        let before = f.tally.groups[&key("example.com")].evidence(d, d).unwrap();
+        assert_eq!(
+            (before.distinct_nets, before.retried_from_other_net),
+            (2, 1)
+        );
+        f.grouper = Grouper::builtin().with_network(HOST_V4);
+        // The same mail again from its first address: no retry from another network, since
+        // the pairs of the /24 count are forgotten rather than compared across the change.
+        f.record(
+            T0 + 4 * 3_600_000_000,
+            decision(
+                Reason::New,
+                Action::Greylist,
+                "a.smtp.example.com",
+                "192.0.2.1",
+                "s@x",
+                None,
+            ),
+        );
+        assert_eq!(f.tally.network, HOST_V4);
+        let after = f.tally.groups[&key("example.com")].evidence(d, d).unwrap();
+        assert_eq!((after.distinct_nets, after.retried_from_other_net), (3, 1));
+        assert_eq!(after.new, 4);
     }
 
     #[test]

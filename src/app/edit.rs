@@ -19,6 +19,7 @@ use crate::edit::{self, Change};
 use crate::error::Failure;
 use crate::event::ClientName;
 use crate::group::{GroupKey, Grouper, network_of};
+use crate::postgrey::Settings;
 use crate::whitelist;
 
 /// postgrey rereads its whitelists on SIGHUP; Debian 12's unit has no reload for it.
@@ -44,7 +45,41 @@ pub fn accept(args: &AcceptArgs) -> anyhow::Result<()> {
     }
     let domains = normalized(&given)?;
     let path = &args.whitelist_local;
+    let settings = crate::postgrey::load(args.postgrey_config.as_deref())?;
     let mut existing = main_whitelist_beside(path)?;
+    // When postgrey's options name its whitelist files, what it reads besides the file
+    // written to covers domains as well, and a file it does not read would change nothing.
+    let named = settings.whitelist_clients != Settings::default().whitelist_clients;
+    let beside = path.to_str().and_then(|l| l.strip_suffix(".local"));
+    let others = settings
+        .whitelist_clients
+        .iter()
+        .filter(|p| named && *p != path && p.to_str() != beside);
+    for other in others {
+        if let Some(bytes) = edit::read_optional(other)? {
+            existing.extend(whitelist::parse(
+                &String::from_utf8_lossy(&bytes),
+                &other.display().to_string(),
+            ));
+        }
+    }
+    if named && !settings.whitelist_clients.contains(path) {
+        eprintln!(
+            "postgrey-advisor: warning: postgrey does not read {} (it reads {}{}):              name one of those with --whitelist-local",
+            path.display(),
+            settings
+                .whitelist_clients
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            settings
+                .config
+                .as_ref()
+                .map(|c| format!(", as its options in {} say", c.display()))
+                .unwrap_or_default()
+        );
+    }
     let added = append_new(path, args.dry_run, |before| {
         let text = before.map(String::from_utf8_lossy).unwrap_or_default();
         existing.extend(whitelist::parse(&text, &path.display().to_string()));
@@ -72,7 +107,6 @@ pub fn accept(args: &AcceptArgs) -> anyhow::Result<()> {
     })?;
     if !args.dry_run && added {
         if args.reload {
-            let settings = crate::postgrey::load(args.postgrey_config.as_deref())?;
             let done = crate::reload::reload(&settings).with_context(|| {
                 format!(
                     "{} was changed, but postgrey was not told to reread it",

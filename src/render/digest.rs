@@ -166,6 +166,9 @@ pub fn body(
             count(t.untrusted_skipped, "untrusted entry", "untrusted entries")
         ),
     );
+    if let Some(settings) = report.settings_words() {
+        wrapped(&mut out, "", "  ", &printable(&settings));
+    }
     match previous.delivered_us {
         Some(at) => wrapped(
             &mut out,

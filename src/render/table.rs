@@ -193,6 +193,9 @@ pub fn write_within(
         "{} postgrey lines, {} greylisted, {} untrusted skipped, {} malformed",
         t.postgrey_lines, t.greylisted, t.untrusted_skipped, t.malformed
     )?;
+    if let Some(settings) = report.settings_words() {
+        writeln!(out, "{}", wrapped(&printable(&settings), "", "  ", width))?;
+    }
     let groups: Vec<&Finding> = report.shown(&report.groups).collect();
     let hidden = report.groups.len() - groups.len();
     let unresolved: Vec<&Finding> = report.shown(&report.unresolved).collect();

@@ -11,7 +11,9 @@
 //!   `mx1.example.com` in the group `example.com`, `@` is the domain itself, and a name that
 //!   does not end in the domain is written absolute, with a trailing dot.
 //! - What follows from other fields is left out and rebuilt on load: the networks of a day when
-//!   they are those of its addresses (they differ only once a cap dropped some), the longest
+//!   they are the /24 and /64 networks of its addresses (they differ only once a cap dropped
+//!   some, or when postgrey runs with other prefixes: `net` at the top then records them, and
+//!   such days list their networks), the longest
 //!   delay when it is the longest of the delays kept, and which name came with which address
 //!   when every address of the day came with every name of the day (one name, or one address,
 //!   or no name at all: most days of most groups). Otherwise a day lists, for each of its
@@ -41,6 +43,7 @@ use serde::ser::SerializeStruct as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::group::{GroupKey, network_of};
+use crate::postgrey::Network;
 use crate::tally::{
     Caps, Client, DISTINCT_CAP, Day, DayStats, DroppedSets, Folded, GroupTally, MICROS_PER_DAY,
     PAIR_CARRY_OVER_US, Pairs, Tally, Totals,
@@ -367,6 +370,9 @@ struct TallyIn {
     totals: BTreeMap<Day, Totals>,
     #[serde(default)]
     folded: BTreeMap<Day, Folded>,
+    /// postgrey's prefix lengths (IPv4, IPv6) the tally was counted with; absent: /24, /64.
+    #[serde(rename = "net", default)]
+    network: Option<(u8, u8)>,
 }
 
 /// Counts of a day, one per name of the group's list: a positive number is the next name's
@@ -797,7 +803,7 @@ impl GroupTally {
 
 impl Serialize for Tally {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut tally = serializer.serialize_struct("Tally", 3)?;
+        let mut tally = serializer.serialize_struct("Tally", 4)?;
         tally.serialize_field(
             "groups",
             &GroupsOut {
@@ -809,6 +815,12 @@ impl Serialize for Tally {
             tally.skip_field("folded")?;
         } else {
             tally.serialize_field("folded", &self.folded)?;
+        }
+        if self.network == Network::default() {
+            tally.skip_field("net")?;
+        } else {
+            let net = self.network;
+            tally.serialize_field("net", &(net.ipv4_prefix, net.ipv6_prefix))?;
         }
         tally.end()
     }
@@ -861,6 +873,7 @@ pub(crate) fn size_without_groups_from(tally: &Tally, from: Day) -> usize {
         groups: BTreeMap::new(),
         totals: tally.totals.range(from..).map(|(d, t)| (*d, *t)).collect(),
         folded: tally.folded.range(from..).map(|(d, f)| (*d, *f)).collect(),
+        network: tally.network,
     };
     stored_len(&skeleton)
 }
@@ -897,10 +910,25 @@ impl<'de> Deserialize<'de> for Tally {
             .flat_map(|f| [f.greylisted, f.largest])
             .try_fold(0, add_count)
             .ok_or_else(|| D::Error::custom("folded: counts beyond any real log"))?;
+        let network = match stored.network {
+            None => Network::default(),
+            Some((ipv4_prefix, ipv6_prefix)) if ipv4_prefix <= 32 && ipv6_prefix <= 128 => {
+                Network {
+                    ipv4_prefix,
+                    ipv6_prefix,
+                }
+            }
+            Some((v4, v6)) => {
+                return Err(D::Error::custom(format!(
+                    "net: /{v4}, /{v6} are no IPv4 and IPv6 prefix lengths"
+                )));
+            }
+        };
         let mut tally = Tally {
             groups: BTreeMap::new(),
             totals: stored.totals,
             folded: stored.folded,
+            network,
         };
         let mut stored_pairs = Vec::new();
         for (key, group) in stored.groups {

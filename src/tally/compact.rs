@@ -41,7 +41,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::{Day, DayStats, DroppedSets, GroupTally, Tally};
-use crate::group::{GroupKey, network_of};
+use crate::group::GroupKey;
 use crate::state::stored;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
@@ -189,7 +189,13 @@ impl DayStats {
         let ips: BTreeSet<_> = address.into_iter().collect();
         let hosts: BTreeMap<String, u64> = host.iter().map(|h| (h.clone(), 1)).collect();
         let clients: BTreeSet<_> = address.map(|ip| (ip, host.clone())).into_iter().collect();
-        let nets: BTreeSet<_> = ips.iter().map(|ip| network_of(*ip)).collect();
+        // The networks of the address kept, as they were cut when counted (postgrey's prefixes).
+        let nets: BTreeSet<_> = self
+            .nets
+            .iter()
+            .filter(|net| ips.iter().any(|ip| net.contains(ip)))
+            .copied()
+            .collect();
         let mut changed = false;
         if (&ips, &nets, &hosts, &clients) != (&self.ips, &self.nets, &self.hosts, &self.clients) {
             let cut = counts.ips > ips.len() as u64
@@ -276,7 +282,13 @@ impl DayStats {
                 .collect();
         }
         cut |= self.clients.len() < before;
-        let nets: BTreeSet<_> = self.ips.iter().map(|ip| network_of(*ip)).collect();
+        let ips = &self.ips;
+        let nets: BTreeSet<_> = self
+            .nets
+            .iter()
+            .filter(|net| ips.iter().any(|ip| net.contains(ip)))
+            .copied()
+            .collect();
         if nets != self.nets {
             self.nets = nets;
             cut = true;
@@ -522,7 +534,7 @@ impl Tally {
 mod tests {
     use super::*;
     use crate::event::{Action, Decision, Reason};
-    use crate::group::Grouper;
+    use crate::group::{Grouper, network_of};
     use crate::tally::tests::decision;
     use crate::tally::{Caps, MICROS_PER_DAY, day_of};
 
