@@ -7,7 +7,9 @@ use serde::Serialize;
 use crate::advice::{Advice, Context, advise};
 use crate::group::GroupKey;
 use crate::postgrey::Settings;
-use crate::tally::{Caps, DELAY_CAP, DISTINCT_CAP, Day, Evidence, Folded, PAIR_CAP, Tally, Totals};
+use crate::tally::{
+    Caps, DELAY_CAP, DISTINCT_CAP, Day, Evidence, Folded, MICROS_PER_DAY, PAIR_CAP, Tally, Totals,
+};
 use crate::whitelist::suggestion_line;
 
 /// Version of the JSON report's layout (`schema_version`): raised when a field changes meaning
@@ -144,6 +146,62 @@ impl Report {
             .greylisted
             .saturating_sub(grouped)
             .saturating_sub(self.folded.greylisted)
+    }
+
+    /// The delay the suggested whitelist lines would have spared: the delays of the groups
+    /// that have one (verdict `whitelist`), in seconds.
+    pub fn spared_delay_s(&self) -> u64 {
+        self.suggestion_lines().fold(0u64, |sum, (f, _)| {
+            sum.saturating_add(f.evidence.delay_total_s)
+        })
+    }
+
+    /// What greylisting cost and what the suggestions would spare, in one sentence a
+    /// postmaster reads at a glance: the first line of the table and of the digest. `None`
+    /// when postgrey decided nothing in the window (the report then says why it is empty).
+    pub fn headline(&self) -> Option<String> {
+        if self.totals.decisions == 0 {
+            return None;
+        }
+        let span = match (self.since_us, self.until_us) {
+            (Some(since), Some(until)) if until > since => {
+                let days = (until - since + MICROS_PER_DAY - 1) / MICROS_PER_DAY;
+                match days {
+                    1 => String::from("in 1 day"),
+                    7 => String::from("this week"),
+                    n if n <= crate::tally::MAX_FILLED_DAYS => format!("in {n} days"),
+                    _ => String::from("in the window"),
+                }
+            }
+            _ => String::from("in this log"),
+        };
+        let t = &self.totals;
+        if t.delayed == 0 {
+            return Some(format!("Greylisting held no mail past its delay {span}."));
+        }
+        let mut text = format!(
+            "Greylisting held {} {} for {} {span}",
+            thousands(t.delayed),
+            plural(t.delayed, "mail", "mails"),
+            hours(t.delay_total_s)
+        );
+        let lines = self.suggestion_lines().count() as u64;
+        if lines > 0 {
+            let spared = self.spared_delay_s();
+            let percent = (u128::from(spared) * 100 + u128::from(t.delay_total_s) / 2)
+                / u128::from(t.delay_total_s.max(1));
+            let suggested = if lines == 1 {
+                String::from("the suggested line")
+            } else {
+                format!("the {} suggested lines", thousands(lines))
+            };
+            text.push_str(&format!(
+                "; {suggested} would have spared {} ({percent} %)",
+                hours(spared)
+            ));
+        }
+        text.push('.');
+        Some(text)
     }
 
     /// The one line the table and the digest show when postgrey runs with settings other
@@ -307,6 +365,33 @@ impl Report {
                 .as_deref()
                 .map(|s| (f, suggestion_line(s, self.suggest_regex)))
         })
+    }
+}
+
+/// `1,234,567`: a count as people read it.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A sum of delays in the unit a postmaster thinks of it: seconds below a minute and a half,
+/// minutes below an hour and a half, hours above (one decimal below ten).
+pub fn hours(seconds: u64) -> String {
+    if seconds < 90 {
+        format!("{seconds} s")
+    } else if seconds < 5400 {
+        format!("{} min", (seconds + 30) / 60)
+    } else if seconds < 36_000 {
+        format!("{:.1} h", seconds as f64 / 3600.0)
+    } else {
+        format!("{} h", thousands((seconds + 1800) / 3600))
     }
 }
 
@@ -504,5 +589,21 @@ mod tests {
                  their retries from another network are lower bounds",
             ]
         );
+    }
+
+    #[test]
+    fn delays_read_as_a_postmaster_thinks_of_them() {
+        let shown: Vec<String> = [0, 89, 90, 5399, 5400, 35_999, 36_000, 574_560, 4_500_000]
+            .into_iter()
+            .map(hours)
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "0 s", "89 s", "2 min", "90 min", "1.5 h", "10.0 h", "10 h", "160 h", "1,250 h"
+            ]
+        );
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
     }
 }

@@ -68,6 +68,16 @@ pub struct Totals {
     pub untrusted_skipped: u64,
     /// Lines that look like postgrey decisions but are broken, or are not postgrey lines at all.
     pub malformed: u64,
+    /// Mails that passed after greylisting (`triplet found` with `delay=`), of every group.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub delayed: u64,
+    /// The sum of their `delay=`: what greylisting cost the senders, in seconds.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub delay_total_s: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Totals {
@@ -78,6 +88,8 @@ impl Totals {
         self.greylisted += other.greylisted;
         self.untrusted_skipped += other.untrusted_skipped;
         self.malformed += other.malformed;
+        self.delayed += other.delayed;
+        self.delay_total_s = self.delay_total_s.saturating_add(other.delay_total_s);
     }
 }
 
@@ -130,6 +142,8 @@ pub struct DayStats {
     pub delays: Vec<u64>,
     /// The longest delay, also of those beyond the cap; `None` only when there was none.
     pub max_delay_s: Option<u64>,
+    /// The sum of all the day's delays, also of those beyond the cap.
+    pub delay_total_s: u64,
     pub ips: BTreeSet<IpAddr>,
     pub nets: BTreeSet<IpNet>,
     /// Host name → how many decisions named it.
@@ -200,6 +214,8 @@ pub struct Evidence {
     pub passed_whitelisted: u64,
     pub median_delay_s: Option<u64>,
     pub max_delay_s: Option<u64>,
+    /// The sum of the delays of the mails that passed after greylisting (seconds).
+    pub delay_total_s: u64,
     pub distinct_ips: u64,
     pub distinct_nets: u64,
     pub distinct_hosts: u64,
@@ -331,6 +347,7 @@ impl DayStats {
         let n = self.passed_after_delay;
         self.passed_after_delay += 1;
         self.max_delay_s = Some(self.max_delay_s.map_or(delay_s, |m| m.max(delay_s)));
+        self.delay_total_s = self.delay_total_s.saturating_add(delay_s);
         if self.delays.len() < DELAY_CAP {
             self.delays.push(delay_s);
             return;
@@ -358,6 +375,7 @@ struct WindowStats<'a> {
     retried_from_other_net: u64,
     delays: Vec<(u64, f64)>,
     max_delay_s: Option<u64>,
+    delay_total_s: u64,
     ips: BTreeSet<IpAddr>,
     nets: BTreeSet<IpNet>,
     hosts: BTreeMap<&'a str, u64>,
@@ -379,6 +397,7 @@ impl<'a> WindowStats<'a> {
             retried_from_other_net: 0,
             delays: Vec::new(),
             max_delay_s: None,
+            delay_total_s: 0,
             ips: BTreeSet::new(),
             nets: BTreeSet::new(),
             hosts: BTreeMap::new(),
@@ -404,6 +423,7 @@ impl<'a> WindowStats<'a> {
             self.delays.extend(day.delays.iter().map(|&d| (d, weight)));
         }
         self.max_delay_s = self.max_delay_s.max(day.max_delay_s);
+        self.delay_total_s = self.delay_total_s.saturating_add(day.delay_total_s);
         self.ips.extend(day.ips.iter().copied());
         self.nets.extend(day.nets.iter().copied());
         for (host, count) in &day.hosts {
@@ -427,6 +447,7 @@ impl<'a> WindowStats<'a> {
             passed_whitelisted: self.passed_whitelisted,
             median_delay_s: weighted_median(&mut self.delays),
             max_delay_s: self.max_delay_s,
+            delay_total_s: self.delay_total_s,
             distinct_ips: (self.ips.len() as u64).max(self.dropped.ips),
             distinct_nets: (self.nets.len() as u64).max(self.dropped.nets),
             distinct_hosts: (hosts.len() as u64).max(self.dropped.hosts),
@@ -570,7 +591,12 @@ impl Tally {
             (Action::Greylist, Some(Reason::EarlyRetry { .. })) => day.early_retry += 1,
             (Action::Greylist, _) => day.new += 1,
             (Action::Pass, Some(Reason::TripletFound)) => match decision.delay_s {
-                Some(delay) => day.add_delay(delay),
+                Some(delay) => {
+                    day.add_delay(delay);
+                    let totals = self.totals_of(realtime_us);
+                    totals.delayed += 1;
+                    totals.delay_total_s = totals.delay_total_s.saturating_add(delay);
+                }
                 None => day.passed_known += 1,
             },
             (Action::Pass, Some(Reason::ClientWhitelist | Reason::ClientAwl)) => {
@@ -840,7 +866,7 @@ mod tests {
                  \"h\":[1,1,3],\"a\":[0,1,2],\"f\":40000000000,\"l\":10800000000}}}},\
                  \"p\":{{\"192.0.2.0/24\":[\"{s}\"],\"198.51.100.0/24\":[\"{s}\"]}}}}}},\
                  \"totals\":{{\"{d}\":{{\"entries\":0,\"postgrey_lines\":0,\"decisions\":5,\"greylisted\":4,\
-                 \"untrusted_skipped\":0,\"malformed\":0}}}}}}",
+                 \"untrusted_skipped\":0,\"malformed\":0,\"delayed\":1,\"delay_total_s\":3600}}}}}}",
                 s = format_args!("{:016x}", pair_hash(Some("s@x"), Some("bob@example.org"))),
             )
         );

@@ -28,6 +28,8 @@ struct JsonReport<'a> {
     read: Option<crate::report::JsonReading<'a>>,
     schema_version: u32,
     since: Option<String>,
+    /// The delay the suggested whitelist lines would have spared (seconds).
+    spared_delay_s: u64,
     totals: JsonTotals,
     ungrouped_greylisted: u64,
     unresolved: Unresolved<'a>,
@@ -60,9 +62,11 @@ impl Serialize for Unresolved<'_> {
 #[derive(Serialize)]
 struct JsonTotals {
     decisions: u64,
+    delay_total_s: u64,
     entries: u64,
     greylisted: u64,
     malformed: u64,
+    passed_after_delay: u64,
     postgrey_lines: u64,
     untrusted_skipped: u64,
 }
@@ -77,6 +81,8 @@ struct JsonFinding<'a> {
     clients: Clients<'a>,
     /// Greylistings per UTC day, `YYYY-MM-DD` → count; days without any are left out.
     daily_greylisted: BTreeMap<String, u64>,
+    /// The sum of `delay=` of the mails that passed after greylisting (seconds).
+    delay_total_s: u64,
     distinct_hosts: u64,
     distinct_ips: u64,
     distinct_nets: u64,
@@ -142,6 +148,7 @@ fn finding(f: &Finding) -> JsonFinding<'_> {
         capped: e.caps.any(),
         clients: Clients(&e.clients),
         daily_greylisted: daily(&e.per_day),
+        delay_total_s: e.delay_total_s,
         distinct_hosts: e.distinct_hosts,
         distinct_ips: e.distinct_ips,
         distinct_nets: e.distinct_nets,
@@ -215,11 +222,14 @@ fn document(report: &Report) -> JsonReport<'_> {
         },
         notes: &report.notes,
         since: report.since_us.map(rfc3339),
+        spared_delay_s: report.spared_delay_s(),
         totals: JsonTotals {
             decisions: t.decisions,
+            delay_total_s: t.delay_total_s,
             entries: t.entries,
             greylisted: t.greylisted,
             malformed: t.malformed,
+            passed_after_delay: t.delayed,
             postgrey_lines: t.postgrey_lines,
             untrusted_skipped: t.untrusted_skipped,
         },

@@ -57,8 +57,22 @@ pub fn render(report: &Report, run: &RunMetrics, top: usize) -> String {
             f.evidence.greylisted()
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP postgrey_advisor_delay_seconds_total Delay of the mails that passed after greylisting in the summary window, per sender group (top groups only)."
+    );
+    let _ = writeln!(out, "# TYPE postgrey_advisor_delay_seconds_total untyped");
+    for f in top_groups.iter().take(top) {
+        let _ = writeln!(
+            out,
+            "postgrey_advisor_delay_seconds_total{{domain=\"{}\",status=\"{}\"}} {}",
+            label_value(&f.key.to_string()),
+            f.advice.status,
+            f.evidence.delay_total_s
+        );
+    }
     let unreviewed = report.unreviewed().count();
-    let singles: [(&str, &str, &str, String); 5] = [
+    let singles: [(&str, &str, &str, String); 7] = [
         (
             "postgrey_advisor_unreviewed_groups",
             "gauge",
@@ -70,6 +84,18 @@ pub fn render(report: &Report, run: &RunMetrics, top: usize) -> String {
             "gauge",
             "All greylistings in the summary window.",
             report.totals.greylisted.to_string(),
+        ),
+        (
+            "postgrey_advisor_window_delay_seconds",
+            "gauge",
+            "Delay of all mails that passed after greylisting in the summary window.",
+            report.totals.delay_total_s.to_string(),
+        ),
+        (
+            "postgrey_advisor_window_spared_delay_seconds",
+            "gauge",
+            "The part of it the suggested whitelist lines would have spared.",
+            report.spared_delay_s().to_string(),
         ),
         (
             "postgrey_advisor_last_run_timestamp_seconds",

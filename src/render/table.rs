@@ -183,6 +183,9 @@ pub fn write_within(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let width = width.max(MIN_WIDTH);
+    if let Some(headline) = report.headline() {
+        writeln!(out, "{}\n", wrapped(&headline, "", "  ", width))?;
+    }
     writeln!(out, "{}", wrapped(&window_words(report), "", "  ", width))?;
     if let Some(read) = report.read_words(local_time) {
         writeln!(out, "{}", wrapped(&printable(&read), "", "  ", width))?;
