@@ -477,6 +477,20 @@ fn perl_number(value: &str) -> u64 {
     digits.parse().unwrap_or(0)
 }
 
+/// [`triplet_sender`] without allocating for the senders it leaves as they are apart from
+/// case (no BATV tag, no `+`, no digit in the local part): those are borrowed, and the caller
+/// compares them case-insensitively. Runs once per greylisting.
+pub fn triplet_sender_cow(sender: &str) -> std::borrow::Cow<'_, str> {
+    let user = sender.split_once('@').map_or(sender, |(user, _)| user);
+    let plain =
+        !user.starts_with("prvs=") && !user.bytes().any(|b| b == b'+' || b.is_ascii_digit());
+    if plain {
+        std::borrow::Cow::Borrowed(sender)
+    } else {
+        std::borrow::Cow::Owned(triplet_sender(sender))
+    }
+}
+
 /// The sender as postgrey keys it (`do_sender_substitutions`, then `lc` of the whole key).
 pub fn triplet_sender(sender: &str) -> String {
     let Some((user, domain)) = sender.split_once('@') else {
@@ -671,6 +685,11 @@ mod tests {
             ("no-at-sign", "no-at-sign"),
         ] {
             assert_eq!(triplet_sender(logged), key, "{logged}");
+            assert_eq!(
+                triplet_sender_cow(logged).to_ascii_lowercase(),
+                key,
+                "{logged}"
+            );
         }
     }
 }

@@ -249,10 +249,14 @@ impl Evidence {
 pub const MAX_FILLED_DAYS: i64 = 366;
 
 fn pair_hash(sender: Option<&str>, recipient: Option<&str>) -> u64 {
+    // postgrey keys a triplet by `lc "NETWORK/SENDER/RECIPIENT"` with the sender normalised
+    // (BATV tag and `+extension` removed, numbers standing alone replaced): senders that
+    // differ only there are one pair, as they are one triplet to postgrey.
+    let sender = crate::postgrey::triplet_sender_cow(sender.unwrap_or(""));
     // FNV is stable across builds, unlike std's RandomState: the hashes live in the state file.
     // FNV takes one byte at a time: lowercasing on the way equals hashing the lowercased text.
     let mut hasher = fnv::FnvHasher::default();
-    for byte in sender.unwrap_or("").bytes() {
+    for byte in sender.bytes() {
         hasher.write_u8(byte.to_ascii_lowercase());
     }
     hasher.write_u8(0);
@@ -563,14 +567,16 @@ impl Tally {
             return;
         };
         let group = self.groups.entry(key).or_default();
-        let pair = pair_hash(decision.sender.as_deref(), decision.recipient.as_deref());
-        let retried_elsewhere =
-            match (&decision.action, &decision.reason, decision.client_address) {
-                (Action::Greylist, Some(Reason::New), Some(address)) => group
+        let retried_elsewhere = match (&decision.action, &decision.reason, decision.client_address)
+        {
+            (Action::Greylist, Some(Reason::New), Some(address)) => {
+                let pair = pair_hash(decision.sender.as_deref(), decision.recipient.as_deref());
+                group
                     .pairs
-                    .greylisted_from(pair, network.of(address), realtime_us),
-                _ => Some(false),
-            };
+                    .greylisted_from(pair, network.of(address), realtime_us)
+            }
+            _ => Some(false),
+        };
         let day = group
             .days
             .entry(day_of(realtime_us))
@@ -912,6 +918,35 @@ mod tests {
         for (key, group) in &f.tally.groups {
             assert_eq!(loaded.groups[key].days, group.days, "{key}");
         }
+    }
+
+    #[test]
+    fn senders_postgrey_keys_as_one_are_one_pair() {
+        let mut f = Fixture::new();
+        let hour = 3_600_000_000;
+        let nets = [
+            "192.0.2.1",
+            "198.51.100.1",
+            "203.0.113.1",
+            "100.64.0.1",
+            "198.18.0.1",
+        ];
+        let senders = [
+            "bounce-1@esp.example",
+            "prvs=0123456789=bounce-2@esp.example",
+            "Bounce-3+tag@ESP.example",
+            // Kept apart by postgrey: a number inside a word is no VERP number.
+            "bounce-a4@esp.example",
+            "other@esp.example",
+        ];
+        for (i, (ip, sender)) in nets.iter().zip(senders).enumerate() {
+            let host = format!("o{i}.esp.example");
+            let d = decision(Reason::New, Action::Greylist, &host, ip, sender, None);
+            f.record(T0 + i as i64 * hour, d);
+        }
+        let d = day_of(T0);
+        let e = f.tally.groups[&key("esp.example")].evidence(d, d).unwrap();
+        assert_eq!((e.new, e.retried_from_other_net), (5, 2));
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::postgrey::{DUNNO_REPLY, greylist_reply};
+use common::postgrey::{DUNNO_REPLY, PASS_AFTER_DELAY_PREFIX, greylist_reply, sleep_past_delay};
 use common::{Journald, Postgrey, bin, require_root, wait_for};
 use serde_json::{Value, json};
 
@@ -215,4 +215,95 @@ fn a_slash_32_postgrey_and_its_own_whitelist_file() {
     assert!(table.replace("\n  ", " ").contains(&line), "{table}");
     let table = report(&journald, &site, &["--postgrey-config", s(&defaults)]);
     assert!(!table.contains("Counted as postgrey runs"), "{table}");
+}
+
+/// Senders that differ only in a BATV tag, a `+extension`, VERP digits or case are one
+/// triplet to postgrey: after the first is greylisted, each of the others passes at once from
+/// the same address (`triplet found`). From another address of a `/32` postgrey they are
+/// greylisted again, and the report counts those as the same mail retried from another
+/// network; a sender postgrey keys apart is not.
+#[test]
+fn senders_postgrey_keys_as_one_are_one_pair() {
+    require_root();
+    let journald = Journald::start();
+    let site = Site::new(
+        "",
+        "--inet=10023 --delay=2 --ipv4cidr=32 --whitelist-clients=WHITELIST",
+    );
+    let postgrey = Postgrey::builder()
+        .arg("--ipv4cidr=32")
+        .whitelist_clients(site.whitelist())
+        .start(&journald);
+    let first = ("o1.verp.example", "198.51.100.1");
+    let ask = |(host, address): (&str, &str), sender: &str| {
+        postgrey.request(host, address, sender, RECIPIENT)
+    };
+    assert_eq!(
+        ask(first, "bounce-1234@verp.example"),
+        greylist_reply("example.org")
+    );
+    sleep_past_delay(2);
+    // postgrey's own answers: one triplet.
+    let batv = ask(first, "prvs=1234567890=bounce-5678@verp.example");
+    assert!(batv.starts_with(PASS_AFTER_DELAY_PREFIX), "{batv}");
+    assert_eq!(ask(first, "bounce-9+news@verp.example"), DUNNO_REPLY);
+    assert_eq!(ask(first, "Bounce-77@VERP.example"), DUNNO_REPLY);
+    // A number inside a word is kept: another triplet, greylisted as new.
+    assert_eq!(
+        ask(first, "bounce-a1@verp.example"),
+        greylist_reply("example.org")
+    );
+    // The same mail from other addresses of the /24: other networks for this postgrey.
+    assert_eq!(
+        ask(
+            ("o2.verp.example", "198.51.100.2"),
+            "prvs=0987654321=bounce-1@verp.example"
+        ),
+        greylist_reply("example.org")
+    );
+    assert_eq!(
+        ask(
+            ("o3.verp.example", "198.51.100.3"),
+            "bounce-3+x@verp.example"
+        ),
+        greylist_reply("example.org")
+    );
+    wait_for_decisions(&journald, 7);
+    let logged: Vec<String> = journald
+        .entries(&[UNIT_MATCH])
+        .iter()
+        .filter_map(|e| e.message())
+        .filter(|m| m.starts_with("action="))
+        .map(|m| m.split(", client_name=").next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        logged,
+        [
+            "action=greylist, reason=new",
+            // postgrey logs the delay of the triplet's first pass only.
+            &logged[1],
+            "action=pass, reason=triplet found",
+            "action=pass, reason=triplet found",
+            "action=greylist, reason=new",
+            "action=greylist, reason=new",
+            "action=greylist, reason=new",
+        ]
+    );
+    assert!(
+        logged[1].starts_with("action=pass, reason=triplet found, delay="),
+        "{logged:?}"
+    );
+
+    let options = site.options();
+    let report = report_json(&journald, &site, &["--postgrey-config", s(&options)]);
+    let verp = find(&report["groups"], "domain", "verp.example");
+    assert_eq!(
+        (
+            &verp["new"],
+            &verp["retried_from_other_net"],
+            &verp["passed_after_delay"],
+            &verp["distinct_nets"]
+        ),
+        (&json!(4), &json!(2), &json!(1), &json!(3))
+    );
 }
