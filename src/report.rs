@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::advice::{Advice, Context, advise};
+use crate::advice::{Advice, Context, Status, advise, human_duration};
 use crate::group::GroupKey;
 use crate::postgrey::Settings;
 use crate::tally::{
@@ -42,6 +42,73 @@ pub struct Finding {
     pub key: GroupKey,
     pub evidence: Evidence,
     pub advice: Advice,
+    /// A whitelist line `accept` wrote lets this group's clients pass: what it did since.
+    pub accepted: Option<Accepted>,
+}
+
+/// What a line `accept` wrote (dated) did for the group it whitelists, from its date to the
+/// end of the window: the loop closed, the postmaster sees that the change worked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The date of its `# added by postgrey-advisor on DATE` comment.
+    pub on: jiff::civil::Date,
+    /// The line as written.
+    pub entry: String,
+    /// Mails of the group postgrey passed at once (`client whitelist`) from that date on.
+    pub passed_at_once: u64,
+    /// The group's median wait before that date, when any mail of it waited then (over all
+    /// the days the data holds, not only the window's).
+    pub median_wait_s: Option<u64>,
+}
+
+impl Accepted {
+    /// The delay the line spared: each mail passed at once at the group's median wait before
+    /// the date, or postgrey's `--delay` (the least a greylisted mail waits) when none waited.
+    pub fn spared_delay_s(&self, delay_s: u64) -> u64 {
+        self.passed_at_once
+            .saturating_mul(self.median_wait_s.unwrap_or(delay_s))
+    }
+}
+
+/// Days since 1970-01-01 of a date.
+fn day_of_date(date: jiff::civil::Date) -> Option<Day> {
+    let epoch = jiff::civil::date(1970, 1, 1);
+    Some(i64::from(date.since(epoch).ok()?.get_days()))
+}
+
+/// What the dated line that whitelists the group did since its date (see [`Accepted`]).
+fn accepted(
+    tally: &Tally,
+    key: &GroupKey,
+    evidence: &Evidence,
+    advice: &Advice,
+    ctx: &Context<'_>,
+    last: Day,
+) -> Option<Accepted> {
+    if !matches!(
+        advice.status,
+        Status::Whitelisted | Status::PartlyWhitelisted
+    ) {
+        return None;
+    }
+    let rule = ctx.whitelist.accepted_rule_for(&evidence.clients)?;
+    let on = rule.added_on?;
+    let on_day = day_of_date(on)?;
+    let group = tally.groups.get(key)?;
+    let passed_at_once = group
+        .days
+        .range(on_day..)
+        .take_while(|(day, _)| **day <= last)
+        .fold(0u64, |sum, (_, d)| sum.saturating_add(d.passed_whitelisted));
+    let median_wait_s = group
+        .evidence(Day::MIN, on_day.saturating_sub(1))
+        .and_then(|before| before.median_delay_s);
+    Some(Accepted {
+        on,
+        entry: rule.entry.clone(),
+        passed_at_once,
+        median_wait_s,
+    })
 }
 
 /// What every renderer formats.
@@ -202,6 +269,34 @@ impl Report {
         }
         text.push('.');
         Some(text)
+    }
+
+    /// One sentence per group a line `accept` wrote whitelists: what it did since its date.
+    pub fn accepted_words(&self) -> Vec<String> {
+        self.groups
+            .iter()
+            .chain(self.unresolved.iter())
+            .filter_map(|f| {
+                let a = f.accepted.as_ref()?;
+                let spared = a.spared_delay_s(self.postgrey.delay_s);
+                Some(format!(
+                    "{} (added {}): {} {} of {} passed at once since, sparing {}{}.",
+                    a.entry,
+                    a.on,
+                    thousands(a.passed_at_once),
+                    plural(a.passed_at_once, "mail", "mails"),
+                    f.key,
+                    hours(spared),
+                    match a.median_wait_s {
+                        Some(wait) => format!(" at its median wait of {}", human_duration(wait)),
+                        None => format!(
+                            " at postgrey's delay of {}",
+                            human_duration(self.postgrey.delay_s)
+                        ),
+                    }
+                ))
+            })
+            .collect()
     }
 
     /// The one line the table and the digest show when postgrey runs with settings other
@@ -408,10 +503,12 @@ pub fn assemble(tally: &Tally, first: Day, last: Day, ctx: &Context<'_>) -> Repo
     for (key, evidence) in tally.evidence_between(first, last) {
         caps = caps.union(evidence.caps);
         let advice = advise(&key, &evidence, ctx);
+        let accepted = accepted(tally, &key, &evidence, &advice, ctx, last);
         let finding = Finding {
             key,
             evidence,
             advice,
+            accepted,
         };
         match finding.key {
             GroupKey::Domain(_) => groups.push(finding),

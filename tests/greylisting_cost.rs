@@ -227,3 +227,134 @@ fn a_generated_week_says_what_greylisting_cost_and_what_the_suggestion_spares() 
         "{table}"
     );
 }
+
+/// The date of a UTC day number, as `accept` writes it.
+fn date_of(day: i64) -> String {
+    rfc3339(day * DAY_S)[..10].to_owned()
+}
+
+/// A line `accept` wrote five days ago whitelists esp.example: from that day on the report
+/// shows how many of its mails postgrey passed at once, and the delay that spared at the
+/// group's median wait before the date. A line without the date comment shows nothing.
+#[test]
+fn an_accepted_line_shows_what_it_spared_since_its_date() {
+    let today = today();
+    let on = today - 5;
+    let mut entries = Vec::new();
+    // Before: 5 days of 3 mails, each greylisted from two networks and passing after 600,
+    // 1800 or 3000 s (median 1800 s).
+    for day in today - 10..on {
+        for (i, delay) in [600, 1800, 3000].into_iter().enumerate() {
+            let at = day * DAY_S + 3600 * (i as i64 + 1);
+            let sender = format!("list{i}x@esp.example");
+            entries.push(decision(
+                at,
+                "action=greylist, reason=new",
+                "o0.out.esp.example",
+                "198.51.100.7",
+                &sender,
+            ));
+            entries.push(decision(
+                at + 60,
+                "action=greylist, reason=new",
+                "o1.out.esp.example",
+                "203.0.113.7",
+                &sender,
+            ));
+            entries.push(decision(
+                at + delay,
+                &format!("action=pass, reason=triplet found, delay={delay}"),
+                "o1.out.esp.example",
+                "203.0.113.7",
+                &sender,
+            ));
+        }
+        // old.example, whitelisted long ago by a line without a date, passes every day.
+        entries.push(decision(
+            day * DAY_S + 100,
+            "action=pass, reason=client whitelist",
+            "mx.old.example",
+            "198.18.0.9",
+            "a@old.example",
+        ));
+    }
+    // From the date on: 4 mails a day pass at once, 20 in all.
+    for day in on..today {
+        for i in 0..4 {
+            let host = format!("o{}.out.esp.example", i % 2);
+            let address = if i % 2 == 0 {
+                "198.51.100.7"
+            } else {
+                "203.0.113.7"
+            };
+            entries.push(decision(
+                day * DAY_S + 3600 * (i + 1),
+                "action=pass, reason=client whitelist",
+                &host,
+                address,
+                &format!("list{i}y@esp.example"),
+            ));
+        }
+    }
+    let journal = JournalFiles::with_entries(&entries);
+    let dir = tempfile::tempdir().unwrap();
+    let mut lists = files(dir.path());
+    let whitelist = dir.path().join("whitelist_clients");
+    std::fs::write(
+        &whitelist,
+        format!(
+            "old.example\n\n# added by postgrey-advisor on {}\nout.esp.example\n",
+            date_of(on)
+        ),
+    )
+    .unwrap();
+    lists.extend(["--all".to_owned()]);
+    let report = |format: &str| {
+        let output = bin()
+            .env("TZ", "UTC")
+            .args(["report", "--format", format, "--journal-dir"])
+            .arg(journal.dir())
+            .arg("--since")
+            .arg(format!("@{}", (today - 10) * DAY_S))
+            .arg("--until")
+            .arg(format!("@{}", today * DAY_S))
+            .args(&lists)
+            .output()
+            .unwrap();
+        stdout(&output)
+    };
+    let json: Value = serde_json::from_str(&report("json")).unwrap();
+    let group = |name: &str| {
+        json["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["domain"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {json:#}"))
+            .clone()
+    };
+    let esp = group("esp.example");
+    assert_eq!(esp["status"], "whitelisted");
+    assert_eq!(
+        esp["accepted"],
+        serde_json::json!({
+            "entry": "out.esp.example",
+            "on": date_of(on),
+            "passed_at_once": 20,
+            "spared_delay_s": 36_000,
+        })
+    );
+    assert_eq!(esp["median_delay_s"], 1800);
+    let old = group("old.example");
+    assert_eq!(old["status"], "whitelisted");
+    assert_eq!(old["accepted"], Value::Null);
+
+    let table = report("table");
+    assert!(
+        table.contains(&format!(
+            "\nAccepted lines at work:\n  out.esp.example (added {}): 20 mails of esp.example passed at once\n    since, sparing 10 h at its median wait of 30m.\n",
+            date_of(on)
+        )),
+        "{table}"
+    );
+}

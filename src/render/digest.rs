@@ -239,6 +239,14 @@ pub fn body(
             "\nor run: postgrey-advisor accept --reload DOMAIN...\n"
         );
     }
+    let accepted = report.accepted_words();
+    if !accepted.is_empty() {
+        let _ = writeln!(out, "Accepted lines at work:");
+        for words in &accepted {
+            wrapped(&mut out, "  ", "    ", &printable(words));
+        }
+        let _ = writeln!(out);
+    }
     let rest: Vec<&Finding> = report
         .shown(&report.groups)
         .filter(|f| !report.unreviewed().any(|c| c.key == f.key))

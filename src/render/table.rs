@@ -260,6 +260,13 @@ pub fn write_within(
             writeln!(out, "  {line}")?;
         }
     }
+    let accepted = report.accepted_words();
+    if !accepted.is_empty() {
+        writeln!(out, "\nAccepted lines at work:")?;
+        for words in &accepted {
+            writeln!(out, "{}", wrapped(&printable(words), "  ", "    ", width))?;
+        }
+    }
     for note in &report.notes {
         writeln!(
             out,
