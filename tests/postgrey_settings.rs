@@ -307,3 +307,28 @@ fn senders_postgrey_keys_as_one_are_one_pair() {
         (&json!(4), &json!(2), &json!(1), &json!(3))
     );
 }
+
+/// `ignore` takes an address for the block unresolved clients are reported by: postgrey's
+/// own network, here a `/32`.
+#[test]
+fn ignore_takes_an_address_for_postgreys_own_block() {
+    let site = Site::new("", "--inet=10023 --ipv4cidr=32");
+    let output = bin()
+        .env_remove("POSTGREY_ADVISOR_POSTGREY_CONFIG")
+        .args(["ignore", "--ignore-file", s(&site.ignore())])
+        .args(["--postgrey-config", s(&site.options())])
+        .arg("192.0.2.7")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!(
+            "192.0.2.7: ignoring 192.0.2.7/32, the block unresolved clients are reported by (/32 \
+             for IPv4, /64 for IPv6)\nadded to {}:\n  192.0.2.7/32\n",
+            site.ignore().display()
+        )
+    );
+    let written = std::fs::read_to_string(site.ignore()).unwrap();
+    assert!(written.ends_with("\n192.0.2.7/32\n"), "{written:?}");
+}

@@ -18,7 +18,7 @@ use crate::cli::{AcceptArgs, IgnoreArgs};
 use crate::edit::{self, Change};
 use crate::error::Failure;
 use crate::event::ClientName;
-use crate::group::{GroupKey, Grouper, network_of};
+use crate::group::{GroupKey, Grouper};
 use crate::postgrey::Settings;
 use crate::whitelist;
 
@@ -122,7 +122,8 @@ pub fn accept(args: &AcceptArgs) -> anyhow::Result<()> {
 }
 
 pub fn ignore(args: &IgnoreArgs) -> anyhow::Result<()> {
-    let grouper = Grouper::builtin();
+    let settings = crate::postgrey::load(args.postgrey_config.as_deref())?;
+    let grouper = Grouper::builtin().with_network(settings.network());
     let mut entries = Vec::new();
     for input in &args.domains {
         let (entry, widened) = ignore_entry(input, &grouper)?;
@@ -168,21 +169,24 @@ fn covers(entry: &str, wanted: &str) -> bool {
 /// group of a host name, the reported block of an address or network.
 fn ignore_entry(input: &str, grouper: &Grouper) -> anyhow::Result<(String, Option<String>)> {
     let usage = |message: String| -> anyhow::Error { Failure::Usage(message).into() };
+    let network = grouper.network();
+    let (v4, v6) = (network.ipv4_prefix, network.ipv6_prefix);
     if let Ok(address) = input.parse::<std::net::IpAddr>() {
-        let block = network_of(address);
+        let block = grouper.network_of(address);
         return Ok((
             block.to_string(),
-            Some(String::from(
-                "the block unresolved clients are reported by (/24 for IPv4, /64 for IPv6)",
+            Some(format!(
+                "the block unresolved clients are reported by (/{v4} for IPv4, /{v6} for IPv6)"
             )),
         ));
     }
     if let Ok(net) = input.parse::<IpNet>() {
-        let block = network_of(net.network());
+        let block = grouper.network_of(net.network());
         if net.prefix_len() != block.prefix_len() {
+            let each = if net.network().is_ipv4() { v4 } else { v6 };
             return Err(usage(format!(
-                "{input}: unresolved clients are reported by /24 (IPv4) and /64 (IPv6) blocks, \
-                 and the ignore file matches those: ignore {block} (or each /24 of a wider network)"
+                "{input}: unresolved clients are reported by /{v4} (IPv4) and /{v6} (IPv6) blocks, \
+                 and the ignore file matches those: ignore {block} (or each /{each} of a wider network)"
             )));
         }
         let widened = (block != net).then(|| String::from("its network address"));
