@@ -142,15 +142,7 @@ fn a_generated_week_says_what_greylisting_cost_and_what_the_suggestion_spares() 
         .output()
         .unwrap();
     let report: Value = serde_json::from_str(&stdout(&output)).unwrap();
-    let group = |name: &str| {
-        report["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["domain"] == name)
-            .unwrap_or_else(|| panic!("no {name} in {report:#}"))
-            .clone()
-    };
+    let group = |name: &str| common::fixtures::group(&report, name).clone();
     let big = group("bigsender.example");
     assert_eq!(
         (
@@ -324,15 +316,7 @@ fn an_accepted_line_shows_what_it_spared_since_its_date() {
         stdout(&output)
     };
     let json: Value = serde_json::from_str(&report("json")).unwrap();
-    let group = |name: &str| {
-        json["groups"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["domain"] == name)
-            .unwrap_or_else(|| panic!("no {name} in {json:#}"))
-            .clone()
-    };
+    let group = |name: &str| common::fixtures::group(&json, name).clone();
     let esp = group("esp.example");
     assert_eq!(esp["status"], "whitelisted");
     assert_eq!(

@@ -66,12 +66,27 @@ fn report(journald: &Journald, site: &Site, extra: &[&str]) -> String {
         .args(extra)
         .output()
         .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_success(&output, "postgrey-advisor report");
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// A real postgrey run as `/32` with the site's whitelist file: the options the site's
+/// options file names too.
+fn start_slash_32(site: &Site, journald: &Journald) -> Postgrey {
+    Postgrey::builder()
+        .arg("--ipv4cidr=32")
+        .whitelist_clients(site.whitelist())
+        .start(journald)
+}
+
+/// postgrey's decision lines so far.
+fn logged_decisions(journald: &Journald) -> Vec<String> {
+    journald
+        .entries(&[UNIT_MATCH])
+        .iter()
+        .filter_map(|e| e.message())
+        .filter(|m| m.starts_with("action="))
+        .collect()
 }
 
 fn report_json(journald: &Journald, site: &Site, extra: &[&str]) -> Value {
@@ -92,12 +107,7 @@ fn find<'a>(list: &'a Value, field: &str, name: &str) -> &'a Value {
 /// Waits until postgrey has logged `count` decisions.
 fn wait_for_decisions(journald: &Journald, count: usize) {
     wait_for(&format!("{count} postgrey decisions"), || {
-        let found = journald
-            .entries(&[UNIT_MATCH])
-            .into_iter()
-            .filter(|e| e.message().is_some_and(|m| m.starts_with("action=")))
-            .count();
-        (found >= count).then_some(())
+        (logged_decisions(journald).len() >= count).then_some(())
     });
 }
 
@@ -117,10 +127,7 @@ fn a_slash_32_postgrey_and_its_own_whitelist_file() {
         "# the site's own list\ncovered.example\n",
         "--inet=10023 --delay=2 --ipv4cidr=32 --whitelist-clients=WHITELIST",
     );
-    let postgrey = Postgrey::builder()
-        .arg("--ipv4cidr=32")
-        .whitelist_clients(site.whitelist())
-        .start(&journald);
+    let postgrey = start_slash_32(&site, &journald);
     let sender = "news@esp-many.example";
     for (host, address) in [
         ("o1.esp-many.example", "198.51.100.1"),
@@ -141,12 +148,7 @@ fn a_slash_32_postgrey_and_its_own_whitelist_file() {
     let reply = postgrey.request("unknown", "192.0.2.7", "x@unresolved.example", RECIPIENT);
     assert_eq!(reply, greylist_reply("example.org"));
     wait_for_decisions(&journald, 5);
-    let logged: Vec<String> = journald
-        .entries(&[UNIT_MATCH])
-        .iter()
-        .filter_map(|e| e.message())
-        .filter(|m| m.starts_with("action="))
-        .collect();
+    let logged = logged_decisions(&journald);
     assert_eq!(
         logged
             .iter()
@@ -230,10 +232,7 @@ fn senders_postgrey_keys_as_one_are_one_pair() {
         "",
         "--inet=10023 --delay=2 --ipv4cidr=32 --whitelist-clients=WHITELIST",
     );
-    let postgrey = Postgrey::builder()
-        .arg("--ipv4cidr=32")
-        .whitelist_clients(site.whitelist())
-        .start(&journald);
+    let postgrey = start_slash_32(&site, &journald);
     let first = ("o1.verp.example", "198.51.100.1");
     let ask = |(host, address): (&str, &str), sender: &str| {
         postgrey.request(host, address, sender, RECIPIENT)
@@ -269,11 +268,8 @@ fn senders_postgrey_keys_as_one_are_one_pair() {
         greylist_reply("example.org")
     );
     wait_for_decisions(&journald, 7);
-    let logged: Vec<String> = journald
-        .entries(&[UNIT_MATCH])
+    let logged: Vec<String> = logged_decisions(&journald)
         .iter()
-        .filter_map(|e| e.message())
-        .filter(|m| m.starts_with("action="))
         .map(|m| m.split(", client_name=").next().unwrap().to_owned())
         .collect();
     assert_eq!(

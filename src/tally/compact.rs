@@ -37,7 +37,9 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::{Day, DayStats, DroppedSets, GroupTally, Tally};
@@ -189,13 +191,7 @@ impl DayStats {
         let ips: BTreeSet<_> = address.into_iter().collect();
         let hosts: BTreeMap<String, u64> = host.iter().map(|h| (h.clone(), 1)).collect();
         let clients: BTreeSet<_> = address.map(|ip| (ip, host.clone())).into_iter().collect();
-        // The networks of the address kept, as they were cut when counted (postgrey's prefixes).
-        let nets: BTreeSet<_> = self
-            .nets
-            .iter()
-            .filter(|net| ips.iter().any(|ip| net.contains(ip)))
-            .copied()
-            .collect();
+        let nets = nets_holding(&self.nets, &ips);
         let mut changed = false;
         if (&ips, &nets, &hosts, &clients) != (&self.ips, &self.nets, &self.hosts, &self.clients) {
             let cut = counts.ips > ips.len() as u64
@@ -282,13 +278,7 @@ impl DayStats {
                 .collect();
         }
         cut |= self.clients.len() < before;
-        let ips = &self.ips;
-        let nets: BTreeSet<_> = self
-            .nets
-            .iter()
-            .filter(|net| ips.iter().any(|ip| net.contains(ip)))
-            .copied()
-            .collect();
+        let nets = nets_holding(&self.nets, &self.ips);
         if nets != self.nets {
             self.nets = nets;
             cut = true;
@@ -304,6 +294,15 @@ impl DayStats {
         }
         cut
     }
+}
+
+/// The networks of `nets` that hold one of `ips`: the networks of the addresses a day keeps,
+/// as they were cut when counted (postgrey's prefixes, whatever they were).
+fn nets_holding(nets: &BTreeSet<IpNet>, ips: &BTreeSet<IpAddr>) -> BTreeSet<IpNet> {
+    nets.iter()
+        .filter(|net| ips.iter().any(|ip| net.contains(ip)))
+        .copied()
+        .collect()
 }
 
 /// `count` values spread evenly over the distribution of `values`: the middle of each of
