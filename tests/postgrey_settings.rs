@@ -328,3 +328,129 @@ fn ignore_takes_an_address_for_postgreys_own_block() {
     let written = std::fs::read_to_string(site.ignore()).unwrap();
     assert!(written.ends_with("\n192.0.2.7/32\n"), "{written:?}");
 }
+
+/// The files postgrey's options name are those `audit` lints and `accept` measures against;
+/// `accept` warns when the file it appends to is not one of them.
+#[test]
+fn audit_and_accept_use_the_files_postgreys_options_name() {
+    let site = Site::new(
+        "# the site's own list\nmail.example.net\n/mx\\.example\\.org/\n",
+        "--inet=10023 --whitelist-clients=WHITELIST",
+    );
+    let options = site.options();
+    let whitelist = site.whitelist();
+    let output = bin()
+        .env_remove("POSTGREY_ADVISOR_POSTGREY_CONFIG")
+        .args(["audit", "--postgrey-config", s(&options)])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!(
+            "{}:3: regex /mx\\.example\\.org/ is not anchored: postgrey matches it anywhere in the \
+             client name (e.g. mx.example.org.evil.example); anchor it: /(^|\\.)mx\\.example\\.org$/\n",
+            whitelist.display()
+        )
+    );
+
+    let local = site.path("whitelist_clients.local");
+    let output = bin()
+        .env_remove("POSTGREY_ADVISOR_POSTGREY_CONFIG")
+        .args(["accept", "--postgrey-config", s(&options)])
+        .args(["--whitelist-local", s(&local)])
+        .args(["mail.example.net", "new.example.com"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "postgrey-advisor: warning: postgrey does not read {local} (it reads {w}, as its \
+             options in {o} say): name one of those with --whitelist-local\n\
+             postgrey-advisor: not adding mail.example.net: already covered by mail.example.net \
+             at {w}:2\n",
+            local = local.display(),
+            w = whitelist.display(),
+            o = options.display()
+        )
+    );
+}
+
+/// A state counted with /24 and read with a `/32` postgrey's options: the run says that the
+/// networks changed, and the state records the new ones.
+#[test]
+fn a_run_after_postgreys_networks_changed_says_so() {
+    use common::fixtures::{DAY_S, rfc3339};
+    let now_s = jiff::Timestamp::now().as_second();
+    let at = (now_s.div_euclid(DAY_S) - 1) * DAY_S + 3600;
+    let entries: Vec<common::ExportEntry> = ["198.51.100.1", "198.51.100.2"]
+        .iter()
+        .enumerate()
+        .map(|(i, address)| {
+            common::ExportEntry::postgrey(
+                &rfc3339(at + 60 * i as i64),
+                format!(
+                    "action=greylist, reason=new, client_name=o{i}.esp.example, \
+                     client_address={address}, sender=news@esp.example, recipient={RECIPIENT}"
+                ),
+            )
+        })
+        .collect();
+    let journal = common::JournalFiles::with_entries(&entries);
+    let site = Site::new("", "--inet=10023 --ipv4cidr=32");
+    let defaults = site.path("defaults");
+    std::fs::write(&defaults, "POSTGREY_OPTS=\"--inet=10023\"\n").unwrap();
+    let state = site.path("state.json");
+    let run = |options: &Path| {
+        let output = bin()
+            .env_remove("POSTGREY_ADVISOR_POSTGREY_CONFIG")
+            .args([
+                "run",
+                "--format",
+                "json",
+                "--window",
+                "7d",
+                "--initial-since",
+                "@0",
+            ])
+            .arg("--journal-dir")
+            .arg(journal.dir())
+            .args(["--state", s(&state), "--ignore-file", s(&site.ignore())])
+            .args(["--legacy-ignore-file", "", "--postgrey-config", s(options)])
+            .output()
+            .unwrap();
+        common::assert_success(&output, "postgrey-advisor run");
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    let first = run(&defaults);
+    let esp = find(&first["groups"], "domain", "esp.example");
+    assert_eq!(
+        (&esp["distinct_nets"], &esp["retried_from_other_net"]),
+        (&json!(1), &json!(0))
+    );
+    assert!(!std::fs::read_to_string(&state).unwrap().contains("\"net\""));
+
+    let second = run(&site.options());
+    let esp = find(&second["groups"], "domain", "esp.example");
+    // The day is cut into /32s again from its addresses; its retries stay as counted.
+    assert_eq!(
+        (&esp["distinct_nets"], &esp["retried_from_other_net"]),
+        (&json!(2), &json!(0))
+    );
+    let notes: Vec<String> = serde_json::from_value(second["notes"].clone()).unwrap();
+    assert!(
+        notes.contains(&String::from(
+            "postgrey's networks changed from /24 (IPv4), /64 (IPv6) to /32 (IPv4), /64 (IPv6) \
+             since the state was saved: the days before this run keep the retries from another \
+             network counted under the old ones, and unresolved clients stay under their old \
+             networks until those days age out"
+        )),
+        "{notes:?}"
+    );
+    assert!(
+        std::fs::read_to_string(&state)
+            .unwrap()
+            .contains("\"net\":[32,64]")
+    );
+}
