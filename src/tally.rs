@@ -1,11 +1,13 @@
 //! Evidence per sender group, in UTC day buckets.
 //!
 //! Greylisting hurts a sender that retries from a different network each time: postgrey keys its
-//! triplets by client network (/24 with `--lookup-by-subnet`), so a retry from another /24 is
-//! `new` again. The tally therefore records, per group and day, how often postgrey said `new`,
-//! `early-retry` and `triplet found` (with the delay the mail waited), which hosts, addresses and
-//! networks were seen, and how often a (sender, recipient) pair was greylisted again from another
-//! network of the same group (`retried_from_other_net`, the multi-server signature).
+//! triplets by client network (/24 with `--lookup-by-subnet`, or its `--ipv4cidr`/`--ipv6cidr`,
+//! see [`Network`]), so a retry from another network is `new` again. The tally therefore
+//! records, per group and day, how often postgrey said `new`, `early-retry` and `triplet found`
+//! (with the delay the mail waited, and the sum of the delays), which hosts, addresses and
+//! networks were seen, and how often a (sender, recipient) pair — the sender as postgrey keys
+//! it — was greylisted again from another network of the same group (`retried_from_other_net`,
+//! the multi-server signature).
 //!
 //! Day buckets let one representation serve both an ad-hoc report and the timer job's state
 //! file: evidence over any window inside the retention is the merge of its days. Distinct sets,

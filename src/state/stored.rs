@@ -12,11 +12,11 @@
 //!   does not end in the domain is written absolute, with a trailing dot.
 //! - What follows from other fields is left out and rebuilt on load: the networks of a day when
 //!   they are the /24 and /64 networks of its addresses (they differ only once a cap dropped
-//!   some, or when postgrey runs with other prefixes: `net` at the top then records them, and
-//!   such days list their networks), the longest
-//!   delay when it is the longest of the delays kept, and which name came with which address
-//!   when every address of the day came with every name of the day (one name, or one address,
-//!   or no name at all: most days of most groups). Otherwise a day lists, for each of its
+//!   some, or when postgrey runs with other prefixes: `net` at the top then records those, and
+//!   such days list their networks), the longest delay when it is the longest of the delays
+//!   kept, the sum of the delays when the delays kept tell it, and which name came with which
+//!   address when every address of the day came with every name of the day (one name, or one
+//!   address, or no name at all: most days of most groups). Otherwise a day lists, for each of its
 //!   addresses in order, the position of the name it came with (`-1`: none), or a list of them
 //!   when it came with several.
 //! - Times are µs after the day's midnight (first seen) and after first seen (last seen).
