@@ -349,7 +349,8 @@ fn audit_and_accept_use_the_files_postgreys_options_name() {
         String::from_utf8_lossy(&output.stdout),
         format!(
             "{}:3: regex /mx\\.example\\.org/ is not anchored: postgrey matches it anywhere in the \
-             client name (e.g. mx.example.org.evil.example); anchor it: /(^|\\.)mx\\.example\\.org$/\n",
+             client name, so it also matches names with anything before and after it; write \
+             /^…$/ or /(^|\\.)…$/\n",
             whitelist.display()
         )
     );

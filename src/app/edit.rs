@@ -65,7 +65,7 @@ pub fn accept(args: &AcceptArgs) -> anyhow::Result<()> {
     }
     if named && !settings.whitelist_clients.contains(path) {
         eprintln!(
-            "postgrey-advisor: warning: postgrey does not read {} (it reads {}{}):              name one of those with --whitelist-local",
+            "postgrey-advisor: warning: postgrey does not read {} (it reads {}{}): name one of those with --whitelist-local",
             path.display(),
             settings
                 .whitelist_clients
