@@ -135,6 +135,11 @@ pub struct WhitelistFiles {
         value_delimiter = ','
     )]
     pub paths: Vec<PathBuf>,
+    /// postgrey's options file (Debian's `POSTGREY_OPTS="…"`): its --ipv4cidr, --ipv6cidr,
+    /// --lookup-by-host, --delay and --whitelist-clients are counted with. Default:
+    /// /etc/default/postgrey when it exists, else postgrey's defaults.
+    #[arg(long, value_name = "FILE", env = "POSTGREY_ADVISOR_POSTGREY_CONFIG")]
+    pub postgrey_config: Option<PathBuf>,
 }
 
 /// The classic check_postgrey_whitelist plugin's ignore file, read beside ours.
@@ -269,6 +274,10 @@ pub struct IgnoreArgs {
     /// Show what would change, change nothing.
     #[arg(long, short = 'n')]
     pub dry_run: bool,
+    /// postgrey's options file (Debian's POSTGREY_OPTS="…"), for the networks unresolved
+    /// clients are grouped by (--ipv4cidr, --ipv6cidr, --lookup-by-host).
+    #[arg(long, value_name = "FILE", env = "POSTGREY_ADVISOR_POSTGREY_CONFIG")]
+    pub postgrey_config: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -22,7 +22,7 @@ const NEW_FILE_MODE: u32 = 0o644;
 
 /// The comment line that heads each block postgrey-advisor appends.
 pub fn dated_comment(date: jiff::civil::Date) -> String {
-    format!("# added by postgrey-advisor on {date}")
+    format!("{}{date}", crate::whitelist::ADDED_ON_PREFIX)
 }
 
 /// A planned append: the file's content before (`None`: it does not exist) and after.

@@ -10,8 +10,9 @@
 //! as the official test vectors require: `smtp.lists.example` → `lists.example`.
 //!
 //! Clients logged as `client_name=unknown` have no name to trust, so they are grouped by
-//! network (IPv4 /24, IPv6 /64, what postgrey's `--lookup-by-subnet` treats as one client)
-//! and are never given a name.
+//! network: what postgrey treats as one client (IPv4 /24 and IPv6 /64 by default, its
+//! `--ipv4cidr`, `--ipv6cidr` or `--lookup-by-host` when it runs with them). They are never
+//! given a name.
 //!
 //! [`Grouper::key`] runs once per log line, so the lookup borrows where it can: the only
 //! allocation for a well-formed lower-case name is the group name that is returned.
@@ -25,13 +26,14 @@ use ipnet::IpNet;
 use psl::Psl;
 
 use crate::event::ClientName;
+use crate::postgrey::Network;
 
 /// The organisation a client belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum GroupKey {
     /// Registrable domain, lower-case (or the host name itself when it is a public suffix).
     Domain(String),
-    /// Network of an unresolved client: IPv4 /24 or IPv6 /64.
+    /// Network of an unresolved client: IPv4 /24 or IPv6 /64, or postgrey's own prefixes.
     Network(IpNet),
 }
 
@@ -44,20 +46,13 @@ impl std::fmt::Display for GroupKey {
     }
 }
 
-/// The network postgrey's `--lookup-by-subnet` treats as one client: IPv4 /24, IPv6 /64.
+/// The network postgrey's defaults treat as one client: IPv4 /24, IPv6 /64. A site running
+/// postgrey with other prefixes groups by [`Grouper::network_of`] instead.
 ///
 /// An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) counts as the IPv4 address it carries;
 /// otherwise every such client would share one /64.
 pub fn network_of(address: IpAddr) -> IpNet {
-    let address = address.to_canonical();
-    let prefix = match address {
-        IpAddr::V4(_) => 24,
-        IpAddr::V6(_) => 64,
-    };
-    // Both prefixes are within range for their address family.
-    IpNet::new(address, prefix)
-        .map(|n| n.trunc())
-        .unwrap_or_else(|_| IpNet::from(address))
+    Network::default().of(address)
 }
 
 /// Why a Public Suffix List text cannot be used.
@@ -92,10 +87,12 @@ enum SuffixList {
     Loaded(Box<publicsuffix::List>),
 }
 
-/// Maps clients to groups with a Public Suffix List (built-in, or loaded with `--psl`).
+/// Maps clients to groups with a Public Suffix List (built-in, or loaded with `--psl`), and
+/// addresses to the networks postgrey keys its triplets by.
 #[derive(Clone)]
 pub struct Grouper {
     list: SuffixList,
+    network: Network,
 }
 
 impl std::fmt::Debug for Grouper {
@@ -119,7 +116,24 @@ impl Grouper {
     pub fn builtin() -> Self {
         Grouper {
             list: SuffixList::Builtin,
+            network: Network::default(),
         }
+    }
+
+    /// The same list, with the networks of a postgrey run with other `--ipv4cidr`,
+    /// `--ipv6cidr` or `--lookup-by-host`.
+    pub fn with_network(self, network: Network) -> Self {
+        Grouper { network, ..self }
+    }
+
+    /// How addresses are cut into networks.
+    pub fn network(&self) -> Network {
+        self.network
+    }
+
+    /// The network postgrey keys a triplet from `address` by.
+    pub fn network_of(&self, address: IpAddr) -> IpNet {
+        self.network.of(address)
     }
 
     /// A list in the format of `public_suffix_list.dat`: rules count only after the
@@ -128,6 +142,7 @@ impl Grouper {
         let list: publicsuffix::List = text.parse().map_err(|e| describe(text, e))?;
         Ok(Grouper {
             list: SuffixList::Loaded(Box::new(list)),
+            network: Network::default(),
         })
     }
 
@@ -173,7 +188,7 @@ impl Grouper {
         {
             return Some(GroupKey::Domain(self.group_name(name)));
         }
-        address.map(|a| GroupKey::Network(network_of(a)))
+        address.map(|a| GroupKey::Network(self.network_of(a)))
     }
 
     /// The registrable domain of a normalised name, or the name itself when it has none.

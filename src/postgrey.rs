@@ -74,16 +74,96 @@ impl Default for Settings {
 impl Settings {
     /// The network postgrey files `address` under.
     pub fn network_of(&self, address: IpAddr) -> IpNet {
-        let prefix = match (self.lookup_by_host, address) {
-            (true, IpAddr::V4(_)) => 32,
-            (true, IpAddr::V6(_)) => 128,
-            (false, IpAddr::V4(_)) => self.ipv4cidr,
-            (false, IpAddr::V6(_)) => self.ipv6cidr,
+        self.network().of(address)
+    }
+
+    /// How postgrey cuts client addresses into networks under these settings.
+    pub fn network(&self) -> Network {
+        if self.lookup_by_host {
+            Network {
+                ipv4_prefix: 32,
+                ipv6_prefix: 128,
+            }
+        } else {
+            Network {
+                ipv4_prefix: self.ipv4cidr,
+                ipv6_prefix: self.ipv6cidr,
+            }
+        }
+    }
+
+    /// Whether anything the advice depends on differs from postgrey's defaults.
+    pub fn is_default(&self) -> bool {
+        let default = Settings::default();
+        self.network() == default.network()
+            && self.delay_s == default.delay_s
+            && self.whitelist_clients == default.whitelist_clients
+    }
+
+    /// The settings that differ from postgrey's defaults, in postgrey's own option words
+    /// (`--ipv4cidr=32, --delay=600`), for the one line the table and the digest show.
+    pub fn describe_changes(&self) -> String {
+        let default = Settings::default();
+        let mut words = Vec::new();
+        if self.lookup_by_host {
+            words.push(String::from("--lookup-by-host"));
+        } else {
+            if self.ipv4cidr != default.ipv4cidr {
+                words.push(format!("--ipv4cidr={}", self.ipv4cidr));
+            }
+            if self.ipv6cidr != default.ipv6cidr {
+                words.push(format!("--ipv6cidr={}", self.ipv6cidr));
+            }
+        }
+        if self.delay_s != default.delay_s {
+            words.push(format!("--delay={}", self.delay_s));
+        }
+        if self.whitelist_clients != default.whitelist_clients {
+            for path in &self.whitelist_clients {
+                words.push(format!("--whitelist-clients={}", path.display()));
+            }
+        }
+        words.join(", ")
+    }
+}
+
+/// How postgrey cuts a client address into the network its triplets are keyed by: the
+/// prefix lengths it keeps of IPv4 and IPv6 addresses (`--lookup-by-host` keeps them whole).
+/// A retry from another address of the same network passes; from another network it is
+/// greylisted again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Network {
+    pub ipv4_prefix: u8,
+    pub ipv6_prefix: u8,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            ipv4_prefix: DEFAULT_IPV4_CIDR,
+            ipv6_prefix: DEFAULT_IPV6_CIDR,
+        }
+    }
+}
+
+impl Network {
+    /// The network of `address`. An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) counts as
+    /// the IPv4 address it carries; otherwise every such client would share one IPv6 network.
+    pub fn of(self, address: IpAddr) -> IpNet {
+        let address = address.to_canonical();
+        let prefix = match address {
+            IpAddr::V4(_) => self.ipv4_prefix.min(32),
+            IpAddr::V6(_) => self.ipv6_prefix.min(128),
         };
-        // The prefix was validated against the address family when the options were read.
+        // Both prefixes are within range for their address family.
         IpNet::new(address, prefix)
             .map(|n| n.trunc())
             .unwrap_or_else(|_| IpNet::from(address))
+    }
+
+    /// `/24 and /64` (postgrey's words for its default), `/32` for one family only, …
+    pub fn describe(self) -> String {
+        format!("/{} (IPv4), /{} (IPv6)", self.ipv4_prefix, self.ipv6_prefix)
     }
 }
 
@@ -397,6 +477,20 @@ fn perl_number(value: &str) -> u64 {
     digits.parse().unwrap_or(0)
 }
 
+/// [`triplet_sender`] without allocating for the senders it leaves as they are apart from
+/// case (no BATV tag, no `+`, no digit in the local part): those are borrowed, and the caller
+/// compares them case-insensitively. Runs once per greylisting.
+pub fn triplet_sender_cow(sender: &str) -> std::borrow::Cow<'_, str> {
+    let user = sender.split_once('@').map_or(sender, |(user, _)| user);
+    let plain =
+        !user.starts_with("prvs=") && !user.bytes().any(|b| b == b'+' || b.is_ascii_digit());
+    if plain {
+        std::borrow::Cow::Borrowed(sender)
+    } else {
+        std::borrow::Cow::Owned(triplet_sender(sender))
+    }
+}
+
 /// The sender as postgrey keys it (`do_sender_substitutions`, then `lc` of the whole key).
 pub fn triplet_sender(sender: &str) -> String {
     let Some((user, domain)) = sender.split_once('@') else {
@@ -591,6 +685,11 @@ mod tests {
             ("no-at-sign", "no-at-sign"),
         ] {
             assert_eq!(triplet_sender(logged), key, "{logged}");
+            assert_eq!(
+                triplet_sender_cow(logged).to_ascii_lowercase(),
+                key,
+                "{logged}"
+            );
         }
     }
 }

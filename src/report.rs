@@ -4,9 +4,12 @@
 
 use serde::Serialize;
 
-use crate::advice::{Advice, Context, advise};
+use crate::advice::{Advice, Context, Status, advise, human_duration};
 use crate::group::GroupKey;
-use crate::tally::{Caps, DELAY_CAP, DISTINCT_CAP, Day, Evidence, Folded, PAIR_CAP, Tally, Totals};
+use crate::postgrey::Settings;
+use crate::tally::{
+    Caps, DELAY_CAP, DISTINCT_CAP, Day, Evidence, Folded, MICROS_PER_DAY, PAIR_CAP, Tally, Totals,
+};
 use crate::whitelist::suggestion_line;
 
 /// Version of the JSON report's layout (`schema_version`): raised when a field changes meaning
@@ -39,6 +42,73 @@ pub struct Finding {
     pub key: GroupKey,
     pub evidence: Evidence,
     pub advice: Advice,
+    /// A whitelist line `accept` wrote lets this group's clients pass: what it did since.
+    pub accepted: Option<Accepted>,
+}
+
+/// What a line `accept` wrote (dated) did for the group it whitelists, from its date to the
+/// end of the window: the loop closed, the postmaster sees that the change worked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    /// The date of its `# added by postgrey-advisor on DATE` comment.
+    pub on: jiff::civil::Date,
+    /// The line as written.
+    pub entry: String,
+    /// Mails of the group postgrey passed at once (`client whitelist`) from that date on.
+    pub passed_at_once: u64,
+    /// The group's median wait before that date, when any mail of it waited then (over all
+    /// the days the data holds, not only the window's).
+    pub median_wait_s: Option<u64>,
+}
+
+impl Accepted {
+    /// The delay the line spared: each mail passed at once at the group's median wait before
+    /// the date, or postgrey's `--delay` (the least a greylisted mail waits) when none waited.
+    pub fn spared_delay_s(&self, delay_s: u64) -> u64 {
+        self.passed_at_once
+            .saturating_mul(self.median_wait_s.unwrap_or(delay_s))
+    }
+}
+
+/// Days since 1970-01-01 of a date.
+fn day_of_date(date: jiff::civil::Date) -> Option<Day> {
+    let epoch = jiff::civil::date(1970, 1, 1);
+    Some(i64::from(date.since(epoch).ok()?.get_days()))
+}
+
+/// What the dated line that whitelists the group did since its date (see [`Accepted`]).
+fn accepted(
+    tally: &Tally,
+    key: &GroupKey,
+    evidence: &Evidence,
+    advice: &Advice,
+    ctx: &Context<'_>,
+    last: Day,
+) -> Option<Accepted> {
+    if !matches!(
+        advice.status,
+        Status::Whitelisted | Status::PartlyWhitelisted
+    ) {
+        return None;
+    }
+    let rule = ctx.whitelist.accepted_rule_for(&evidence.clients)?;
+    let on = rule.added_on?;
+    let on_day = day_of_date(on)?;
+    let group = tally.groups.get(key)?;
+    let passed_at_once = group
+        .days
+        .range(on_day..)
+        .take_while(|(day, _)| **day <= last)
+        .fold(0u64, |sum, (_, d)| sum.saturating_add(d.passed_whitelisted));
+    let median_wait_s = group
+        .evidence(Day::MIN, on_day.saturating_sub(1))
+        .and_then(|before| before.median_delay_s);
+    Some(Accepted {
+        on,
+        entry: rule.entry.clone(),
+        passed_at_once,
+        median_wait_s,
+    })
 }
 
 /// What every renderer formats.
@@ -66,6 +136,8 @@ pub struct Report {
     pub ignore_file: Option<String>,
     /// What the scan behind the report read, when the report comes from one.
     pub reading: Option<Reading>,
+    /// The settings of the postgrey advised (its defaults unless its options file says other).
+    pub postgrey: Settings,
 }
 
 /// The fields of the JSON report that describe the report itself rather than the senders.
@@ -82,6 +154,20 @@ pub struct JsonMeta<'a> {
     pub ungrouped_greylisted: u64,
     pub folded_greylisted: u64,
     pub read: Option<JsonReading<'a>>,
+    pub postgrey: JsonPostgrey,
+}
+
+/// The settings of the postgrey advised, for JSON; fields in alphabetical order.
+#[derive(Debug, Serialize)]
+pub struct JsonPostgrey {
+    /// The options file they were read from; `null`: postgrey's defaults (no file).
+    pub config: Option<String>,
+    pub delay_s: u64,
+    pub ipv4cidr: u8,
+    pub ipv6cidr: u8,
+    pub lookup_by_host: bool,
+    /// The files postgrey reads (whether or not they exist).
+    pub whitelist_clients: Vec<String>,
 }
 
 /// [`Reading`] for JSON; fields in alphabetical order, as every object of the report.
@@ -129,6 +215,108 @@ impl Report {
             .saturating_sub(self.folded.greylisted)
     }
 
+    /// The delay the suggested whitelist lines would have spared: the delays of the groups
+    /// that have one (verdict `whitelist`), in seconds.
+    pub fn spared_delay_s(&self) -> u64 {
+        self.suggestion_lines().fold(0u64, |sum, (f, _)| {
+            sum.saturating_add(f.evidence.delay_total_s)
+        })
+    }
+
+    /// What greylisting cost and what the suggestions would spare, in one sentence a
+    /// postmaster reads at a glance: the first line of the table and of the digest. `None`
+    /// when postgrey decided nothing in the window (the report then says why it is empty).
+    pub fn headline(&self) -> Option<String> {
+        if self.totals.decisions == 0 {
+            return None;
+        }
+        let span = match (self.since_us, self.until_us) {
+            (Some(since), Some(until)) if until > since => {
+                let days = (until - since + MICROS_PER_DAY - 1) / MICROS_PER_DAY;
+                match days {
+                    1 => String::from("in 1 day"),
+                    7 => String::from("this week"),
+                    n if n <= crate::tally::MAX_FILLED_DAYS => format!("in {n} days"),
+                    _ => String::from("in the window"),
+                }
+            }
+            _ => String::from("in this log"),
+        };
+        let t = &self.totals;
+        if t.delayed == 0 {
+            return Some(format!("Greylisting held no mail past its delay {span}."));
+        }
+        let mut text = format!(
+            "Greylisting held {} {} for {} {span}",
+            thousands(t.delayed),
+            plural(t.delayed, "mail", "mails"),
+            hours(t.delay_total_s)
+        );
+        let lines = self.suggestion_lines().count() as u64;
+        if lines > 0 {
+            let spared = self.spared_delay_s();
+            let percent = (u128::from(spared) * 100 + u128::from(t.delay_total_s) / 2)
+                / u128::from(t.delay_total_s.max(1));
+            let suggested = if lines == 1 {
+                String::from("the suggested line")
+            } else {
+                format!("the {} suggested lines", thousands(lines))
+            };
+            text.push_str(&format!(
+                "; {suggested} would have spared {} ({percent} %)",
+                hours(spared)
+            ));
+        }
+        text.push('.');
+        Some(text)
+    }
+
+    /// One sentence per group a line `accept` wrote whitelists: what it did since its date.
+    pub fn accepted_words(&self) -> Vec<String> {
+        self.groups
+            .iter()
+            .chain(self.unresolved.iter())
+            .filter_map(|f| {
+                let a = f.accepted.as_ref()?;
+                let spared = a.spared_delay_s(self.postgrey.delay_s);
+                Some(format!(
+                    "{} (added {}): {} {} of {} passed at once since, sparing {}{}.",
+                    a.entry,
+                    a.on,
+                    thousands(a.passed_at_once),
+                    plural(a.passed_at_once, "mail", "mails"),
+                    f.key,
+                    hours(spared),
+                    match a.median_wait_s {
+                        Some(wait) => format!(" at its median wait of {}", human_duration(wait)),
+                        None => format!(
+                            " at postgrey's delay of {}",
+                            human_duration(self.postgrey.delay_s)
+                        ),
+                    }
+                ))
+            })
+            .collect()
+    }
+
+    /// The one line the table and the digest show when postgrey runs with settings other
+    /// than its defaults; `None` with the defaults.
+    pub fn settings_words(&self) -> Option<String> {
+        let settings = &self.postgrey;
+        if settings.is_default() {
+            return None;
+        }
+        let source = settings
+            .config
+            .as_ref()
+            .map(|c| format!(" (from {})", c.display()))
+            .unwrap_or_default();
+        Some(format!(
+            "Counted as postgrey runs{source}: {}.",
+            settings.describe_changes()
+        ))
+    }
+
     /// What `since` and `until` mean, for the JSON's `window`.
     pub fn window_words(&self) -> &'static str {
         match (self.since_us, self.until_us) {
@@ -149,6 +337,23 @@ impl Report {
             ignore_file: self.ignore_file.as_deref(),
             ungrouped_greylisted: self.ungrouped_greylisted(),
             folded_greylisted: self.folded.greylisted,
+            postgrey: JsonPostgrey {
+                config: self
+                    .postgrey
+                    .config
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
+                delay_s: self.postgrey.delay_s,
+                ipv4cidr: self.postgrey.ipv4cidr,
+                ipv6cidr: self.postgrey.ipv6cidr,
+                lookup_by_host: self.postgrey.lookup_by_host,
+                whitelist_clients: self
+                    .postgrey
+                    .whitelist_clients
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+            },
             read: self.reading.as_ref().map(|r| JsonReading {
                 source: &r.source,
                 identifier: &r.identifier,
@@ -258,6 +463,33 @@ impl Report {
     }
 }
 
+/// `1,234,567`: a count as people read it.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A sum of delays in the unit a postmaster thinks of it: seconds below a minute and a half,
+/// minutes below an hour and a half, hours above (one decimal below ten).
+pub fn hours(seconds: u64) -> String {
+    if seconds < 90 {
+        format!("{seconds} s")
+    } else if seconds < 5400 {
+        format!("{} min", (seconds + 30) / 60)
+    } else if seconds < 36_000 {
+        format!("{:.1} h", seconds as f64 / 3600.0)
+    } else {
+        format!("{} h", thousands((seconds + 1800) / 3600))
+    }
+}
+
 /// `one` or `many` by the count.
 pub fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
     if n == 1 { one } else { many }
@@ -271,10 +503,12 @@ pub fn assemble(tally: &Tally, first: Day, last: Day, ctx: &Context<'_>) -> Repo
     for (key, evidence) in tally.evidence_between(first, last) {
         caps = caps.union(evidence.caps);
         let advice = advise(&key, &evidence, ctx);
+        let accepted = accepted(tally, &key, &evidence, &advice, ctx, last);
         let finding = Finding {
             key,
             evidence,
             advice,
+            accepted,
         };
         match finding.key {
             GroupKey::Domain(_) => groups.push(finding),
@@ -452,5 +686,21 @@ mod tests {
                  their retries from another network are lower bounds",
             ]
         );
+    }
+
+    #[test]
+    fn delays_read_as_a_postmaster_thinks_of_them() {
+        let shown: Vec<String> = [0, 89, 90, 5399, 5400, 35_999, 36_000, 574_560, 4_500_000]
+            .into_iter()
+            .map(hours)
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "0 s", "89 s", "2 min", "90 min", "1.5 h", "10.0 h", "10 h", "160 h", "1,250 h"
+            ]
+        );
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
     }
 }

@@ -1,11 +1,13 @@
 //! Evidence per sender group, in UTC day buckets.
 //!
 //! Greylisting hurts a sender that retries from a different network each time: postgrey keys its
-//! triplets by client network (/24 with `--lookup-by-subnet`), so a retry from another /24 is
-//! `new` again. The tally therefore records, per group and day, how often postgrey said `new`,
-//! `early-retry` and `triplet found` (with the delay the mail waited), which hosts, addresses and
-//! networks were seen, and how often a (sender, recipient) pair was greylisted again from another
-//! network of the same group (`retried_from_other_net`, the multi-server signature).
+//! triplets by client network (/24 with `--lookup-by-subnet`, or its `--ipv4cidr`/`--ipv6cidr`,
+//! see [`Network`]), so a retry from another network is `new` again. The tally therefore
+//! records, per group and day, how often postgrey said `new`, `early-retry` and `triplet found`
+//! (with the delay the mail waited, and the sum of the delays), which hosts, addresses and
+//! networks were seen, and how often a (sender, recipient) pair — the sender as postgrey keys
+//! it — was greylisted again from another network of the same group (`retried_from_other_net`,
+//! the multi-server signature).
 //!
 //! Day buckets let one representation serve both an ad-hoc report and the timer job's state
 //! file: evidence over any window inside the retention is the merge of its days. Distinct sets,
@@ -21,7 +23,8 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Action, ClientName, Decision, Event, Reason};
-use crate::group::{GroupKey, Grouper, network_of};
+use crate::group::{GroupKey, Grouper};
+use crate::postgrey::Network;
 use crate::source::{Entry, Origin};
 
 mod compact;
@@ -69,6 +72,16 @@ pub struct Totals {
     pub untrusted_skipped: u64,
     /// Lines that look like postgrey decisions but are broken, or are not postgrey lines at all.
     pub malformed: u64,
+    /// Mails that passed after greylisting (`triplet found` with `delay=`), of every group.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub delayed: u64,
+    /// The sum of their `delay=`: what greylisting cost the senders, in seconds.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub delay_total_s: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Totals {
@@ -79,6 +92,8 @@ impl Totals {
         self.greylisted += other.greylisted;
         self.untrusted_skipped += other.untrusted_skipped;
         self.malformed += other.malformed;
+        self.delayed += other.delayed;
+        self.delay_total_s = self.delay_total_s.saturating_add(other.delay_total_s);
     }
 }
 
@@ -135,6 +150,8 @@ pub struct DayStats {
     pub delays: Vec<u64>,
     /// The longest delay, also of those beyond the cap; `None` only when there was none.
     pub max_delay_s: Option<u64>,
+    /// The sum of all the day's delays, also of those beyond the cap.
+    pub delay_total_s: u64,
     pub ips: SortedSet<IpAddr>,
     pub nets: SortedSet<IpNet>,
     /// Host name → how many decisions named it.
@@ -192,6 +209,9 @@ pub struct Tally {
     /// Greylistings of groups folded to keep the state file within its limit (see
     /// [`Tally::compact`]): still in `totals`, under no group.
     pub folded: BTreeMap<Day, Folded>,
+    /// The networks postgrey keyed its triplets by when this tally was counted: the networks
+    /// of the days' sets, of the pairs and of unresolved groups. See [`Tally::adopt_network`].
+    pub network: Network,
 }
 
 /// A group's evidence over a window: what `report` prints.
@@ -204,6 +224,8 @@ pub struct Evidence {
     pub passed_whitelisted: u64,
     pub median_delay_s: Option<u64>,
     pub max_delay_s: Option<u64>,
+    /// The sum of the delays of the mails that passed after greylisting (seconds).
+    pub delay_total_s: u64,
     pub distinct_ips: u64,
     pub distinct_nets: u64,
     pub distinct_hosts: u64,
@@ -237,10 +259,14 @@ impl Evidence {
 pub const MAX_FILLED_DAYS: i64 = 366;
 
 fn pair_hash(sender: Option<&str>, recipient: Option<&str>) -> u64 {
+    // postgrey keys a triplet by `lc "NETWORK/SENDER/RECIPIENT"` with the sender normalised
+    // (BATV tag and `+extension` removed, numbers standing alone replaced): senders that
+    // differ only there are one pair, as they are one triplet to postgrey.
+    let sender = crate::postgrey::triplet_sender_cow(sender.unwrap_or(""));
     // FNV is stable across builds, unlike std's RandomState: the hashes live in the state file.
     // FNV takes one byte at a time: lowercasing on the way equals hashing the lowercased text.
     let mut hasher = fnv::FnvHasher::default();
-    for byte in sender.unwrap_or("").bytes() {
+    for byte in sender.bytes() {
         hasher.write_u8(byte.to_ascii_lowercase());
     }
     hasher.write_u8(0);
@@ -281,14 +307,20 @@ impl DayStats {
         }
     }
 
-    fn see_client(&mut self, realtime_us: i64, name: Option<&ClientName>, address: Option<IpAddr>) {
+    fn see_client(
+        &mut self,
+        realtime_us: i64,
+        name: Option<&ClientName>,
+        address: Option<IpAddr>,
+        network: Network,
+    ) {
         self.first_seen_us = self.first_seen_us.min(realtime_us);
         self.last_seen_us = self.last_seen_us.max(realtime_us);
         let capped = &mut self.caps.distinct;
         let mut address_kept = false;
         if let Some(address) = address {
             address_kept = insert_capped(&mut self.ips, address, capped);
-            insert_capped(&mut self.nets, network_of(address), capped);
+            insert_capped(&mut self.nets, network.of(address), capped);
         }
         let host = name.and_then(ClientName::host);
         let mut host_kept = true;
@@ -328,6 +360,7 @@ impl DayStats {
         let n = self.passed_after_delay;
         self.passed_after_delay += 1;
         self.max_delay_s = Some(self.max_delay_s.map_or(delay_s, |m| m.max(delay_s)));
+        self.delay_total_s = self.delay_total_s.saturating_add(delay_s);
         if self.delays.len() < DELAY_CAP {
             self.delays.push(delay_s);
             return;
@@ -355,6 +388,7 @@ struct WindowStats<'a> {
     retried_from_other_net: u64,
     delays: Vec<(u64, f64)>,
     max_delay_s: Option<u64>,
+    delay_total_s: u64,
     ips: BTreeSet<IpAddr>,
     nets: BTreeSet<IpNet>,
     hosts: BTreeMap<&'a str, u64>,
@@ -376,6 +410,7 @@ impl<'a> WindowStats<'a> {
             retried_from_other_net: 0,
             delays: Vec::new(),
             max_delay_s: None,
+            delay_total_s: 0,
             ips: BTreeSet::new(),
             nets: BTreeSet::new(),
             hosts: BTreeMap::new(),
@@ -401,6 +436,7 @@ impl<'a> WindowStats<'a> {
             self.delays.extend(day.delays.iter().map(|&d| (d, weight)));
         }
         self.max_delay_s = self.max_delay_s.max(day.max_delay_s);
+        self.delay_total_s = self.delay_total_s.saturating_add(day.delay_total_s);
         self.ips.extend(day.ips.iter().copied());
         self.nets.extend(day.nets.iter().copied());
         for (host, count) in &day.hosts {
@@ -424,6 +460,7 @@ impl<'a> WindowStats<'a> {
             passed_whitelisted: self.passed_whitelisted,
             median_delay_s: weighted_median(&mut self.delays),
             max_delay_s: self.max_delay_s,
+            delay_total_s: self.delay_total_s,
             distinct_ips: (self.ips.len() as u64).max(self.dropped.ips),
             distinct_nets: (self.nets.len() as u64).max(self.dropped.nets),
             distinct_hosts: (hosts.len() as u64).max(self.dropped.hosts),
@@ -527,6 +564,10 @@ impl Tally {
 
     /// Records one policy decision at `realtime_us`.
     pub fn record_decision(&mut self, grouper: &Grouper, realtime_us: i64, decision: &Decision) {
+        let network = grouper.network();
+        if network != self.network {
+            self.adopt_network(network);
+        }
         self.totals_of(realtime_us).decisions += 1;
         if decision.action == Action::Greylist {
             self.totals_of(realtime_us).greylisted += 1;
@@ -535,14 +576,16 @@ impl Tally {
             return;
         };
         let group = self.groups.entry(key).or_default();
-        let pair = pair_hash(decision.sender.as_deref(), decision.recipient.as_deref());
-        let retried_elsewhere =
-            match (&decision.action, &decision.reason, decision.client_address) {
-                (Action::Greylist, Some(Reason::New), Some(address)) => group
+        let retried_elsewhere = match (&decision.action, &decision.reason, decision.client_address)
+        {
+            (Action::Greylist, Some(Reason::New), Some(address)) => {
+                let pair = pair_hash(decision.sender.as_deref(), decision.recipient.as_deref());
+                group
                     .pairs
-                    .greylisted_from(pair, network_of(address), realtime_us),
-                _ => Some(false),
-            };
+                    .greylisted_from(pair, network.of(address), realtime_us)
+            }
+            _ => Some(false),
+        };
         let day = group
             .days
             .get_or_insert_with(day_of(realtime_us), || DayStats::new_at(realtime_us));
@@ -551,6 +594,7 @@ impl Tally {
             realtime_us,
             decision.client_name.as_ref(),
             decision.client_address,
+            network,
         );
         match retried_elsewhere {
             Some(true) => day.retried_from_other_net += 1,
@@ -561,13 +605,36 @@ impl Tally {
             (Action::Greylist, Some(Reason::EarlyRetry { .. })) => day.early_retry += 1,
             (Action::Greylist, _) => day.new += 1,
             (Action::Pass, Some(Reason::TripletFound)) => match decision.delay_s {
-                Some(delay) => day.add_delay(delay),
+                Some(delay) => {
+                    day.add_delay(delay);
+                    let totals = self.totals_of(realtime_us);
+                    totals.delayed += 1;
+                    totals.delay_total_s = totals.delay_total_s.saturating_add(delay);
+                }
                 None => day.passed_known += 1,
             },
             (Action::Pass, Some(Reason::ClientWhitelist | Reason::ClientAwl)) => {
                 day.passed_whitelisted += 1
             }
             _ => {}
+        }
+    }
+
+    /// Counts from now on with postgrey's networks cut as `network` says (its settings changed
+    /// since this tally was counted, e.g. `--ipv4cidr=32` added). The days' networks are cut
+    /// again from their addresses, so that a window's `distinct_nets` counts the new networks
+    /// (a day whose addresses were capped keeps the lower bound it had). What cannot be
+    /// recounted stays as it was counted: `retried_from_other_net` of the days before, and
+    /// the groups of unresolved clients already keyed by the old networks (they age out with
+    /// the days). The pairs remembered are dropped: they are keyed by the old networks, and a
+    /// retry compared across the change would be counted wrongly.
+    pub fn adopt_network(&mut self, network: Network) {
+        self.network = network;
+        for group in self.groups.values_mut() {
+            group.pairs = Pairs::default();
+            for day in group.days.values_mut() {
+                day.nets = day.ips.iter().map(|ip| network.of(*ip)).collect();
+            }
         }
     }
 
@@ -813,10 +880,111 @@ mod tests {
                  \"h\":[1,1,3],\"a\":[0,1,2],\"f\":40000000000,\"l\":10800000000}}}},\
                  \"p\":{{\"192.0.2.0/24\":[\"{s}\"],\"198.51.100.0/24\":[\"{s}\"]}}}}}},\
                  \"totals\":{{\"{d}\":{{\"entries\":0,\"postgrey_lines\":0,\"decisions\":5,\"greylisted\":4,\
-                 \"untrusted_skipped\":0,\"malformed\":0}}}}}}",
+                 \"untrusted_skipped\":0,\"malformed\":0,\"delayed\":1,\"delay_total_s\":3600}}}}}}",
                 s = format_args!("{:016x}", pair_hash(Some("s@x"), Some("bob@example.org"))),
             )
         );
+    }
+
+    /// postgrey run with `--ipv4cidr=32`.
+    const HOST_V4: Network = Network {
+        ipv4_prefix: 32,
+        ipv6_prefix: 64,
+    };
+
+    #[test]
+    fn networks_are_postgreys_own() {
+        let mut f = Fixture::new();
+        f.grouper = Grouper::builtin().with_network(HOST_V4);
+        multi_server_day(&mut f);
+        // The retry from 192.0.2.2 is another network for a /32 postgrey: greylisted again.
+        let g = &f.tally.groups[&key("example.com")];
+        let d = day_of(T0);
+        let e = g.evidence(d, d).unwrap();
+        assert_eq!((e.distinct_nets, e.retried_from_other_net), (3, 2));
+        // Unresolved clients are grouped by the same networks.
+        let unknown = decision(
+            Reason::New,
+            Action::Greylist,
+            "unknown",
+            "203.0.113.9",
+            "u@x",
+            None,
+        );
+        f.record(T0, unknown);
+        let net = GroupKey::Network("203.0.113.9/32".parse().unwrap());
+        assert!(
+            f.tally.groups.contains_key(&net),
+            "{:?}",
+            f.tally.groups.keys()
+        );
+        // The state file records the prefixes and keeps the networks as counted.
+        let stored = serde_json::to_string(&f.tally).unwrap();
+        assert!(stored.ends_with(",\"net\":[32,64]}"), "{stored}");
+        let loaded = through_state_file(&f.tally);
+        assert_eq!(loaded.network, HOST_V4);
+        for (key, group) in &f.tally.groups {
+            assert_eq!(loaded.groups[key].days, group.days, "{key}");
+        }
+    }
+
+    #[test]
+    fn senders_postgrey_keys_as_one_are_one_pair() {
+        let mut f = Fixture::new();
+        let hour = 3_600_000_000;
+        let nets = [
+            "192.0.2.1",
+            "198.51.100.1",
+            "203.0.113.1",
+            "100.64.0.1",
+            "198.18.0.1",
+        ];
+        let senders = [
+            "bounce-1@esp.example",
+            "prvs=0123456789=bounce-2@esp.example",
+            "Bounce-3+tag@ESP.example",
+            // Kept apart by postgrey: a number inside a word is no VERP number.
+            "bounce-a4@esp.example",
+            "other@esp.example",
+        ];
+        for (i, (ip, sender)) in nets.iter().zip(senders).enumerate() {
+            let host = format!("o{i}.esp.example");
+            let d = decision(Reason::New, Action::Greylist, &host, ip, sender, None);
+            f.record(T0 + i as i64 * hour, d);
+        }
+        let d = day_of(T0);
+        let e = f.tally.groups[&key("esp.example")].evidence(d, d).unwrap();
+        assert_eq!((e.new, e.retried_from_other_net), (5, 2));
+    }
+
+    #[test]
+    fn a_change_of_postgreys_networks_recuts_the_days_and_forgets_the_pairs() {
+        let mut f = Fixture::new();
+        multi_server_day(&mut f);
+        let d = day_of(T0);
+        let before = f.tally.groups[&key("example.com")].evidence(d, d).unwrap();
+        assert_eq!(
+            (before.distinct_nets, before.retried_from_other_net),
+            (2, 1)
+        );
+        f.grouper = Grouper::builtin().with_network(HOST_V4);
+        // The same mail again from its first address: no retry from another network, since
+        // the pairs of the /24 count are forgotten rather than compared across the change.
+        f.record(
+            T0 + 4 * 3_600_000_000,
+            decision(
+                Reason::New,
+                Action::Greylist,
+                "a.smtp.example.com",
+                "192.0.2.1",
+                "s@x",
+                None,
+            ),
+        );
+        assert_eq!(f.tally.network, HOST_V4);
+        let after = f.tally.groups[&key("example.com")].evidence(d, d).unwrap();
+        assert_eq!((after.distinct_nets, after.retried_from_other_net), (3, 1));
+        assert_eq!(after.new, 4);
     }
 
     #[test]

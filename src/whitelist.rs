@@ -69,6 +69,9 @@ pub struct Rule {
     /// The entry as written, without comment and surrounding white space.
     pub entry: String,
     pub kind: RuleKind,
+    /// The date of the `# added by postgrey-advisor on DATE` comment heading the block the
+    /// entry is in (`accept` writes one above what it appends; a blank line ends the block).
+    pub added_on: Option<jiff::civil::Date>,
 }
 
 #[derive(Debug, Clone)]
@@ -126,9 +129,22 @@ pub struct InvalidDomain {
 }
 
 /// Reads the text of one `whitelist_clients` file; `origin` names it in rules and problems.
+/// How the comment `accept` heads its blocks with begins (see `edit::dated_comment`).
+pub const ADDED_ON_PREFIX: &str = "# added by postgrey-advisor on ";
+
 pub fn parse(text: &str, origin: &str) -> Whitelist {
     let mut list = Whitelist::default();
+    let mut added_on = None;
     for (index, raw) in text.split('\n').enumerate() {
+        if raw.trim_matches(is_perl_space).is_empty() {
+            added_on = None;
+        }
+        if let Some(date) = raw
+            .trim_matches(is_perl_space)
+            .strip_prefix(ADDED_ON_PREFIX)
+        {
+            added_on = date.trim().parse().ok();
+        }
         let Some(entry) = entry_of(raw) else {
             continue;
         };
@@ -140,6 +156,7 @@ pub fn parse(text: &str, origin: &str) -> Whitelist {
                 line,
                 entry: entry.to_string(),
                 kind,
+                added_on,
             });
         }
         if let Some((kind, message)) = trouble {
@@ -232,6 +249,21 @@ impl Whitelist {
                 let address = address?;
                 self.rules.iter().find(|r| r.matches_address(address))
             })
+    }
+
+    /// The earliest entry written by `accept` (dated) that lets one of `clients` pass, by name
+    /// or by address: the line whose effect the report follows.
+    pub fn accepted_rule_for(&self, clients: &[(Option<String>, IpAddr)]) -> Option<&Rule> {
+        self.rules
+            .iter()
+            .filter(|r| r.added_on.is_some())
+            .filter(|r| {
+                clients.iter().any(|(name, address)| {
+                    r.matches_name(name.as_deref().unwrap_or(UNKNOWN_CLIENT_NAME))
+                        || r.matches_address(*address)
+                })
+            })
+            .min_by_key(|r| r.added_on)
     }
 
     /// An entry that covers `domain` and every name below it, as far as that can be told
@@ -657,6 +689,38 @@ pub fn shown_entry(entry: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_accept_appended_carry_their_date_up_to_a_blank_line() {
+        let list = parse(
+            "old.example\n\
+             # added by postgrey-advisor on 2026-11-28\n\
+             a.example\n\
+             # a note of the postmaster's\n\
+             b.example\n\
+             \n\
+             c.example\n\
+             # added by postgrey-advisor on 2026-12-01\n\
+             d.example\n",
+            "wl",
+        );
+        let dates: Vec<(&str, Option<String>)> = list
+            .rules()
+            .iter()
+            .map(|r| (r.entry.as_str(), r.added_on.map(|d| d.to_string())))
+            .collect();
+        let day = |d: &str| Some(d.to_owned());
+        assert_eq!(
+            dates,
+            [
+                ("old.example", None),
+                ("a.example", day("2026-11-28")),
+                ("b.example", day("2026-11-28")),
+                ("c.example", None),
+                ("d.example", day("2026-12-01")),
+            ]
+        );
+    }
 
     const DEBIAN: &str = include_str!("../tests/fixtures/whitelist/whitelist_clients.debian-1.37");
 

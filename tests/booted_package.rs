@@ -723,6 +723,49 @@ while True:
         );
     }
 
+    // accept --reload under systemd: the whitelist line, then SIGHUP through systemd (Debian
+    // 12's postgrey.service has no ExecReload), after which postgrey passes the accepted
+    // provider's client at once.
+    let hup = "journalctl _SYSTEMD_UNIT=postgrey.service -o cat --no-pager \
+               | grep -c -F 'HUP received: reloading whitelists...' || true";
+    let hups_before: u64 = machine.ok(hup).trim().parse().unwrap();
+    let said = machine.ok("postgrey-advisor accept --reload esp-four.net");
+    assert_eq!(
+        said,
+        "added to /etc/postgrey/whitelist_clients.local:\n  esp-four.net\n\
+         sent SIGHUP to postgrey.service (systemctl kill -s HUP --kill-whom=main \
+         postgrey.service)\n"
+    );
+    wait_for(
+        "postgrey's second reload line",
+        Duration::from_secs(30),
+        || {
+            let hups: u64 = machine.ok(hup).trim().parse().unwrap();
+            (hups == hups_before + 1).then_some(())
+        },
+    );
+    let answer = machine.ok("python3 - <<'EOF'\n\
+         import socket\n\
+         s = socket.create_connection(('127.0.0.1', 10023), timeout=30)\n\
+         name = 'o9.out.esp-four.net'\n\
+         request = {'request': 'smtpd_access_policy', 'protocol_state': 'RCPT',\n\
+         \x20   'protocol_name': 'ESMTP', 'client_address': '198.51.100.99', 'client_name': name,\n\
+         \x20   'reverse_client_name': name, 'helo_name': name, 'sender': 'news@esp-four.net',\n\
+         \x20   'recipient': 'bob@mx.pga-test.example', 'instance': 'accept.1'}\n\
+         s.sendall(''.join(f'{k}={v}\\n' for k, v in request.items()).encode() + b'\\n')\n\
+         print(s.makefile().readline().strip())\n\
+         EOF");
+    assert_eq!(answer, "action=DUNNO\n");
+    wait_for("postgrey's whitelist pass", Duration::from_secs(30), || {
+        machine
+            .ok("journalctl _SYSTEMD_UNIT=postgrey.service -o cat --no-pager")
+            .contains(
+                "action=pass, reason=client whitelist, client_name=o9.out.esp-four.net, \
+                 client_address=198.51.100.99",
+            )
+            .then_some(())
+    });
+
     // Purge leaves nothing of the package behind (the system user stays, as usual).
     let files: Vec<String> = machine
         .ok("dpkg -L postgrey-advisor")

@@ -32,7 +32,7 @@ const PLUGIN: &str = "check_postgrey_whitelist";
 const WEEK_WARNING: &str =
     "POSTGREY WHITELIST WARNING - 4 unreviewed senders: amazonses.com, +3 more";
 /// Perfdata of the week; `AGE` stands for the summary's age in seconds (checked separately).
-const WEEK_PERFDATA: &str = "unreviewed=4;0;;0 greylisted=265;;;0 groups=16;;;0 \
+const WEEK_PERFDATA: &str = "unreviewed=4;0;;0 greylisted=265;;;0 delay=574560s;;;0 groups=16;;;0 \
                              whitelisted_groups=2;;;0 age=AGEs;;;0";
 /// One long-output line per unreviewed group, most greylisted first.
 const WEEK_LONG: [&str; 4] = [
@@ -374,7 +374,7 @@ fn an_alert_clears_after_accept_without_a_new_run() {
         PluginOutput::expected(
             0,
             "POSTGREY WHITELIST OK - 2 unreviewed senders: example-isp.net, smallshop.de",
-            "unreviewed=2;2;;0 greylisted=265;;;0 groups=16;;;0 whitelisted_groups=4;;;0 \
+            "unreviewed=2;2;;0 greylisted=265;;;0 delay=574560s;;;0 groups=16;;;0 whitelisted_groups=4;;;0 \
              age=AGEs;;;0",
             &WEEK_LONG[2..]
         )
@@ -391,7 +391,7 @@ fn an_alert_clears_after_accept_without_a_new_run() {
         PluginOutput::expected(
             0,
             "POSTGREY WHITELIST OK - no unreviewed senders",
-            "unreviewed=0;0;;0 greylisted=265;;;0 groups=16;;;0 whitelisted_groups=4;;;0 \
+            "unreviewed=0;0;;0 greylisted=265;;;0 delay=574560s;;;0 groups=16;;;0 whitelisted_groups=4;;;0 \
              age=AGEs;;;0",
             &[]
         )
@@ -680,7 +680,7 @@ fn a_narrower_window_counts_only_its_days_and_the_default_is_the_runs() {
             1,
             "POSTGREY WHITELIST WARNING - 4 unreviewed senders: amazonses.com, +3 more",
             // The run's 30 days: 6 days of 35 greylistings, and mcsv.net's 10 on day 0.
-            "unreviewed=4;0;;0 greylisted=220;;;0 groups=15;;;0 whitelisted_groups=2;;;0 \
+            "unreviewed=4;0;;0 greylisted=220;;;0 delay=492480s;;;0 groups=15;;;0 whitelisted_groups=2;;;0 \
              age=AGEs;;;0",
             &[
                 "amazonses.com: 72 greylisted, candidate, verdict whitelist, suggest smtp-out.eu-west-1.amazonses.com",
@@ -700,8 +700,9 @@ fn a_narrower_window_counts_only_its_days_and_the_default_is_the_runs() {
         PluginOutput::expected(
             1,
             "POSTGREY WHITELIST WARNING - 4 unreviewed senders: amazonses.com, +3 more",
-            // 5 days of 35 greylistings; day 0's ec2 host still counts as a group.
-            "unreviewed=4;0;;0 greylisted=175;;;0 groups=15;;;0 whitelisted_groups=2;;;0 \
+            // 5 days of 35 greylistings; day 0's ec2 host still counts as a group. The delay
+            // is the run's window's (6 days of 82080 s): the summary keeps no delays per day.
+            "unreviewed=4;0;;0 greylisted=175;;;0 delay=492480s;;;0 groups=15;;;0 whitelisted_groups=2;;;0 \
              age=AGEs;;;0",
             &[
                 "amazonses.com: 60 greylisted, candidate, verdict whitelist, suggest smtp-out.eu-west-1.amazonses.com",
@@ -757,7 +758,7 @@ fn names_from_the_log_cannot_break_the_output() {
     );
     assert_eq!(
         output.perfdata,
-        "unreviewed=5;0;;0 greylisted=365;;;0 groups=17;;;0 whitelisted_groups=2;;;0 \
+        "unreviewed=5;0;;0 greylisted=365;;;0 delay=574560s;;;0 groups=17;;;0 whitelisted_groups=2;;;0 \
          age=AGEs;;;0"
     );
     assert!(
@@ -781,7 +782,7 @@ fn names_from_the_log_cannot_break_the_output() {
     assert_eq!(output.code, Some(1));
     assert_eq!(
         output.perfdata,
-        "unreviewed=5;0;;0 greylisted=365;;;0 groups=17;;;0 whitelisted_groups=2;;;0 \
+        "unreviewed=5;0;;0 greylisted=365;;;0 delay=574560s;;;0 groups=17;;;0 whitelisted_groups=2;;;0 \
          age=AGEs;;;0"
     );
     assert_eq!(output.long.len(), 5, "{:?}", output.long);

@@ -209,6 +209,7 @@ fn evidence_of(group: &Value) -> Value {
         "passed_after_delay",
         "median_delay_s",
         "max_delay_s",
+        "delay_total_s",
         "distinct_ips",
         "distinct_nets",
         "distinct_hosts",
@@ -299,6 +300,9 @@ fn report_shows_the_multi_server_retry_real_postgrey_logged_and_skips_a_forged_l
             "greylisted": 4,
             "untrusted_skipped": 1,
             "malformed": 0,
+            // The two passes after greylisting and the delays postgrey logged for them.
+            "passed_after_delay": 2,
+            "delay_total_s": ses_delay + shop_delay,
         })
     );
     assert_eq!(
@@ -317,6 +321,7 @@ fn report_shows_the_multi_server_retry_real_postgrey_logged_and_skips_a_forged_l
             "passed_after_delay": 1,
             "median_delay_s": ses_delay,
             "max_delay_s": ses_delay,
+            "delay_total_s": ses_delay,
             "distinct_ips": 2,
             "distinct_nets": 2,
             "distinct_hosts": 2,
@@ -341,6 +346,7 @@ fn report_shows_the_multi_server_retry_real_postgrey_logged_and_skips_a_forged_l
             "passed_after_delay": 1,
             "median_delay_s": shop_delay,
             "max_delay_s": shop_delay,
+            "delay_total_s": shop_delay,
             "distinct_ips": 1,
             "distinct_nets": 1,
             "distinct_hosts": 1,
@@ -361,6 +367,7 @@ fn report_shows_the_multi_server_retry_real_postgrey_logged_and_skips_a_forged_l
             "passed_after_delay": 0,
             "median_delay_s": null,
             "max_delay_s": null,
+            "delay_total_s": 0,
             "distinct_ips": 1,
             "distinct_nets": 1,
             "distinct_hosts": 0,

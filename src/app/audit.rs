@@ -38,11 +38,8 @@ fn local_beside(file: &str) -> String {
 }
 
 pub fn audit(args: &AuditArgs) -> anyhow::Result<i32> {
-    let paths = if args.whitelist.paths.is_empty() {
-        whitelist::default_paths()
-    } else {
-        args.whitelist.paths.clone()
-    };
+    let settings = super::inputs::postgrey_settings(&args.whitelist)?;
+    let (paths, _) = super::inputs::whitelist_paths(&args.whitelist, &settings);
     let mut files = Vec::new();
     for path in &paths {
         match whitelist::read_file(path) {

@@ -46,6 +46,10 @@ struct Group {
 struct Findings {
     groups: Vec<Group>,
     greylisted: u64,
+    /// The sum of the delays of the mails that passed after greylisting (seconds): over the
+    /// run's window when read from the summary (it keeps no delays per day), over `--since`
+    /// when scanned.
+    delay_total_s: u64,
     age_s: Option<i64>,
     /// The run's `--min-count`, when the summary records it.
     run_min_count: Option<u64>,
@@ -64,6 +68,15 @@ struct SummaryFile<'a> {
     groups: Vec<SummaryGroup<'a>>,
     #[serde(borrow)]
     unresolved: Vec<SummaryGroup<'a>>,
+    /// Absent from summaries written before delays were summed.
+    #[serde(default)]
+    totals: SummaryTotals,
+}
+
+#[derive(Deserialize, Default)]
+struct SummaryTotals {
+    #[serde(default)]
+    delay_total_s: u64,
 }
 
 #[derive(Deserialize)]
@@ -281,6 +294,7 @@ fn from_summary(
     Ok(Findings {
         groups,
         greylisted,
+        delay_total_s: summary.totals.delay_total_s,
         age_s: Some(age_s),
         run_min_count: summary.min_count,
     })
@@ -318,6 +332,7 @@ fn from_journal(
     Ok(Findings {
         groups,
         greylisted: report.totals.greylisted,
+        delay_total_s: report.totals.delay_total_s,
         age_s: None,
         run_min_count: None,
     })
@@ -416,11 +431,12 @@ pub fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
         .filter(|g| g.status == Status::Whitelisted)
         .count();
     let mut out = format!(
-        "{SERVICE} {state} - {} | unreviewed={count};{};{};0 greylisted={};;;0 groups={};;;0 whitelisted_groups={whitelisted};;;0",
+        "{SERVICE} {state} - {} | unreviewed={count};{};{};0 greylisted={};;;0 delay={}s;;;0 groups={};;;0 whitelisted_groups={whitelisted};;;0",
         headline(&unreviewed, state),
         warning.text,
         critical.as_ref().map_or("", |c| c.text.as_str()),
         findings.greylisted,
+        findings.delay_total_s,
         findings.groups.len(),
     );
     if let Some(age) = findings.age_s {

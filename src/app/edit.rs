@@ -18,7 +18,8 @@ use crate::cli::{AcceptArgs, IgnoreArgs};
 use crate::edit::{self, Change};
 use crate::error::Failure;
 use crate::event::ClientName;
-use crate::group::{GroupKey, Grouper, network_of};
+use crate::group::{GroupKey, Grouper};
+use crate::postgrey::Settings;
 use crate::whitelist;
 
 /// postgrey rereads its whitelists on SIGHUP; Debian 12's unit has no reload for it.
@@ -44,7 +45,41 @@ pub fn accept(args: &AcceptArgs) -> anyhow::Result<()> {
     }
     let domains = normalized(&given)?;
     let path = &args.whitelist_local;
+    let settings = crate::postgrey::load(args.postgrey_config.as_deref())?;
     let mut existing = main_whitelist_beside(path)?;
+    // When postgrey's options name its whitelist files, what it reads besides the file
+    // written to covers domains as well, and a file it does not read would change nothing.
+    let named = settings.whitelist_clients != Settings::default().whitelist_clients;
+    let beside = path.to_str().and_then(|l| l.strip_suffix(".local"));
+    let others = settings
+        .whitelist_clients
+        .iter()
+        .filter(|p| named && *p != path && p.to_str() != beside);
+    for other in others {
+        if let Some(bytes) = edit::read_optional(other)? {
+            existing.extend(whitelist::parse(
+                &String::from_utf8_lossy(&bytes),
+                &other.display().to_string(),
+            ));
+        }
+    }
+    if named && !settings.whitelist_clients.contains(path) {
+        eprintln!(
+            "postgrey-advisor: warning: postgrey does not read {} (it reads {}{}): name one of those with --whitelist-local",
+            path.display(),
+            settings
+                .whitelist_clients
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            settings
+                .config
+                .as_ref()
+                .map(|c| format!(", as its options in {} say", c.display()))
+                .unwrap_or_default()
+        );
+    }
     let added = append_new(path, args.dry_run, |before| {
         let text = before.map(String::from_utf8_lossy).unwrap_or_default();
         existing.extend(whitelist::parse(&text, &path.display().to_string()));
@@ -72,7 +107,6 @@ pub fn accept(args: &AcceptArgs) -> anyhow::Result<()> {
     })?;
     if !args.dry_run && added {
         if args.reload {
-            let settings = crate::postgrey::load(args.postgrey_config.as_deref())?;
             let done = crate::reload::reload(&settings).with_context(|| {
                 format!(
                     "{} was changed, but postgrey was not told to reread it",
@@ -88,7 +122,8 @@ pub fn accept(args: &AcceptArgs) -> anyhow::Result<()> {
 }
 
 pub fn ignore(args: &IgnoreArgs) -> anyhow::Result<()> {
-    let grouper = Grouper::builtin();
+    let settings = crate::postgrey::load(args.postgrey_config.as_deref())?;
+    let grouper = Grouper::builtin().with_network(settings.network());
     let mut entries = Vec::new();
     for input in &args.domains {
         let (entry, widened) = ignore_entry(input, &grouper)?;
@@ -134,21 +169,24 @@ fn covers(entry: &str, wanted: &str) -> bool {
 /// group of a host name, the reported block of an address or network.
 fn ignore_entry(input: &str, grouper: &Grouper) -> anyhow::Result<(String, Option<String>)> {
     let usage = |message: String| -> anyhow::Error { Failure::Usage(message).into() };
+    let network = grouper.network();
+    let (v4, v6) = (network.ipv4_prefix, network.ipv6_prefix);
     if let Ok(address) = input.parse::<std::net::IpAddr>() {
-        let block = network_of(address);
+        let block = grouper.network_of(address);
         return Ok((
             block.to_string(),
-            Some(String::from(
-                "the block unresolved clients are reported by (/24 for IPv4, /64 for IPv6)",
+            Some(format!(
+                "the block unresolved clients are reported by (/{v4} for IPv4, /{v6} for IPv6)"
             )),
         ));
     }
     if let Ok(net) = input.parse::<IpNet>() {
-        let block = network_of(net.network());
+        let block = grouper.network_of(net.network());
         if net.prefix_len() != block.prefix_len() {
+            let each = if net.network().is_ipv4() { v4 } else { v6 };
             return Err(usage(format!(
-                "{input}: unresolved clients are reported by /24 (IPv4) and /64 (IPv6) blocks, \
-                 and the ignore file matches those: ignore {block} (or each /24 of a wider network)"
+                "{input}: unresolved clients are reported by /{v4} (IPv4) and /{v6} (IPv6) blocks, \
+                 and the ignore file matches those: ignore {block} (or each /{each} of a wider network)"
             )));
         }
         let widened = (block != net).then(|| String::from("its network address"));

@@ -12,9 +12,10 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::advice::{Context, Thresholds};
-use crate::cli::{AdviceArgs, ShowArgs, SourceArgs};
+use crate::cli::{AdviceArgs, ShowArgs, SourceArgs, WhitelistFiles};
 use crate::error::Failure;
 use crate::group::Grouper;
+use crate::postgrey::Settings;
 use crate::report::{Reading, Report, assemble};
 use crate::source::journal::{self, JournalSpec, Location, MachineRead, Start, Trust};
 use crate::source::{Entry, Window, journal_files, text};
@@ -291,29 +292,46 @@ pub fn scan(
     })
 }
 
-/// The whitelist files in force: the flags' files, or Debian's two (missing ones skipped,
-/// with a note). Entries postgrey skips, or that cannot be evaluated here (Perl-only regexes), become notes:
-/// a status computed without them must say so.
-pub fn load_whitelist(files: &[PathBuf], notes: &mut Vec<String>) -> anyhow::Result<Whitelist> {
-    load_whitelist_files(files, notes).map(|(whitelist, _)| whitelist)
+/// The settings of the postgrey being advised (`--postgrey-config`, else Debian's file when
+/// it exists, else postgrey's defaults).
+pub fn postgrey_settings(files: &WhitelistFiles) -> anyhow::Result<Settings> {
+    crate::postgrey::load(files.postgrey_config.as_deref())
 }
 
-/// [`load_whitelist`], and the files it read.
+/// The whitelist files in force: the flags' files, else those postgrey reads (its
+/// `--whitelist-clients`, or Debian's two).
+pub fn whitelist_paths(files: &WhitelistFiles, settings: &Settings) -> (Vec<PathBuf>, bool) {
+    if files.paths.is_empty() {
+        (settings.whitelist_clients.clone(), false)
+    } else {
+        (files.paths.clone(), true)
+    }
+}
+
+/// The whitelist files in force (see [`whitelist_paths`]) and the files read: postgrey's own
+/// are skipped when missing, as postgrey skips them, with a note unless they are `.local`
+/// files (postgrey does not warn about those either). Entries postgrey skips, or that cannot
+/// be evaluated here (Perl-only regexes), become notes: a status computed without them must
+/// say so.
 fn load_whitelist_files(
-    files: &[PathBuf],
+    files: &WhitelistFiles,
+    settings: &Settings,
     notes: &mut Vec<String>,
 ) -> anyhow::Result<(Whitelist, Vec<PathBuf>)> {
-    let read = if files.is_empty() {
-        let defaults = whitelist::default_paths();
-        if let Some(main) = defaults.first().filter(|p| !p.exists()) {
+    let (paths, explicit) = whitelist_paths(files, settings);
+    let read = if explicit {
+        paths
+    } else {
+        for missing in paths.iter().filter(|p| !p.exists()) {
+            if missing.extension().is_some_and(|e| e == "local") {
+                continue;
+            }
             notes.push(format!(
-                "{} not found: statuses assume nothing is whitelisted (--whitelist-clients names the files)",
-                main.display()
+                "{} not found: statuses assume nothing in it is whitelisted (--whitelist-clients names the files)",
+                missing.display()
             ));
         }
-        defaults.into_iter().filter(|p| p.exists()).collect()
-    } else {
-        files.to_vec()
+        paths.into_iter().filter(|p| p.exists()).collect()
     };
     let whitelist = whitelist::load(&read)?;
     notes.extend(
@@ -338,13 +356,16 @@ pub struct AdviceInputs {
     /// The whitelist files read and the ignore file, for the report to name.
     pub whitelist_files: Vec<PathBuf>,
     pub ignore_file: PathBuf,
+    /// The settings of the postgrey advised: what its networks are, which files it reads.
+    pub postgrey: Settings,
 }
 
 impl AdviceInputs {
     pub fn load(advice: &AdviceArgs, source: &SourceArgs) -> anyhow::Result<Self> {
         let mut notes = Vec::new();
+        let postgrey = postgrey_settings(&advice.whitelist)?;
         let (whitelist, whitelist_files) =
-            load_whitelist_files(&advice.whitelist.paths, &mut notes)?;
+            load_whitelist_files(&advice.whitelist, &postgrey, &mut notes)?;
         let mut ignored = whitelist::load_ignore(&advice.ignore_file)?;
         let legacy_ignore = whitelist::load_legacy_ignore(
             &advice.legacy_ignore.legacy_ignore_file,
@@ -364,7 +385,7 @@ impl AdviceInputs {
             whitelist,
             ignored,
             legacy_ignore,
-            grouper: grouper(source)?,
+            grouper: grouper(source)?.with_network(postgrey.network()),
             thresholds: Thresholds {
                 min_count: advice.min_count,
                 ..Thresholds::default()
@@ -372,6 +393,7 @@ impl AdviceInputs {
             notes,
             whitelist_files,
             ignore_file: advice.ignore_file.clone(),
+            postgrey,
         })
     }
 
@@ -396,6 +418,7 @@ impl AdviceInputs {
             .map(|p| p.display().to_string())
             .collect();
         report.ignore_file = Some(self.ignore_file.display().to_string());
+        report.postgrey = self.postgrey.clone();
         report
     }
 }

@@ -85,10 +85,23 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         now_us.saturating_sub(keep_us)
     };
     let previous_run_us = state.last_run_us;
+    let mut host_notes = Vec::new();
     let start = resume_from(&state, !args.source.files.is_empty(), new_host_since_us);
     let known: Vec<String> = state.machines.keys().cloned().collect();
+    let network = inputs.grouper.network();
+    if state.tally.network != network {
+        if !state.tally.groups.is_empty() {
+            host_notes.push(format!(
+                "postgrey's networks changed from {} to {} since the state was saved: the days \
+                 before this run keep the retries from another network counted under the old \
+                 ones, and unresolved clients stay under their old networks until those days age out",
+                state.tally.network.describe(),
+                network.describe()
+            ));
+        }
+        state.tally.adopt_network(network);
+    }
     let outcome = scan(&args.source, start, None, &inputs.grouper, &mut state.tally)?;
-    let mut host_notes = Vec::new();
     for (machine, read) in &outcome.machines {
         let is_new_host = !machine.is_empty() && !known.is_empty() && !known.contains(machine);
         if is_new_host && read.last_realtime_us.is_some() {

@@ -143,6 +143,10 @@ pub fn body(
     suggestion_lines: &[(String, String)],
 ) -> String {
     let mut out = String::new();
+    if let Some(headline) = report.headline() {
+        wrapped(&mut out, "", "  ", &headline);
+        let _ = writeln!(out);
+    }
     let span = match (report.since_us, report.until_us) {
         // The counts are kept per UTC day: the span starts where its first day does.
         (Some(s), Some(u)) => format!("from {} to {} (whole days)", when(s), when(u)),
@@ -166,6 +170,9 @@ pub fn body(
             count(t.untrusted_skipped, "untrusted entry", "untrusted entries")
         ),
     );
+    if let Some(settings) = report.settings_words() {
+        wrapped(&mut out, "", "  ", &printable(&settings));
+    }
     match previous.delivered_us {
         Some(at) => wrapped(
             &mut out,
@@ -231,6 +238,14 @@ pub fn body(
             out,
             "\nor run: postgrey-advisor accept --reload DOMAIN...\n"
         );
+    }
+    let accepted = report.accepted_words();
+    if !accepted.is_empty() {
+        let _ = writeln!(out, "Accepted lines at work:");
+        for words in &accepted {
+            wrapped(&mut out, "  ", "    ", &printable(words));
+        }
+        let _ = writeln!(out);
     }
     let rest: Vec<&Finding> = report
         .shown(&report.groups)
@@ -394,7 +409,8 @@ mod tests {
         let text = body("mx", &report, &previous, &[]);
         let t0 = 20_000 * crate::tally::MICROS_PER_DAY;
         let expected_head = format!(
-            "Greylisting on mx from {} to {} (whole days).\n\
+            "Greylisting held no mail past its delay in 1 day.\n\n\
+             Greylisting on mx from {} to {} (whole days).\n\
              30 decisions by postgrey, 30 greylisted, 0 untrusted entries skipped.\n\
              This is the first digest.\n\n\
              Senders that need a decision (2):\n\n",
@@ -423,6 +439,40 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("Still unreviewed"), "{text}");
+    }
+
+    #[test]
+    fn the_digest_opens_with_what_greylisting_cost_and_names_postgreys_settings() {
+        let mut report = two_candidates();
+        let t0 = 20_000 * crate::tally::MICROS_PER_DAY;
+        report.until_us = Some(t0 + 7 * crate::tally::MICROS_PER_DAY);
+        report.totals.delayed = 1234;
+        report.totals.delay_total_s = 312 * 3600;
+        // esp.example passed after waiting 280 h in all, and is suggested for whitelisting.
+        let esp = report
+            .groups
+            .iter_mut()
+            .find(|f| f.key.to_string() == "esp.example")
+            .unwrap();
+        esp.evidence.delay_total_s = 280 * 3600;
+        esp.advice.verdict = Some(crate::advice::Verdict::Whitelist);
+        esp.advice.suggestion = Some(String::from("esp.example"));
+        report.postgrey = crate::postgrey::parse_options(&["--ipv4cidr=32".to_string()]).unwrap();
+        report.postgrey.config = Some("/etc/default/postgrey".into());
+        let text = body("mx", &report, &Previous::default(), &[]);
+        assert!(
+            text.starts_with(
+                "Greylisting held 1,234 mails for 312 h this week; the suggested line would have\n  \
+                 spared 280 h (90 %).\n\nGreylisting on mx from "
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\nCounted as postgrey runs (from /etc/default/postgrey): --ipv4cidr=32.\n"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

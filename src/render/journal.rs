@@ -111,7 +111,13 @@ mod tests {
             delay_s,
             client_name: Some(ClientName::Host(host.to_owned())),
             client_address: Some(ip.parse().unwrap()),
-            sender: Some(format!("bounce-{mail}@esp.example")),
+            // Bounce addresses postgrey keys apart: `bounce-1` and `bounce-2` would be one
+            // triplet to it (a number standing alone is replaced), so the later mails would be
+            // early retries rather than new.
+            sender: Some(format!(
+                "bounce-{}@esp.example",
+                ["ann", "bob", "cy", "di", "ed"][mail as usize]
+            )),
             recipient: Some("bob@example.org".to_owned()),
         };
         for mail in 0..5 {

@@ -33,9 +33,12 @@ struct JsonReport<'a> {
     last_run: Option<String>,
     min_count: u64,
     notes: &'a [String],
+    postgrey: crate::report::JsonPostgrey,
     read: Option<crate::report::JsonReading<'a>>,
     schema_version: u32,
     since: Option<String>,
+    /// The delay the suggested whitelist lines would have spared (seconds).
+    spared_delay_s: u64,
     totals: JsonTotals,
     ungrouped_greylisted: u64,
     unresolved: Unresolved<'a>,
@@ -49,28 +52,36 @@ struct JsonReport<'a> {
 struct Groups<'a> {
     findings: &'a [Finding],
     suggest_regex: bool,
+    /// postgrey's `--delay`, for what an accepted line spared (see `Accepted`).
+    delay_s: u64,
 }
 
 impl Serialize for Groups<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.findings.iter().map(|f| group(f, self.suggest_regex)))
+        serializer.collect_seq(
+            self.findings
+                .iter()
+                .map(|f| group(f, self.suggest_regex, self.delay_s)),
+        )
     }
 }
 
-struct Unresolved<'a>(&'a [Finding]);
+struct Unresolved<'a>(&'a [Finding], u64);
 
 impl Serialize for Unresolved<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(unresolved))
+        serializer.collect_seq(self.0.iter().map(|f| unresolved(f, self.1)))
     }
 }
 
 #[derive(Serialize)]
 struct JsonTotals {
     decisions: u64,
+    delay_total_s: u64,
     entries: u64,
     greylisted: u64,
     malformed: u64,
+    passed_after_delay: u64,
     postgrey_lines: u64,
     untrusted_skipped: u64,
 }
@@ -79,12 +90,17 @@ struct JsonTotals {
 /// a group's, `network` an unresolved network's).
 #[derive(Serialize)]
 struct JsonFinding<'a> {
+    /// What a line `accept` wrote did for the group since its date; `null` when no dated line
+    /// whitelists it.
+    accepted: Option<JsonAccepted<'a>>,
     addresses: &'a [std::net::IpAddr],
     /// A per-day cap was hit (the report's notes say which).
     capped: bool,
     clients: Clients<'a>,
     /// Greylistings per UTC day, `YYYY-MM-DD` → count; days without any are left out.
     daily_greylisted: BTreeMap<String, u64>,
+    /// The sum of `delay=` of the mails that passed after greylisting (seconds).
+    delay_total_s: u64,
     distinct_hosts: u64,
     distinct_ips: u64,
     distinct_nets: u64,
@@ -115,6 +131,14 @@ struct JsonFinding<'a> {
     verdict: Option<&'static str>,
 }
 
+#[derive(Serialize)]
+struct JsonAccepted<'a> {
+    entry: &'a str,
+    on: String,
+    passed_at_once: u64,
+    spared_delay_s: u64,
+}
+
 /// Every client seen as `[name, address]`, the name `null` when postgrey logged `unknown`:
 /// what `check` needs to tell whether each client is covered by name or address.
 struct Clients<'a>(&'a [(Option<String>, std::net::IpAddr)]);
@@ -143,13 +167,20 @@ pub fn date_of(day: Day) -> String {
 }
 
 /// A finding's fields; a group's own are set by [`group`].
-fn finding(f: &Finding) -> JsonFinding<'_> {
+fn finding(f: &Finding, delay_s: u64) -> JsonFinding<'_> {
     let e = &f.evidence;
     JsonFinding {
+        accepted: f.accepted.as_ref().map(|a| JsonAccepted {
+            entry: &a.entry,
+            on: a.on.to_string(),
+            passed_at_once: a.passed_at_once,
+            spared_delay_s: a.spared_delay_s(delay_s),
+        }),
         addresses: &e.ips,
         capped: e.caps.any(),
         clients: Clients(&e.clients),
         daily_greylisted: daily(&e.per_day),
+        delay_total_s: e.delay_total_s,
         distinct_hosts: e.distinct_hosts,
         distinct_ips: e.distinct_ips,
         distinct_nets: e.distinct_nets,
@@ -174,7 +205,7 @@ fn finding(f: &Finding) -> JsonFinding<'_> {
     }
 }
 
-fn group(f: &Finding, suggest_regex: bool) -> JsonFinding<'_> {
+fn group(f: &Finding, suggest_regex: bool, delay_s: u64) -> JsonFinding<'_> {
     let hosts = &f.evidence.hosts;
     JsonFinding {
         domain: Some(f.key.to_string()),
@@ -185,14 +216,14 @@ fn group(f: &Finding, suggest_regex: bool) -> JsonFinding<'_> {
                 .as_deref()
                 .map(|s| crate::whitelist::suggestion_line(s, suggest_regex)),
         ),
-        ..finding(f)
+        ..finding(f, delay_s)
     }
 }
 
-fn unresolved(f: &Finding) -> JsonFinding<'_> {
+fn unresolved(f: &Finding, delay_s: u64) -> JsonFinding<'_> {
     JsonFinding {
         network: Some(f.key.to_string()),
-        ..finding(f)
+        ..finding(f, delay_s)
     }
 }
 
@@ -214,6 +245,7 @@ fn document(report: &Report) -> JsonReport<'_> {
         folded_greylisted: meta.folded_greylisted,
         ignore_file: meta.ignore_file,
         min_count: meta.min_count,
+        postgrey: meta.postgrey,
         read: meta.read,
         schema_version: meta.schema_version,
         ungrouped_greylisted: meta.ungrouped_greylisted,
@@ -222,18 +254,22 @@ fn document(report: &Report) -> JsonReport<'_> {
         groups: Groups {
             findings: &report.groups,
             suggest_regex: report.suggest_regex,
+            delay_s: report.postgrey.delay_s,
         },
         notes: &report.notes,
         since: report.since_us.map(rfc3339),
+        spared_delay_s: report.spared_delay_s(),
         totals: JsonTotals {
             decisions: t.decisions,
+            delay_total_s: t.delay_total_s,
             entries: t.entries,
             greylisted: t.greylisted,
             malformed: t.malformed,
+            passed_after_delay: t.delayed,
             postgrey_lines: t.postgrey_lines,
             untrusted_skipped: t.untrusted_skipped,
         },
-        unresolved: Unresolved(&report.unresolved),
+        unresolved: Unresolved(&report.unresolved, report.postgrey.delay_s),
         until: report.until_us.map(rfc3339),
     }
 }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use crate::report::Report;
+use crate::report::{Finding, Report};
 
 /// Escapes a label value: backslash, double quote and line feed, per the exposition format.
 /// Other control characters cannot occur in a group name, but are dropped to be sure.
@@ -28,15 +28,11 @@ pub struct RunMetrics {
     pub duration_s: f64,
 }
 
+/// A labelled metric of the top groups: name, help, value.
+type PerGroup = (&'static str, &'static str, fn(&Finding) -> u64);
+
 pub fn render(report: &Report, run: &RunMetrics, top: usize) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP postgrey_advisor_greylisted_total Greylistings in the summary window, per sender group (top groups only)."
-    );
-    // `_total` names a counter, but these values are per window and per run and go down as well:
-    // `untyped` claims no type, so neither `rate()` nor promtool's lint misreads them.
-    let _ = writeln!(out, "# TYPE postgrey_advisor_greylisted_total untyped");
     let mut top_groups: Vec<_> = report
         .groups
         .iter()
@@ -48,17 +44,36 @@ pub fn render(report: &Report, run: &RunMetrics, top: usize) -> String {
             .cmp(&a.evidence.greylisted())
             .then_with(|| a.key.cmp(&b.key))
     });
-    for f in top_groups.iter().take(top) {
-        let _ = writeln!(
-            out,
-            "postgrey_advisor_greylisted_total{{domain=\"{}\",status=\"{}\"}} {}",
-            label_value(&f.key.to_string()),
-            f.advice.status,
-            f.evidence.greylisted()
-        );
+    // The most greylisted groups, each with a series per metric.
+    let per_group: [PerGroup; 2] = [
+        (
+            "postgrey_advisor_greylisted_total",
+            "Greylistings in the summary window, per sender group (top groups only).",
+            |f| f.evidence.greylisted(),
+        ),
+        (
+            "postgrey_advisor_delay_seconds_total",
+            "Delay of the mails that passed after greylisting in the summary window, per sender group (top groups only).",
+            |f| f.evidence.delay_total_s,
+        ),
+    ];
+    for (name, help, value) in per_group {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        // `_total` names a counter, but these values are per window and per run and go down as
+        // well: `untyped` claims no type, so neither `rate()` nor promtool's lint misreads them.
+        let _ = writeln!(out, "# TYPE {name} untyped");
+        for f in top_groups.iter().take(top) {
+            let _ = writeln!(
+                out,
+                "{name}{{domain=\"{}\",status=\"{}\"}} {}",
+                label_value(&f.key.to_string()),
+                f.advice.status,
+                value(f)
+            );
+        }
     }
     let unreviewed = report.unreviewed().count();
-    let singles: [(&str, &str, &str, String); 5] = [
+    let singles: [(&str, &str, &str, String); 7] = [
         (
             "postgrey_advisor_unreviewed_groups",
             "gauge",
@@ -70,6 +85,18 @@ pub fn render(report: &Report, run: &RunMetrics, top: usize) -> String {
             "gauge",
             "All greylistings in the summary window.",
             report.totals.greylisted.to_string(),
+        ),
+        (
+            "postgrey_advisor_window_delay_seconds",
+            "gauge",
+            "Delay of all mails that passed after greylisting in the summary window.",
+            report.totals.delay_total_s.to_string(),
+        ),
+        (
+            "postgrey_advisor_window_spared_delay_seconds",
+            "gauge",
+            "The part of it the suggested whitelist lines would have spared.",
+            report.spared_delay_s().to_string(),
         ),
         (
             "postgrey_advisor_last_run_timestamp_seconds",

@@ -183,6 +183,9 @@ pub fn write_within(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let width = width.max(MIN_WIDTH);
+    if let Some(headline) = report.headline() {
+        writeln!(out, "{}\n", wrapped(&headline, "", "  ", width))?;
+    }
     writeln!(out, "{}", wrapped(&window_words(report), "", "  ", width))?;
     if let Some(read) = report.read_words(local_time) {
         writeln!(out, "{}", wrapped(&printable(&read), "", "  ", width))?;
@@ -193,6 +196,9 @@ pub fn write_within(
         "{} postgrey lines, {} greylisted, {} untrusted skipped, {} malformed",
         t.postgrey_lines, t.greylisted, t.untrusted_skipped, t.malformed
     )?;
+    if let Some(settings) = report.settings_words() {
+        writeln!(out, "{}", wrapped(&printable(&settings), "", "  ", width))?;
+    }
     let groups: Vec<&Finding> = report.shown(&report.groups).collect();
     let hidden = report.groups.len() - groups.len();
     let unresolved: Vec<&Finding> = report.shown(&report.unresolved).collect();
@@ -252,6 +258,13 @@ pub fn write_within(
             let comment = format!("# {}: {}", printable(&f.key.to_string()), printable(rule));
             writeln!(out, "{}", wrapped(&comment, "  ", "  #   ", width))?;
             writeln!(out, "  {line}")?;
+        }
+    }
+    let accepted = report.accepted_words();
+    if !accepted.is_empty() {
+        writeln!(out, "\nAccepted lines at work:")?;
+        for words in &accepted {
+            writeln!(out, "{}", wrapped(&printable(words), "  ", "    ", width))?;
         }
     }
     for note in &report.notes {

@@ -11,10 +11,12 @@
 //!   `mx1.example.com` in the group `example.com`, `@` is the domain itself, and a name that
 //!   does not end in the domain is written absolute, with a trailing dot.
 //! - What follows from other fields is left out and rebuilt on load: the networks of a day when
-//!   they are those of its addresses (they differ only once a cap dropped some), the longest
-//!   delay when it is the longest of the delays kept, and which name came with which address
-//!   when every address of the day came with every name of the day (one name, or one address,
-//!   or no name at all: most days of most groups). Otherwise a day lists, for each of its
+//!   they are the /24 and /64 networks of its addresses (they differ only once a cap dropped
+//!   some, or when postgrey runs with other prefixes: `net` at the top then records those, and
+//!   such days list their networks), the longest delay when it is the longest of the delays
+//!   kept, the sum of the delays when the delays kept tell it, and which name came with which
+//!   address when every address of the day came with every name of the day (one name, or one
+//!   address, or no name at all: most days of most groups). Otherwise a day lists, for each of its
 //!   addresses in order, the position of the name it came with (`-1`: none), or a list of them
 //!   when it came with several.
 //! - Times are µs after the day's midnight (first seen) and after first seen (last seen).
@@ -41,6 +43,7 @@ use serde::ser::SerializeStruct as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::group::{GroupKey, network_of};
+use crate::postgrey::Network;
 use crate::tally::{
     Caps, Client, DISTINCT_CAP, Day, DayStats, DroppedSets, Folded, GroupTally, MICROS_PER_DAY,
     Name, PAIR_CARRY_OVER_US, Pairs, SortedMap, SortedSet, Tally, Totals,
@@ -55,7 +58,8 @@ fn is_default<T: Default + PartialEq>(value: &T) -> bool {
 
 /// A day bucket as stored. Field names: `n` new, `e` early_retry, `p` passed_after_delay,
 /// `k` passed_known, `w` passed_whitelisted, `r` retried_from_other_net, `dl` delays, `mx`
-/// max_delay_s (only when not the largest of `dl`), `i` ips as positions in the group's
+/// max_delay_s (only when not the largest of `dl`), `dt` delay_total_s (only when not what
+/// `dl` stands for, see [`delay_total_of`]), `i` ips as positions in the group's
 /// `i` (left out when the day saw every one of them), `nt` nets (only when not the
 /// networks of the ips), `h` how often each of the group's `h` was seen, in their order
 /// (see [`encode_counts`]), `a` the names of the addresses (see [`ClientNames`]; left out
@@ -79,6 +83,8 @@ struct DayOut<'a> {
     delays: &'a [u64],
     #[serde(rename = "mx", skip_serializing_if = "Option::is_none")]
     max_delay_s: Option<u64>,
+    #[serde(rename = "dt", skip_serializing_if = "Option::is_none")]
+    delay_total_s: Option<u64>,
     #[serde(rename = "i", skip_serializing_if = "Option::is_none")]
     ips: Option<Vec<usize>>,
     #[serde(rename = "nt", skip_serializing_if = "Option::is_none")]
@@ -116,6 +122,8 @@ struct DayIn {
     delays: Vec<u64>,
     #[serde(rename = "mx", default)]
     max_delay_s: Option<u64>,
+    #[serde(rename = "dt", default)]
+    delay_total_s: Option<u64>,
     #[serde(rename = "i", default)]
     ips: Option<Vec<usize>>,
     #[serde(rename = "nt", default)]
@@ -143,14 +151,15 @@ enum DayOutAny<'a> {
 }
 
 /// Fields of the short form, in order (see [`short_form`]).
-const SHORT_FIELDS: usize = 16;
+const SHORT_FIELDS: usize = 17;
 
 /// The short form of a day that kept at most one client (an address, a host name seen
 /// once, or both), its networks those of the address, and at most one delay, with whole
 /// seconds for its times: what `Tally::compact` leaves of a day before the detail window.
 /// Days as recorded keep the long form. The short form:
 /// `[first seen (s after midnight), last seen (s after first), n, address, host, e, p, k,
-/// w, r, delay, longest delay minus delay, caps, addresses, networks, hosts]`: address and
+/// w, r, delay, longest delay minus delay, caps, addresses, networks, hosts, sum of the
+/// delays (0: the delay times the mails that waited)]`: address and
 /// host are the client's positions in the group's lists plus one (0: none), addresses,
 /// networks and hosts the distinct counts the day had before compaction; trailing zeros
 /// are left out, so that an old day of one greylisting is `[first, 0, 1, address, host]`.
@@ -165,6 +174,12 @@ fn short_form(
         (0, []) if stats.max_delay_s.is_none() => (0, 0),
         (1.., [delay]) => (*delay, stats.max_delay_s?.checked_sub(*delay)?),
         _ => return None,
+    };
+    // The sum of the delays, when the one delay kept does not tell it (0: it does).
+    let total = if stats.delay_total_s == delay_total_of(stats.passed_after_delay, &stats.delays) {
+        0
+    } else {
+        stats.delay_total_s
     };
     // Only what compaction left: a day as recorded keeps the long form, readable as it
     // always was.
@@ -205,6 +220,7 @@ fn short_form(
         stats.dropped.ips,
         stats.dropped.nets,
         stats.dropped.hosts,
+        total,
     ];
     while form.len() > 2 && form.last() == Some(&0) {
         form.pop();
@@ -260,6 +276,7 @@ fn from_short_form(form: &[u64]) -> Result<DayIn, String> {
         retried_from_other_net: field(9),
         delays,
         max_delay_s,
+        delay_total_s: Some(field(16)).filter(|&total| total != 0),
         ips: Some(ips),
         nets: None,
         hosts,
@@ -413,6 +430,9 @@ struct TallyIn {
     totals: BTreeMap<Day, Totals>,
     #[serde(default)]
     folded: BTreeMap<Day, Folded>,
+    /// postgrey's prefix lengths (IPv4, IPv6) the tally was counted with; absent: /24, /64.
+    #[serde(rename = "net", default)]
+    network: Option<(u8, u8)>,
 }
 
 /// Counts of a day, one per name of the group's list: a positive number is the next name's
@@ -453,6 +473,19 @@ fn decode_counts(encoded: &[i64]) -> impl Iterator<Item = (usize, u64)> + '_ {
 
 fn nets_of(ips: &SortedSet<IpAddr>) -> SortedSet<IpNet> {
     ips.iter().map(|ip| network_of(*ip)).collect()
+}
+
+/// The sum of a day's delays as its sample tells it: exact when every delay was kept, the
+/// sample's mean times the mails that waited otherwise. A day stores its sum only when it is
+/// not this, and a state written before sums were kept gets this.
+fn delay_total_of(passed_after_delay: u64, delays: &[u64]) -> u64 {
+    let kept = delays.len() as u64;
+    let sum = delays.iter().fold(0u64, |sum, d| sum.saturating_add(*d));
+    if kept == 0 || kept >= passed_after_delay {
+        return sum;
+    }
+    let total = sum as f64 * passed_after_delay as f64 / kept as f64;
+    total.round() as u64
 }
 
 fn longest(delays: &[u64]) -> Option<u64> {
@@ -622,6 +655,8 @@ impl<'a> DayOut<'a> {
             max_delay_s: stats
                 .max_delay_s
                 .filter(|&max| Some(max) != longest(&stats.delays)),
+            delay_total_s: Some(stats.delay_total_s)
+                .filter(|&total| total != delay_total_of(stats.passed_after_delay, &stats.delays)),
             ips: day_ips,
             nets: (nets_of(&stats.ips) != stats.nets).then_some(stats.nets.as_slice()),
             hosts: encode_counts(&counts),
@@ -788,6 +823,9 @@ fn days_of(
             passed_whitelisted: stored.passed_whitelisted,
             retried_from_other_net: stored.retried_from_other_net,
             max_delay_s: stored.max_delay_s.or_else(|| longest(&stored.delays)),
+            delay_total_s: stored
+                .delay_total_s
+                .unwrap_or_else(|| delay_total_of(stored.passed_after_delay, &stored.delays)),
             delays: stored.delays,
             nets: match stored.nets {
                 Some(nets) => nets.into_iter().collect(),
@@ -838,7 +876,7 @@ impl GroupTally {
 
 impl Serialize for Tally {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut tally = serializer.serialize_struct("Tally", 3)?;
+        let mut tally = serializer.serialize_struct("Tally", 4)?;
         tally.serialize_field(
             "groups",
             &GroupsOut {
@@ -850,6 +888,12 @@ impl Serialize for Tally {
             tally.skip_field("folded")?;
         } else {
             tally.serialize_field("folded", &self.folded)?;
+        }
+        if self.network == Network::default() {
+            tally.skip_field("net")?;
+        } else {
+            let net = self.network;
+            tally.serialize_field("net", &(net.ipv4_prefix, net.ipv6_prefix))?;
         }
         tally.end()
     }
@@ -907,6 +951,7 @@ pub(crate) fn size_without_groups_from(tally: &Tally, from: Day) -> usize {
         groups: BTreeMap::new(),
         totals: tally.totals.range(from..).map(|(d, t)| (*d, *t)).collect(),
         folded: tally.folded.range(from..).map(|(d, f)| (*d, *f)).collect(),
+        network: tally.network,
     };
     stored_len(&skeleton)
 }
@@ -943,10 +988,25 @@ impl<'de> Deserialize<'de> for Tally {
             .flat_map(|f| [f.greylisted, f.largest])
             .try_fold(0, add_count)
             .ok_or_else(|| D::Error::custom("folded: counts beyond any real log"))?;
+        let network = match stored.network {
+            None => Network::default(),
+            Some((ipv4_prefix, ipv6_prefix)) if ipv4_prefix <= 32 && ipv6_prefix <= 128 => {
+                Network {
+                    ipv4_prefix,
+                    ipv6_prefix,
+                }
+            }
+            Some((v4, v6)) => {
+                return Err(D::Error::custom(format!(
+                    "net: /{v4}, /{v6} are no IPv4 and IPv6 prefix lengths"
+                )));
+            }
+        };
         let mut tally = Tally {
             groups: BTreeMap::new(),
             totals: stored.totals,
             folded: stored.folded,
+            network,
         };
         let mut stored_pairs = Vec::new();
         for (key, group) in stored.groups {
@@ -1055,11 +1115,11 @@ mod tests {
             ),
             (
                 r#"{"groups":{"example.com":{"d":{"3":[1]}}}}"#,
-                "group example.com: day 3: a short day has 1 fields, not 2 to 16",
+                "group example.com: day 3: a short day has 1 fields, not 2 to 17",
             ),
             (
-                r#"{"groups":{"example.com":{"d":{"3":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}}}}"#,
-                "group example.com: day 3: a short day has 17 fields, not 2 to 16",
+                r#"{"groups":{"example.com":{"d":{"3":[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]}}}}"#,
+                "group example.com: day 3: a short day has 18 fields, not 2 to 17",
             ),
             (
                 r#"{"groups":{"example.com":{"d":{"3":[0,0,1,0,0,0,0,0,0,0,300]}}}}"#,

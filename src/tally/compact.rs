@@ -37,11 +37,13 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use super::{Day, DayStats, DroppedSets, GroupTally, Name, SortedMap, SortedSet, Tally};
-use crate::group::{GroupKey, network_of};
+use crate::group::GroupKey;
 use crate::state::stored;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
@@ -189,7 +191,7 @@ impl DayStats {
         let ips: SortedSet<_> = address.into_iter().collect();
         let hosts: SortedMap<Name, u64> = host.iter().map(|h| (h.clone(), 1)).collect();
         let clients: SortedSet<_> = address.map(|ip| (ip, host.clone())).into_iter().collect();
-        let nets: SortedSet<_> = ips.iter().map(|ip| network_of(*ip)).collect();
+        let nets = nets_holding(&self.nets, &ips);
         let mut changed = false;
         if (&ips, &nets, &hosts, &clients) != (&self.ips, &self.nets, &self.hosts, &self.clients) {
             let cut = counts.ips > ips.len() as u64
@@ -275,7 +277,7 @@ impl DayStats {
                 .collect();
         }
         cut |= self.clients.len() < before;
-        let nets: SortedSet<_> = self.ips.iter().map(|ip| network_of(*ip)).collect();
+        let nets = nets_holding(&self.nets, &self.ips);
         if nets != self.nets {
             self.nets = nets;
             cut = true;
@@ -291,6 +293,15 @@ impl DayStats {
         }
         cut
     }
+}
+
+/// The networks of `nets` that hold one of `ips`: the networks of the addresses a day keeps,
+/// as they were cut when counted (postgrey's prefixes, whatever they were).
+fn nets_holding(nets: &SortedSet<IpNet>, ips: &SortedSet<IpAddr>) -> SortedSet<IpNet> {
+    nets.iter()
+        .filter(|net| ips.iter().any(|ip| net.contains(ip)))
+        .copied()
+        .collect()
 }
 
 /// `count` values spread evenly over the distribution of `values`: the middle of each of
@@ -531,7 +542,7 @@ impl Tally {
 mod tests {
     use super::*;
     use crate::event::{Action, Decision, Reason};
-    use crate::group::Grouper;
+    use crate::group::{Grouper, network_of};
     use crate::tally::tests::decision;
     use crate::tally::{Caps, MICROS_PER_DAY, day_of};
 
@@ -663,11 +674,11 @@ mod tests {
         assert_eq!(old.nets, SortedSet::from([network_of(ip)]));
         assert_eq!(
             old.hosts,
-            SortedMap::from([("a.mx.example.com".to_owned(), 1)])
+            SortedMap::from([(Name::from("a.mx.example.com"), 1)])
         );
         assert_eq!(
             old.clients,
-            SortedSet::from([(ip, Some("a.mx.example.com".to_owned()))])
+            SortedSet::from([(ip, Some(Name::from("a.mx.example.com")))])
         );
         assert_eq!(
             old.dropped,
@@ -806,7 +817,7 @@ mod tests {
             .hosts
             .iter()
             .filter(|(_, n)| **n == 3)
-            .map(|(h, _)| h.as_str())
+            .map(|(h, _)| &**h)
             .collect();
         assert_eq!(
             threes,

@@ -4,7 +4,7 @@ to the postgrey on 127.0.0.1:10023 of the system this runs on.
 
 usage: drive.py DOMAIN MAILS TAG
 
-Each of MAILS mails (sender bounce-TAG-N@DOMAIN, recipient bob@mx.pga-test.example) is
+Each of MAILS mails (sender bounce-TAG-mN@DOMAIN, recipient bob@mx.pga-test.example) is
 first tried from three servers of DOMAIN in three /24 networks, each greylisted as a new
 triplet, then retried from the first server; postgrey's policy_test_time attribute makes that
 retry 1900 s later, so it passes with delay=1900. Prints one JSON line: the requests sent and
@@ -39,7 +39,10 @@ def main():
     requests = 0
     now = int(time.time())
     for mail in range(mails):
-        sender = f"bounce-{tag}-{mail}@{domain}"
+        # A bounce address per mail that postgrey keys apart: it replaces a number standing
+        # alone (bounce-r1-3 would be bounce-r1-#, one triplet for every mail), not one inside
+        # a word.
+        sender = f"bounce-{tag}-m{mail}@{domain}"
         servers = [
             (f"o{mail}-{i}.out.{domain}", f"{net}.{10 + mail}")
             for i, net in enumerate(NETWORKS)
