@@ -9,6 +9,9 @@ use crate::group::GroupKey;
 use crate::tally::{Caps, DELAY_CAP, DISTINCT_CAP, Day, Evidence, Folded, PAIR_CAP, Tally, Totals};
 use crate::whitelist::suggestion_line;
 
+mod mx;
+pub use mx::{MxHost, mx_hosts};
+
 /// Version of the JSON report's layout (`schema_version`): raised when a field changes meaning
 /// or goes away; added fields keep it.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -66,6 +69,10 @@ pub struct Report {
     pub ignore_file: Option<String>,
     /// What the scan behind the report read, when the report comes from one.
     pub reading: Option<Reading>,
+    /// What each MX host logged, when there were several (see `report::mx`).
+    pub mx_hosts: Vec<MxHost>,
+    /// Tables show each MX host's groups too (`report --by-mx`).
+    pub by_mx: bool,
 }
 
 /// The fields of the JSON report that describe the report itself rather than the senders.
@@ -290,6 +297,8 @@ pub fn assemble(tally: &Tally, first: Day, last: Day, ctx: &Context<'_>) -> Repo
         });
     }
     let folded = tally.folded_between(first, last);
+    let mx_hosts = mx_hosts(tally, first, last);
+    let mx_note = mx::mx_note(groups.iter().chain(unresolved.iter()), &mx_hosts);
     let mut report = Report {
         totals: tally.totals_between(first, last),
         groups,
@@ -298,8 +307,10 @@ pub fn assemble(tally: &Tally, first: Day, last: Day, ctx: &Context<'_>) -> Repo
         notes: cap_notes(caps)
             .into_iter()
             .chain(folded_note(folded))
+            .chain(mx_note)
             .collect(),
         folded,
+        mx_hosts,
         ..Report::default()
     };
     let ungrouped = report.ungrouped_greylisted();

@@ -254,6 +254,9 @@ pub fn write_within(
             writeln!(out, "  {line}")?;
         }
     }
+    if report.by_mx {
+        super::by_mx::write(report, out)?;
+    }
     for note in &report.notes {
         writeln!(
             out,

@@ -31,8 +31,8 @@ pub struct Entry<'a> {
     /// The message after the syslog prefix; raw bytes, maybe not UTF-8.
     pub message: &'a [u8],
     pub origin: Origin,
-    /// The host that logged it: the syslog host field of a text line; `_HOSTNAME` of a journal
-    /// entry only when read with details (see `journal::read_with_details`).
+    /// The host that logged it: the syslog host field of a text line, `_HOSTNAME` of a journal
+    /// entry; `None` when the entry names none.
     pub host: Option<&'a [u8]>,
     /// Journal cursor, only when read with details: it costs a lookup per entry, and a pass
     /// needs only its last one.

@@ -1,0 +1,256 @@
+//! Sites with several MX hosts.
+//!
+//! A domain's MX hosts usually run a postgrey each, each with its own triplet database. A sender
+//! greylisted at one MX host that retries at another — from the same network — is greylisted
+//! there again, although a shared database would have let it pass: `retried_at_other_mx`. The
+//! host is the entry's `_HOSTNAME` (journal) or syslog host field (text).
+//!
+//! The tally keeps, per day, how many entries and greylistings each host logged (for the
+//! report's `mx_hosts`), and each group's days keep their greylistings per host
+//! (`DayStats::mx`). A pair remembers the hosts it was greylisted at as bits of a mask
+//! ([`PairTrack::mx`](super::PairTrack)), positions in the tally's list of hosts
+//! ([`MxHosts`]); hosts beyond the first [`MX_BITS`] get no bit, and their retries are not
+//! told apart.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// How many hosts a pair's mask can tell apart.
+pub const MX_BITS: usize = 64;
+
+/// What one MX host logged on one day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MxTotals {
+    /// Entries attributed to postgrey (trusted or not).
+    pub entries: u64,
+    /// `action=greylist` decisions.
+    pub greylisted: u64,
+}
+
+impl MxTotals {
+    pub fn add(&mut self, other: &MxTotals) {
+        self.entries += other.entries;
+        self.greylisted += other.greylisted;
+    }
+}
+
+/// Every host seen, in the order first seen: a host's position is its bit in pair masks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MxHosts(pub Vec<String>);
+
+impl MxHosts {
+    /// The mask bit of `host`, learning it when new; 0 beyond [`MX_BITS`] hosts.
+    pub fn bit(&mut self, host: &str) -> u64 {
+        let position = match self.0.iter().position(|known| known == host) {
+            Some(position) => position,
+            None => {
+                self.0.push(host.to_owned());
+                self.0.len() - 1
+            }
+        };
+        if position < MX_BITS { 1 << position } else { 0 }
+    }
+
+    /// The first host seen: the one a site with a single MX host has.
+    pub fn first(&self) -> Option<&str> {
+        self.0.first().map(String::as_str)
+    }
+}
+
+/// What the state file leaves out for a site whose MX hosts are `first` and no other: the
+/// greylistings of a day all at that host, every pair greylisted there (its mask bit 1).
+/// With one MX host (most sites), nothing per host is stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MxDefaults<'a> {
+    pub first: Option<&'a str>,
+}
+
+impl MxDefaults<'_> {
+    /// The greylistings per host of a day of `greylisted` greylistings.
+    pub fn day(self, greylisted: u64) -> BTreeMap<String, u64> {
+        match self.first {
+            Some(host) if greylisted > 0 => BTreeMap::from([(host.to_owned(), greylisted)]),
+            _ => BTreeMap::new(),
+        }
+    }
+
+    /// Whether `mx` is what [`MxDefaults::day`] gives.
+    pub fn is_day(self, mx: &BTreeMap<String, u64>, greylisted: u64) -> bool {
+        match (self.first, mx.len()) {
+            (_, 0) => greylisted == 0 || self.first.is_none(),
+            (Some(host), 1) => mx.get(host) == Some(&greylisted),
+            _ => false,
+        }
+    }
+
+    /// The mask of a pair.
+    pub fn mask(self) -> u64 {
+        u64::from(self.first.is_some())
+    }
+}
+
+/// The host of an entry as text; `None` when it names none.
+pub fn host_text(host: Option<&[u8]>) -> Option<std::borrow::Cow<'_, str>> {
+    host.filter(|h| !h.is_empty()).map(String::from_utf8_lossy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Action, ClientName, Decision, Reason};
+    use crate::group::{GroupKey, Grouper};
+    use crate::tally::{Tally, day_of};
+
+    const T0: i64 = 1_795_000_000_000_000;
+    const MINUTE: i64 = 60_000_000;
+
+    fn greylist(ip: &str, sender: &str) -> Decision {
+        Decision {
+            queue_id: None,
+            action: Action::Greylist,
+            reason: Some(Reason::New),
+            delay_s: None,
+            client_name: Some(ClientName::Host("mail.example.com".to_owned())),
+            client_address: Some(ip.parse().unwrap()),
+            sender: Some(sender.to_owned()),
+            recipient: Some("bob@example.org".to_owned()),
+        }
+    }
+
+    fn record(tally: &mut Tally, at: i64, host: &str, d: Decision) {
+        tally.record_decision_at(&Grouper::builtin(), at, Some(host), &d);
+    }
+
+    fn through_state_file(tally: &Tally) -> Tally {
+        serde_json::from_str(&serde_json::to_string(tally).unwrap()).unwrap()
+    }
+
+    /// Greylisted at mx1, then at mx2 from the same address: the retry a shared database saves.
+    /// From another network it is the multi-server signature instead; at mx2 again, nothing.
+    #[test]
+    fn a_pair_greylisted_again_at_another_host_is_counted_once() {
+        let mut tally = Tally::default();
+        record(&mut tally, T0, "mx1", greylist("192.0.2.1", "s@x"));
+        record(&mut tally, T0 + MINUTE, "mx2", greylist("192.0.2.1", "s@x"));
+        record(
+            &mut tally,
+            T0 + 2 * MINUTE,
+            "mx2",
+            greylist("192.0.2.1", "s@x"),
+        );
+        record(
+            &mut tally,
+            T0 + 3 * MINUTE,
+            "mx3",
+            greylist("198.51.100.1", "s@x"),
+        );
+        record(
+            &mut tally,
+            T0 + 4 * MINUTE,
+            "mx1",
+            greylist("192.0.2.9", "t@x"),
+        );
+        let key = GroupKey::Domain("example.com".to_owned());
+        let day = day_of(T0);
+        let e = tally.groups[&key].evidence(day, day).unwrap();
+        assert_eq!(e.retried_at_other_mx, 1);
+        assert_eq!(e.retried_from_other_net, 1);
+        let expected: BTreeMap<String, u64> = [("mx1", 2), ("mx2", 2), ("mx3", 1)]
+            .map(|(h, n)| (h.to_owned(), n))
+            .into();
+        assert_eq!(e.mx, expected);
+        assert_eq!(tally.mx_hosts.0, ["mx1", "mx2", "mx3"]);
+        assert_eq!(
+            tally.mx_totals[&day]["mx2"],
+            MxTotals {
+                entries: 0,
+                greylisted: 2
+            }
+        );
+
+        // The state file keeps the hosts of the day and of the pairs carried over: the next
+        // run knows `t@x` was greylisted at mx1 only.
+        let stored = serde_json::to_value(&tally).unwrap();
+        let group = &stored["groups"]["example.com"];
+        assert_eq!(
+            group["d"][day.to_string()]["g"],
+            serde_json::json!({"mx1": 2, "mx2": 2, "mx3": 1})
+        );
+        assert_eq!(group["d"][day.to_string()]["ra"], 1);
+        let mut next = through_state_file(&tally);
+        assert_eq!(next.groups[&key].days, tally.groups[&key].days);
+        assert_eq!(next.mx_totals, tally.mx_totals);
+        record(
+            &mut next,
+            T0 + 5 * MINUTE,
+            "mx2",
+            greylist("192.0.2.9", "t@x"),
+        );
+        let e = next.groups[&key].evidence(day, day).unwrap();
+        assert_eq!((e.retried_at_other_mx, e.mx["mx2"]), (2, 3));
+    }
+
+    /// A site with one MX host stores nothing per host, and loads it back as it was.
+    #[test]
+    fn one_mx_host_costs_the_state_file_nothing_per_group() {
+        let mut tally = Tally::default();
+        record(&mut tally, T0, "mx1", greylist("192.0.2.1", "s@x"));
+        record(&mut tally, T0 + MINUTE, "mx1", greylist("192.0.2.2", "t@x"));
+        let text = serde_json::to_string(&tally).unwrap();
+        let group = &serde_json::from_str::<serde_json::Value>(&text).unwrap()["groups"];
+        assert!(!group.to_string().contains("\"g\"") && !group.to_string().contains("pm"));
+        let loaded = through_state_file(&tally);
+        let days = |t: &Tally| {
+            t.groups
+                .values()
+                .map(|g| g.days.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(days(&loaded), days(&tally));
+        assert_eq!(
+            loaded
+                .groups
+                .values()
+                .next()
+                .unwrap()
+                .pairs
+                .values()
+                .map(|p| p.mx)
+                .collect::<Vec<_>>(),
+            [1, 1]
+        );
+    }
+
+    #[test]
+    fn hosts_get_bits_in_the_order_first_seen() {
+        let mut hosts = MxHosts::default();
+        assert_eq!(hosts.first(), None);
+        assert_eq!(hosts.bit("mx1"), 1);
+        assert_eq!(hosts.bit("mx2"), 2);
+        assert_eq!(hosts.bit("mx1"), 1);
+        assert_eq!(hosts.first(), Some("mx1"));
+        for i in 2..MX_BITS {
+            assert_eq!(hosts.bit(&format!("h{i}")), 1 << i);
+        }
+        assert_eq!(hosts.bit("one too many"), 0);
+        let none = MxDefaults::default();
+        let one = MxDefaults { first: Some("mx1") };
+        let mx = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+            pairs.iter().map(|(h, n)| (h.to_string(), *n)).collect()
+        };
+        assert_eq!(one.day(3), mx(&[("mx1", 3)]));
+        assert_eq!((one.day(0), none.day(3)), (mx(&[]), mx(&[])));
+        assert!(one.is_day(&mx(&[("mx1", 3)]), 3));
+        assert!(!one.is_day(&mx(&[("mx1", 2)]), 3));
+        assert!(!one.is_day(&mx(&[("mx2", 3)]), 3));
+        assert!(!one.is_day(&mx(&[]), 3));
+        assert!(one.is_day(&mx(&[]), 0));
+        assert!(none.is_day(&mx(&[]), 3));
+        assert!(!none.is_day(&mx(&[("mx1", 3)]), 3));
+        assert_eq!((one.mask(), none.mask()), (1, 0));
+        assert_eq!(host_text(Some(b"")), None);
+        assert_eq!(host_text(Some(b"mx\xff")).unwrap(), "mx\u{fffd}");
+    }
+}
