@@ -1267,6 +1267,57 @@ mod tests {
         assert_eq!(offsets(&all), vec![1, 2, 3, 5, 6, 7, 8, 9, 9, 10, 11]);
     }
 
+    /// Hosts as a plain read hands them on: the one host of a one-host journal without a lookup
+    /// per entry, each entry's own when the journal holds several.
+    #[test]
+    fn entries_carry_their_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = "1f2e3d4c5b6a47988796a5b4c3d2e1f0";
+        build_postgrey_journal(
+            dir.path(),
+            "one",
+            &[
+                (T0, Some(MACHINE), "mx1"),
+                (T0 + SECOND, Some(MACHINE), "mx1"),
+            ],
+        );
+        let spec = spec(Location::Directory(dir.path().to_path_buf()), trust());
+        let hosts = |spec: &JournalSpec, start: Start| {
+            let mut hosts = Vec::new();
+            read(spec, start, None, &mut |entry| {
+                hosts.push(String::from_utf8(entry.host.unwrap().to_vec()).unwrap());
+                Ok(())
+            })
+            .unwrap();
+            hosts
+        };
+        let mut journal = open(&spec.location).unwrap();
+        assert_eq!(
+            HostSource::of(&mut journal).unwrap(),
+            HostSource::Only(Some(b"mx1".to_vec()))
+        );
+        assert_eq!(hosts(&spec, Start::Time(None)), ["mx1", "mx1"]);
+
+        build_postgrey_journal(
+            dir.path(),
+            "two",
+            &[
+                (T0 + SECOND / 2, Some(other), "mx2"),
+                (T0 + 2 * SECOND, Some(other), "mx2"),
+            ],
+        );
+        let mut journal = open(&spec.location).unwrap();
+        assert_eq!(HostSource::of(&mut journal).unwrap(), HostSource::PerEntry);
+        assert_eq!(
+            hosts(&spec, Start::Time(None)),
+            ["mx1", "mx2", "mx1", "mx2"]
+        );
+        // Machine by machine, each after its own position.
+        let mut by_machine = hosts(&spec, after_cursors(&[]));
+        by_machine.sort();
+        assert_eq!(by_machine, ["mx1", "mx1", "mx2", "mx2"]);
+    }
+
     #[test]
     fn malformed_cursor_is_an_error_naming_it() {
         let (_dir, file) = journal_a();
