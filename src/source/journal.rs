@@ -414,7 +414,8 @@ struct Reader<'a> {
 /// host names (a directory gathered from several MX hosts) is asked entry by entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum HostSource {
-    /// Every entry of the journal has this `_HOSTNAME` (`None`: no entry has one).
+    /// The journal names only this `_HOSTNAME` (`None`: none at all); an entry without one,
+    /// which journald never writes, is taken for that host's too.
     Only(Option<Vec<u8>>),
     PerEntry,
 }
