@@ -28,7 +28,7 @@ mod compact;
 mod mx;
 mod pairs;
 pub use compact::{Compaction, Folded, Limit, TRIMMED_DELAYS, TRIMMED_DISTINCT};
-pub use mx::{MX_BITS, MxDefaults, MxHosts, MxTotals};
+pub use mx::{MX_BITS, MxCounts, MxDefaults, MxHosts, MxTotals};
 pub use pairs::{PAIR_CAP, PAIR_MEMORY_US, PairTrack, Pairs};
 
 /// Days since 1970-01-01, UTC.
@@ -130,7 +130,7 @@ pub struct DayStats {
     /// before (see `tally::mx`): what a database shared by the MX hosts would have saved.
     pub retried_at_other_mx: u64,
     /// Greylistings (`new` + `early_retry`) per MX host; empty when no host was logged.
-    pub mx: BTreeMap<String, u64>,
+    pub mx: MxCounts,
     /// The day's delays in seconds: all of them up to [`DELAY_CAP`], beyond that a uniform
     /// sample of that many (reservoir sampling, see `DayStats::add_delay`).
     pub delays: Vec<u64>,
@@ -213,7 +213,7 @@ pub struct Evidence {
     pub retried_from_other_net: u64,
     pub retried_at_other_mx: u64,
     /// Greylistings per MX host.
-    pub mx: BTreeMap<String, u64>,
+    pub mx: MxCounts,
     pub first_seen_us: i64,
     pub last_seen_us: i64,
     /// Every host seen, most frequent first (ties by name).
@@ -361,7 +361,7 @@ struct WindowStats<'a> {
     passed_whitelisted: u64,
     retried_from_other_net: u64,
     retried_at_other_mx: u64,
-    mx: BTreeMap<&'a str, u64>,
+    mx: MxCounts,
     delays: Vec<(u64, f64)>,
     max_delay_s: Option<u64>,
     ips: BTreeSet<IpAddr>,
@@ -384,7 +384,7 @@ impl<'a> WindowStats<'a> {
             passed_whitelisted: 0,
             retried_from_other_net: 0,
             retried_at_other_mx: 0,
-            mx: BTreeMap::new(),
+            mx: MxCounts::default(),
             delays: Vec::new(),
             max_delay_s: None,
             ips: BTreeSet::new(),
@@ -406,9 +406,7 @@ impl<'a> WindowStats<'a> {
         self.passed_whitelisted += day.passed_whitelisted;
         self.retried_from_other_net += day.retried_from_other_net;
         self.retried_at_other_mx += day.retried_at_other_mx;
-        for (host, count) in &day.mx {
-            *self.mx.entry(host.as_str()).or_default() += count;
-        }
+        self.mx.add_all(&day.mx);
         if !day.delays.is_empty() {
             // Exactly 1 for a day whose delays were all kept.
             let weight = day.passed_after_delay.max(day.delays.len() as u64) as f64
@@ -444,11 +442,7 @@ impl<'a> WindowStats<'a> {
             distinct_hosts: (hosts.len() as u64).max(self.dropped.hosts),
             retried_from_other_net: self.retried_from_other_net,
             retried_at_other_mx: self.retried_at_other_mx,
-            mx: self
-                .mx
-                .into_iter()
-                .map(|(host, n)| (host.to_owned(), n))
-                .collect(),
+            mx: self.mx,
             first_seen_us: self.first_seen_us,
             last_seen_us: self.last_seen_us,
             hosts: hosts.into_iter().map(|(h, _)| h.to_owned()).collect(),
@@ -585,16 +579,17 @@ impl Tally {
         if greylisted {
             self.totals_of(realtime_us).greylisted += 1;
         }
-        let mx_bit = match host {
+        let (mx_bit, mx_host) = match host {
             Some(host) if greylisted => {
                 let greylisting = MxTotals {
                     entries: 0,
                     greylisted: 1,
                 };
                 self.add_mx_totals(realtime_us, host, greylisting);
-                self.mx_hosts.bit(host)
+                let (bit, name) = self.mx_hosts.intern(host);
+                (bit, Some(name))
             }
-            _ => 0,
+            _ => (0, None),
         };
         let Some(key) = grouper.key(decision.client_name.as_ref(), decision.client_address) else {
             return;
@@ -632,13 +627,8 @@ impl Tally {
         if retried_at_other_mx {
             day.retried_at_other_mx += 1;
         }
-        if let Some(host) = host.filter(|_| greylisted) {
-            match day.mx.get_mut(host) {
-                Some(count) => *count += 1,
-                None => {
-                    day.mx.insert(host.to_owned(), 1);
-                }
-            }
+        if let Some(host) = &mx_host {
+            day.mx.add(host, 1);
         }
         match (&decision.action, &decision.reason) {
             (Action::Greylist, Some(Reason::EarlyRetry { .. })) => day.early_retry += 1,

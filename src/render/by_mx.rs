@@ -16,7 +16,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     let hosts: BTreeSet<&str> = if report.mx_hosts.is_empty() {
         shown
             .iter()
-            .flat_map(|f| f.evidence.mx.keys().map(String::as_str))
+            .flat_map(|f| f.evidence.mx.iter().map(|(host, _)| host))
             .collect()
     } else {
         report.mx_hosts.iter().map(|h| h.host.as_str()).collect()
@@ -29,7 +29,7 @@ pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         let mut rows: Vec<(String, u64)> = shown
             .iter()
             .filter_map(|f| {
-                let n = f.evidence.mx.get(host).copied().filter(|&n| n > 0)?;
+                let n = f.evidence.mx.get(host).filter(|&n| n > 0)?;
                 Some((printable(&f.key.to_string()), n))
             })
             .collect();

@@ -129,7 +129,7 @@ fn describe(f: &Finding, several_mx: bool, out: &mut String) {
             0 => String::new(),
             n => format!("; {n} greylisted again at another MX host"),
         };
-        let at = per_mx(e.mx.iter().map(|(h, n)| (h.as_str(), *n)));
+        let at = per_mx(e.mx.iter());
         wrapped(out, "  ", "    ", &format!("at {at}{again}"));
     }
     let sample = e

@@ -94,7 +94,7 @@ struct JsonFinding<'a> {
     max_delay_s: Option<u64>,
     median_delay_s: Option<u64>,
     /// Greylistings per MX host (`_HOSTNAME`, or the syslog host field).
-    mx: &'a BTreeMap<String, u64>,
+    mx: &'a crate::tally::MxCounts,
     #[serde(skip_serializing_if = "Option::is_none")]
     network: Option<String>,
     new: u64,

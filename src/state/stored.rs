@@ -43,7 +43,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::group::{GroupKey, network_of};
 use crate::tally::{
     Caps, Client, DISTINCT_CAP, Day, DayStats, DroppedSets, Folded, GroupTally, MICROS_PER_DAY,
-    MxDefaults, MxHosts, MxTotals, PAIR_CARRY_OVER_US, Pairs, Tally, Totals,
+    MxCounts, MxDefaults, MxHosts, MxTotals, PAIR_CARRY_OVER_US, Pairs, Tally, Totals,
 };
 
 /// The name of a group's domain itself among its relative host names.
@@ -100,7 +100,7 @@ struct DayOut<'a> {
     #[serde(rename = "ra", skip_serializing_if = "is_default")]
     retried_at_other_mx: u64,
     #[serde(rename = "g", skip_serializing_if = "Option::is_none")]
-    mx: Option<&'a BTreeMap<String, u64>>,
+    mx: Option<&'a MxCounts>,
 }
 
 /// [`DayOut`] as read back.
@@ -141,7 +141,7 @@ struct DayIn {
     #[serde(rename = "ra", default)]
     retried_at_other_mx: u64,
     #[serde(rename = "g", default)]
-    mx: Option<BTreeMap<String, u64>>,
+    mx: Option<MxCounts>,
 }
 
 /// A day as stored: the short form when it can be, else [`DayOut`].
@@ -757,7 +757,7 @@ fn days_of(
         counted = counts
             .into_iter()
             .chain(day_hosts.values().copied())
-            .chain(day_mx.values().copied())
+            .chain(day_mx.iter().map(|(_, n)| n))
             .try_fold(counted, add_count)
             .ok_or_else(|| format!("day {day}: counts beyond any real log"))?;
         // A day keeps at most DISTINCT_CAP of each (see `DayStats::see_client`), and its
@@ -856,8 +856,8 @@ fn mx_defaults_of(group: &GroupTally) -> MxDefaults<'_> {
             .days
             .values()
             .rev()
-            .find_map(|d| d.mx.keys().next())
-            .map(String::as_str),
+            .find_map(|d| d.mx.iter().next())
+            .map(|(host, _)| host),
     }
 }
 

@@ -13,8 +13,9 @@
 //! told apart.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// How many hosts a pair's mask can tell apart.
 pub const MX_BITS: usize = 64;
@@ -35,27 +36,116 @@ impl MxTotals {
     }
 }
 
-/// Every host seen, in the order first seen: a host's position is its bit in pair masks.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct MxHosts(pub Vec<String>);
+/// Every host seen, in the order first seen: a host's position is its bit in pair masks. Its
+/// names are shared by every count of the host ([`MxCounts`]). Stored as a list of names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MxHosts(pub Vec<Arc<str>>);
 
 impl MxHosts {
-    /// The mask bit of `host`, learning it when new; 0 beyond [`MX_BITS`] hosts.
-    pub fn bit(&mut self, host: &str) -> u64 {
-        let position = match self.0.iter().position(|known| known == host) {
+    /// The mask bit of `host` (0 beyond [`MX_BITS`] hosts) and its shared name, learning it
+    /// when new.
+    pub fn intern(&mut self, host: &str) -> (u64, Arc<str>) {
+        let position = match self.0.iter().position(|known| &**known == host) {
             Some(position) => position,
             None => {
-                self.0.push(host.to_owned());
+                self.0.push(Arc::from(host));
                 self.0.len() - 1
             }
         };
-        if position < MX_BITS { 1 << position } else { 0 }
+        let bit = if position < MX_BITS { 1 << position } else { 0 };
+        (bit, self.0[position].clone())
     }
 
     /// The first host seen: the one a site with a single MX host has.
     pub fn first(&self) -> Option<&str> {
-        self.0.first().map(String::as_str)
+        self.0.first().map(|host| &**host)
+    }
+}
+
+impl Serialize for MxHosts {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|host| &**host))
+    }
+}
+
+impl<'de> Deserialize<'de> for MxHosts {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let names = Vec::<String>::deserialize(deserializer)?;
+        Ok(MxHosts(names.into_iter().map(Arc::from).collect()))
+    }
+}
+
+/// Greylistings per MX host, by host name. A list rather than a map: a group's day of one host
+/// (most of them) costs one small allocation, its name shared with the tally's [`MxHosts`].
+/// Written and read as a JSON object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MxCounts(Vec<(Arc<str>, u64)>);
+
+impl MxCounts {
+    /// Adds `n` to `host`'s count.
+    pub fn add(&mut self, host: &Arc<str>, n: u64) {
+        match self.0.binary_search_by(|(known, _)| (**known).cmp(&**host)) {
+            Ok(at) => self.0[at].1 += n,
+            Err(at) => {
+                // Most days see one host or two: room for one more, not for four.
+                self.0.reserve_exact(1);
+                self.0.insert(at, (host.clone(), n));
+            }
+        }
+    }
+
+    /// Adds every count of `other`.
+    pub fn add_all(&mut self, other: &MxCounts) {
+        for (host, n) in &other.0 {
+            self.add(host, *n);
+        }
+    }
+
+    pub fn get(&self, host: &str) -> Option<u64> {
+        self.0
+            .binary_search_by(|(known, _)| (**known).cmp(host))
+            .ok()
+            .map(|at| self.0[at].1)
+    }
+
+    /// (host, count) by host name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.0.iter().map(|(host, n)| (&**host, *n))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<const N: usize> From<[(&str, u64); N]> for MxCounts {
+    fn from(counts: [(&str, u64); N]) -> Self {
+        let mut mx = MxCounts::default();
+        for (host, n) in counts {
+            mx.add(&Arc::from(host), n);
+        }
+        mx
+    }
+}
+
+impl Serialize for MxCounts {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for MxCounts {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = BTreeMap::<String, u64>::deserialize(deserializer)?;
+        Ok(MxCounts(
+            map.into_iter()
+                .map(|(host, n)| (Arc::from(host), n))
+                .collect(),
+        ))
     }
 }
 
@@ -69,18 +159,18 @@ pub struct MxDefaults<'a> {
 
 impl MxDefaults<'_> {
     /// The greylistings per host of a day of `greylisted` greylistings.
-    pub fn day(self, greylisted: u64) -> BTreeMap<String, u64> {
+    pub fn day(self, greylisted: u64) -> MxCounts {
         match self.first {
-            Some(host) if greylisted > 0 => BTreeMap::from([(host.to_owned(), greylisted)]),
-            _ => BTreeMap::new(),
+            Some(host) if greylisted > 0 => MxCounts::from([(host, greylisted)]),
+            _ => MxCounts::default(),
         }
     }
 
     /// Whether `mx` is what [`MxDefaults::day`] gives.
-    pub fn is_day(self, mx: &BTreeMap<String, u64>, greylisted: u64) -> bool {
+    pub fn is_day(self, mx: &MxCounts, greylisted: u64) -> bool {
         match (self.first, mx.len()) {
             (_, 0) => greylisted == 0 || self.first.is_none(),
-            (Some(host), 1) => mx.get(host) == Some(&greylisted),
+            (Some(host), 1) => mx.get(host) == Some(greylisted),
             _ => false,
         }
     }
@@ -157,11 +247,9 @@ mod tests {
         let e = tally.groups[&key].evidence(day, day).unwrap();
         assert_eq!(e.retried_at_other_mx, 1);
         assert_eq!(e.retried_from_other_net, 1);
-        let expected: BTreeMap<String, u64> = [("mx1", 2), ("mx2", 2), ("mx3", 1)]
-            .map(|(h, n)| (h.to_owned(), n))
-            .into();
-        assert_eq!(e.mx, expected);
-        assert_eq!(tally.mx_hosts.0, ["mx1", "mx2", "mx3"]);
+        assert_eq!(e.mx, MxCounts::from([("mx2", 2), ("mx1", 2), ("mx3", 1)]));
+        let hosts: Vec<&str> = tally.mx_hosts.0.iter().map(|h| &**h).collect();
+        assert_eq!(hosts, ["mx1", "mx2", "mx3"]);
         assert_eq!(
             tally.mx_totals[&day]["mx2"],
             MxTotals {
@@ -189,7 +277,7 @@ mod tests {
             greylist("192.0.2.9", "t@x"),
         );
         let e = next.groups[&key].evidence(day, day).unwrap();
-        assert_eq!((e.retried_at_other_mx, e.mx["mx2"]), (2, 3));
+        assert_eq!((e.retried_at_other_mx, e.mx.get("mx2")), (2, Some(3)));
     }
 
     /// A site with one MX host stores nothing per host, and loads it back as it was.
@@ -227,18 +315,24 @@ mod tests {
     fn hosts_get_bits_in_the_order_first_seen() {
         let mut hosts = MxHosts::default();
         assert_eq!(hosts.first(), None);
-        assert_eq!(hosts.bit("mx1"), 1);
-        assert_eq!(hosts.bit("mx2"), 2);
-        assert_eq!(hosts.bit("mx1"), 1);
-        assert_eq!(hosts.first(), Some("mx1"));
+        let mut bit = |host: &str| hosts.intern(host).0;
+        assert_eq!(bit("mx1"), 1);
+        assert_eq!(bit("mx2"), 2);
+        assert_eq!(bit("mx1"), 1);
         for i in 2..MX_BITS {
-            assert_eq!(hosts.bit(&format!("h{i}")), 1 << i);
+            assert_eq!(bit(&format!("h{i}")), 1 << i);
         }
-        assert_eq!(hosts.bit("one too many"), 0);
+        assert_eq!(bit("one too many"), 0);
+        assert_eq!(hosts.first(), Some("mx1"));
+        assert_eq!(&*hosts.intern("mx2").1, "mx2");
         let none = MxDefaults::default();
         let one = MxDefaults { first: Some("mx1") };
-        let mx = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
-            pairs.iter().map(|(h, n)| (h.to_string(), *n)).collect()
+        let mx = |pairs: &[(&str, u64)]| {
+            let mut counts = MxCounts::default();
+            for (host, n) in pairs {
+                counts.add(&Arc::from(*host), *n);
+            }
+            counts
         };
         assert_eq!(one.day(3), mx(&[("mx1", 3)]));
         assert_eq!((one.day(0), none.day(3)), (mx(&[]), mx(&[])));
