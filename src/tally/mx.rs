@@ -75,50 +75,72 @@ impl<'de> Deserialize<'de> for MxHosts {
     }
 }
 
-/// Greylistings per MX host, by host name. A list rather than a map: a group's day of one host
-/// (most of them) costs one small allocation, its name shared with the tally's [`MxHosts`].
-/// Written and read as a JSON object.
+/// Greylistings per MX host, by host name. Most groups' days see one host: that one is kept
+/// inline, without an allocation, its name shared with the tally's [`MxHosts`]; several are a
+/// list sorted by name. Written and read as a JSON object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MxCounts(Vec<(Arc<str>, u64)>);
+pub enum MxCounts {
+    #[default]
+    None,
+    One((Arc<str>, u64)),
+    /// Two or more.
+    Several(Vec<(Arc<str>, u64)>),
+}
 
 impl MxCounts {
+    fn as_slice(&self) -> &[(Arc<str>, u64)] {
+        match self {
+            MxCounts::None => &[],
+            MxCounts::One(count) => std::slice::from_ref(count),
+            MxCounts::Several(counts) => counts,
+        }
+    }
+
     /// Adds `n` to `host`'s count.
     pub fn add(&mut self, host: &Arc<str>, n: u64) {
-        match self.0.binary_search_by(|(known, _)| (**known).cmp(&**host)) {
-            Ok(at) => self.0[at].1 += n,
-            Err(at) => {
-                // Most days see one host or two: room for one more, not for four.
-                self.0.reserve_exact(1);
-                self.0.insert(at, (host.clone(), n));
+        match self {
+            MxCounts::None => *self = MxCounts::One((host.clone(), n)),
+            MxCounts::One((known, count)) if **known == **host => *count += n,
+            MxCounts::One(known) => {
+                let mut counts = vec![known.clone(), (host.clone(), n)];
+                counts.sort_by(|a, b| a.0.cmp(&b.0));
+                *self = MxCounts::Several(counts);
+            }
+            MxCounts::Several(counts) => {
+                match counts.binary_search_by(|(known, _)| (**known).cmp(&**host)) {
+                    Ok(at) => counts[at].1 += n,
+                    Err(at) => counts.insert(at, (host.clone(), n)),
+                }
             }
         }
     }
 
     /// Adds every count of `other`.
     pub fn add_all(&mut self, other: &MxCounts) {
-        for (host, n) in &other.0 {
+        for (host, n) in other.as_slice() {
             self.add(host, *n);
         }
     }
 
     pub fn get(&self, host: &str) -> Option<u64> {
-        self.0
+        let counts = self.as_slice();
+        counts
             .binary_search_by(|(known, _)| (**known).cmp(host))
             .ok()
-            .map(|at| self.0[at].1)
+            .map(|at| counts[at].1)
     }
 
     /// (host, count) by host name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.0.iter().map(|(host, n)| (&**host, *n))
+        self.as_slice().iter().map(|(host, n)| (&**host, *n))
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.as_slice().len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.as_slice().is_empty()
     }
 }
 
@@ -141,11 +163,11 @@ impl Serialize for MxCounts {
 impl<'de> Deserialize<'de> for MxCounts {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let map = BTreeMap::<String, u64>::deserialize(deserializer)?;
-        Ok(MxCounts(
-            map.into_iter()
-                .map(|(host, n)| (Arc::from(host), n))
-                .collect(),
-        ))
+        let mut counts = MxCounts::default();
+        for (host, n) in map {
+            counts.add(&Arc::from(host), n);
+        }
+        Ok(counts)
     }
 }
 
