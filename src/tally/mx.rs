@@ -203,9 +203,16 @@ impl MxDefaults<'_> {
     }
 }
 
-/// The host of an entry as text; `None` when it names none.
+/// The host of an entry as text; `None` when it names none. The host field of a text log is
+/// whatever the line says: a name with characters no host name has (controls, hidden Unicode,
+/// a backslash) is kept escaped (`escape::printable`), so that no sink ever receives them.
 pub fn host_text(host: Option<&[u8]>) -> Option<std::borrow::Cow<'_, str>> {
-    host.filter(|h| !h.is_empty()).map(String::from_utf8_lossy)
+    let host = host.filter(|h| !h.is_empty())?;
+    if host.iter().all(|&b| b.is_ascii_graphic() && b != b'\\') {
+        return Some(String::from_utf8_lossy(host));
+    }
+    let text = String::from_utf8_lossy(host);
+    Some(std::borrow::Cow::Owned(crate::escape::printable(&text)))
 }
 
 #[cfg(test)]
@@ -368,5 +375,7 @@ mod tests {
         assert_eq!((one.mask(), none.mask()), (1, 0));
         assert_eq!(host_text(Some(b"")), None);
         assert_eq!(host_text(Some(b"mx\xff")).unwrap(), "mx\u{fffd}");
+        assert_eq!(host_text(Some(b"mx\x7f\\")).unwrap(), "mx\\x7f\\\\");
+        assert_eq!(host_text(Some(b"mx-1.example")).unwrap(), "mx-1.example");
     }
 }
