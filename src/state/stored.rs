@@ -893,13 +893,37 @@ impl Serialize for Tally {
         } else {
             tally.serialize_field("mx_hosts", &self.mx_hosts)?;
         }
-        if self.mx_totals.is_empty() {
+        if self.mx_totals.is_empty() || self.mx_totals == implied_mx_totals(self) {
             tally.skip_field("mx_totals")?;
         } else {
             tally.serialize_field("mx_totals", &self.mx_totals)?;
         }
         tally.end()
     }
+}
+
+/// What each host logged per day at a site of one MX host: what the totals say. The state file
+/// leaves it out then.
+fn implied_mx_totals(tally: &Tally) -> BTreeMap<Day, BTreeMap<String, MxTotals>> {
+    let Some(host) = tally
+        .mx_hosts
+        .first()
+        .filter(|_| tally.mx_hosts.0.len() == 1)
+    else {
+        return BTreeMap::new();
+    };
+    tally
+        .totals
+        .iter()
+        .filter(|(_, t)| t.entries > 0 || t.greylisted > 0)
+        .map(|(day, t)| {
+            let totals = MxTotals {
+                entries: t.entries,
+                greylisted: t.greylisted,
+            };
+            (*day, BTreeMap::from([(host.to_owned(), totals)]))
+        })
+        .collect()
 }
 
 /// Counts the bytes written to it.
@@ -1005,6 +1029,9 @@ impl<'de> Deserialize<'de> for Tally {
             mx_hosts: stored.mx_hosts,
             mx_totals: stored.mx_totals,
         };
+        if tally.mx_totals.is_empty() {
+            tally.mx_totals = implied_mx_totals(&tally);
+        }
         let first_mx = tally.mx_hosts.first().map(str::to_owned);
         let mx = MxDefaults {
             first: first_mx.as_deref(),

@@ -119,10 +119,11 @@ impl Pairs {
         elsewhere
     }
 
-    /// Whether `pair` was greylisted from `net` within [`PAIR_MEMORY_US`] before `realtime_us`.
+    /// Whether `pair` was greylisted from `net` within [`PAIR_MEMORY_US`] of `realtime_us`,
+    /// before or after: another host's entries may arrive later with older stamps.
     pub(crate) fn knows(&self, pair: u64, net: &IpNet, realtime_us: i64) -> bool {
         self.tracks.get(&pair).is_some_and(|track| {
-            realtime_us - track.last_us <= PAIR_MEMORY_US && track.nets.contains(net)
+            (realtime_us - track.last_us).abs() <= PAIR_MEMORY_US && track.nets.contains(net)
         })
     }
 
