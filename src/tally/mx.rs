@@ -309,6 +309,34 @@ mod tests {
         assert_eq!((e.retried_at_other_mx, e.mx.get("mx2")), (2, Some(3)));
     }
 
+    /// Another host's entries arriving later with older stamps count only within the pair
+    /// memory of the greylisting remembered, as one pass in time order would count them.
+    #[test]
+    fn a_late_host_counts_only_within_the_pair_memory() {
+        let day = 86_400_000_000;
+        let mut tally = Tally::default();
+        record(
+            &mut tally,
+            T0 + 6 * day,
+            "mx1",
+            greylist("192.0.2.1", "s@x"),
+        );
+        record(
+            &mut tally,
+            T0 + 6 * day,
+            "mx1",
+            greylist("192.0.2.1", "t@x"),
+        );
+        let mut next = through_state_file(&tally);
+        record(&mut next, T0, "mx2", greylist("192.0.2.1", "s@x"));
+        record(&mut next, T0 + 2 * day, "mx2", greylist("192.0.2.1", "t@x"));
+        let key = GroupKey::Domain("example.com".to_owned());
+        let e = next.groups[&key]
+            .evidence(day_of(T0), day_of(T0 + 6 * day))
+            .unwrap();
+        assert_eq!(e.retried_at_other_mx, 1);
+    }
+
     /// A site with one MX host stores nothing per host, and loads it back as it was.
     #[test]
     fn one_mx_host_costs_the_state_file_nothing_per_group() {
