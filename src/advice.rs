@@ -307,7 +307,16 @@ pub fn verdict(key: &GroupKey, evidence: &Evidence, t: &Thresholds) -> Option<(V
         GroupKey::Domain(domain) => Some(domain.as_str()),
         GroupKey::Network(_) => None,
     };
-    let came_back = evidence.passed_after_delay + evidence.retried_from_other_net;
+    // A retry greylisted again at another MX host is a sender that came back like a real MTA
+    // does, but no sign of several sending servers: it counts in the return share, never
+    // towards `multi_server` (the fix for it is the site's, see `report::mx`).
+    let came_back = evidence.passed_after_delay
+        + evidence.retried_from_other_net
+        + evidence.retried_at_other_mx;
+    let at_other_mx = match evidence.retried_at_other_mx {
+        0 => String::new(),
+        n => format!("; {n} greylisted again at another MX host"),
+    };
     let return_share = share(came_back, evidence.new.max(1));
     let dynamic = evidence
         .hosts
@@ -329,12 +338,12 @@ pub fn verdict(key: &GroupKey, evidence: &Evidence, t: &Thresholds) -> Option<(V
         // called multi-server.
         let why = if multi_server {
             format!(
-                "multi-server sender: {} of {} greylistings retried from another network, {} passed after delay{delay}",
+                "multi-server sender: {} of {} greylistings retried from another network, {} passed after delay{delay}{at_other_mx}",
                 evidence.retried_from_other_net, evidence.new, evidence.passed_after_delay
             )
         } else {
             format!(
-                "mail passed only after long waits: {} of {} greylistings passed after delay{delay}, {} retried from another network",
+                "mail passed only after long waits: {} of {} greylistings passed after delay{delay}, {} retried from another network{at_other_mx}",
                 evidence.passed_after_delay, evidence.new, evidence.retried_from_other_net
             )
         };
@@ -364,7 +373,7 @@ pub fn verdict(key: &GroupKey, evidence: &Evidence, t: &Thresholds) -> Option<(V
         return Some((Verdict::SpamLike, why));
     }
     let why = format!(
-        "{} from {} in {}, {} came back{delay}",
+        "{} from {} in {}, {} came back{delay}{at_other_mx}",
         counted(greylisted, "greylisting", "greylistings"),
         counted(evidence.distinct_ips, "address", "addresses"),
         counted(evidence.distinct_nets, "network", "networks"),
@@ -716,6 +725,50 @@ mod tests {
             why,
             "mail passed only after long waits: 12 of 16 greylistings passed after delay, median wait 2h, 0 retried from another network"
         );
+    }
+
+    /// Retries greylisted again at another MX host count as mail that came back, never as
+    /// evidence of several sending servers.
+    #[test]
+    fn retries_at_another_mx_come_back_but_make_no_multi_server_sender() {
+        let t = Thresholds::default();
+        let mut twice = evidence(&["mail.twice.example"], &["192.0.2.9"]);
+        twice.new = 20;
+        twice.passed_after_delay = 2;
+        twice.median_delay_s = Some(600);
+        let key = domain("twice.example");
+        // 2 of 20 came back: at most the spam share, but from one address only.
+        assert_eq!(
+            verdict(&key, &twice, &t).unwrap(),
+            (
+                Verdict::Review,
+                "20 greylistings from 1 address in 0 networks, 2 came back, median wait 10m"
+                    .to_owned()
+            )
+        );
+        twice.retried_at_other_mx = 8;
+        twice.retried_from_other_net = 0;
+        assert_eq!(
+            verdict(&key, &twice, &t).unwrap(),
+            (
+                Verdict::Review,
+                "20 greylistings from 1 address in 0 networks, 10 came back, median wait 10m; \
+                 8 greylisted again at another MX host"
+                    .to_owned()
+            )
+        );
+        // With long waits, the return share it adds makes the whitelist verdict.
+        twice.median_delay_s = Some(3600);
+        twice.retried_at_other_mx = 3;
+        let (v, why) = verdict(&key, &twice, &t).unwrap();
+        assert_eq!(v, Verdict::Whitelist);
+        assert_eq!(
+            why,
+            "mail passed only after long waits: 2 of 20 greylistings passed after delay, median \
+             wait 1h, 0 retried from another network; 3 greylisted again at another MX host"
+        );
+        twice.retried_at_other_mx = 2;
+        assert_eq!(verdict(&key, &twice, &t).unwrap().0, Verdict::Review);
     }
 
     #[test]

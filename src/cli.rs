@@ -207,6 +207,10 @@ pub struct ReportArgs {
     pub scan: ScanArgs,
     #[command(flatten)]
     pub show: ShowArgs,
+    /// With the table: a table per MX host (`_HOSTNAME`, or the syslog host field) of the
+    /// groups it greylisted.
+    #[arg(long)]
+    pub by_mx: bool,
     /// Output format.
     #[arg(
         long,

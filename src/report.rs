@@ -12,6 +12,9 @@ use crate::tally::{
 };
 use crate::whitelist::suggestion_line;
 
+mod mx;
+pub use mx::{MxHost, mx_hosts};
+
 /// Version of the JSON report's layout (`schema_version`): raised when a field changes meaning
 /// or goes away; added fields keep it.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -138,6 +141,10 @@ pub struct Report {
     pub reading: Option<Reading>,
     /// The settings of the postgrey advised (its defaults unless its options file says other).
     pub postgrey: Settings,
+    /// What each MX host logged, when there were several (see `report::mx`).
+    pub mx_hosts: Vec<MxHost>,
+    /// Tables show each MX host's groups too (`report --by-mx`).
+    pub by_mx: bool,
 }
 
 /// The fields of the JSON report that describe the report itself rather than the senders.
@@ -524,6 +531,8 @@ pub fn assemble(tally: &Tally, first: Day, last: Day, ctx: &Context<'_>) -> Repo
         });
     }
     let folded = tally.folded_between(first, last);
+    let mx_hosts = mx_hosts(tally, first, last);
+    let mx_note = mx::mx_note(groups.iter().chain(unresolved.iter()), &mx_hosts);
     let mut report = Report {
         totals: tally.totals_between(first, last),
         groups,
@@ -532,8 +541,10 @@ pub fn assemble(tally: &Tally, first: Day, last: Day, ctx: &Context<'_>) -> Repo
         notes: cap_notes(caps)
             .into_iter()
             .chain(folded_note(folded))
+            .chain(mx_note)
             .collect(),
         folded,
+        mx_hosts,
         ..Report::default()
     };
     let ungrouped = report.ungrouped_greylisted();

@@ -28,9 +28,11 @@ use crate::postgrey::Network;
 use crate::source::{Entry, Origin};
 
 mod compact;
+mod mx;
 mod pairs;
 mod sorted;
 pub use compact::{Compaction, Folded, Limit, TRIMMED_DELAYS, TRIMMED_DISTINCT};
+pub use mx::{MX_BITS, MxCounts, MxDefaults, MxHosts, MxTotals};
 pub use pairs::{PAIR_CAP, PAIR_MEMORY_US, PairTrack, Pairs};
 pub use sorted::{SortedMap, SortedSet};
 
@@ -145,6 +147,11 @@ pub struct DayStats {
     /// Passed because of `client whitelist` or `client AWL`.
     pub passed_whitelisted: u64,
     pub retried_from_other_net: u64,
+    /// Greylisted again at another MX host, from a network the pair was greylisted from
+    /// before (see `tally::mx`): what a database shared by the MX hosts would have saved.
+    pub retried_at_other_mx: u64,
+    /// Greylistings (`new` + `early_retry`) per MX host; empty when no host was logged.
+    pub mx: MxCounts,
     /// The day's delays in seconds: all of them up to [`DELAY_CAP`], beyond that a uniform
     /// sample of that many (reservoir sampling, see `DayStats::add_delay`).
     pub delays: Vec<u64>,
@@ -212,6 +219,10 @@ pub struct Tally {
     /// The networks postgrey keyed its triplets by when this tally was counted: the networks
     /// of the days' sets, of the pairs and of unresolved groups. See [`Tally::adopt_network`].
     pub network: Network,
+    /// Every MX host seen (see `tally::mx`).
+    pub mx_hosts: MxHosts,
+    /// What each MX host logged, per day.
+    pub mx_totals: BTreeMap<Day, BTreeMap<String, MxTotals>>,
 }
 
 /// A group's evidence over a window: what `report` prints.
@@ -230,6 +241,9 @@ pub struct Evidence {
     pub distinct_nets: u64,
     pub distinct_hosts: u64,
     pub retried_from_other_net: u64,
+    pub retried_at_other_mx: u64,
+    /// Greylistings per MX host.
+    pub mx: MxCounts,
     pub first_seen_us: i64,
     pub last_seen_us: i64,
     /// Every host seen, most frequent first (ties by name).
@@ -386,6 +400,8 @@ struct WindowStats<'a> {
     passed_known: u64,
     passed_whitelisted: u64,
     retried_from_other_net: u64,
+    retried_at_other_mx: u64,
+    mx: MxCounts,
     delays: Vec<(u64, f64)>,
     max_delay_s: Option<u64>,
     delay_total_s: u64,
@@ -408,6 +424,8 @@ impl<'a> WindowStats<'a> {
             passed_known: 0,
             passed_whitelisted: 0,
             retried_from_other_net: 0,
+            retried_at_other_mx: 0,
+            mx: MxCounts::default(),
             delays: Vec::new(),
             max_delay_s: None,
             delay_total_s: 0,
@@ -429,6 +447,8 @@ impl<'a> WindowStats<'a> {
         self.passed_known += day.passed_known;
         self.passed_whitelisted += day.passed_whitelisted;
         self.retried_from_other_net += day.retried_from_other_net;
+        self.retried_at_other_mx += day.retried_at_other_mx;
+        self.mx.add_all(&day.mx);
         if !day.delays.is_empty() {
             // Exactly 1 for a day whose delays were all kept.
             let weight = day.passed_after_delay.max(day.delays.len() as u64) as f64
@@ -465,6 +485,8 @@ impl<'a> WindowStats<'a> {
             distinct_nets: (self.nets.len() as u64).max(self.dropped.nets),
             distinct_hosts: (hosts.len() as u64).max(self.dropped.hosts),
             retried_from_other_net: self.retried_from_other_net,
+            retried_at_other_mx: self.retried_at_other_mx,
+            mx: self.mx,
             first_seen_us: self.first_seen_us,
             last_seen_us: self.last_seen_us,
             hosts: hosts.into_iter().map(|(h, _)| h.to_owned()).collect(),
@@ -546,43 +568,92 @@ impl Tally {
         self.totals.entry(day_of(realtime_us)).or_default()
     }
 
+    /// Adds to what the MX host `host` logged on the day of `realtime_us`.
+    fn add_mx_totals(&mut self, realtime_us: i64, host: &str, add: MxTotals) {
+        let day = self.mx_totals.entry(day_of(realtime_us)).or_default();
+        match day.get_mut(host) {
+            Some(totals) => totals.add(&add),
+            None => {
+                day.insert(host.to_owned(), add);
+            }
+        }
+    }
+
     /// Takes one entry through parse → group → tally.
     pub fn ingest(&mut self, grouper: &Grouper, entry: &Entry<'_>) {
         let at = entry.realtime_us;
         self.totals_of(at).entries += 1;
+        let host = mx::host_text(entry.host);
+        if let Some(host) = &host {
+            let entry = MxTotals {
+                entries: 1,
+                greylisted: 0,
+            };
+            self.add_mx_totals(at, host, entry);
+        }
         if entry.origin == Origin::Untrusted {
             self.totals_of(at).untrusted_skipped += 1;
             return;
         }
         self.totals_of(at).postgrey_lines += 1;
         match crate::event::parse(entry.message) {
-            Ok(Event::Decision(decision)) => self.record_decision(grouper, at, &decision),
+            Ok(Event::Decision(decision)) => {
+                self.record_decision_at(grouper, at, host.as_deref(), &decision)
+            }
             Ok(_) => {}
             Err(_) => self.totals_of(at).malformed += 1,
         }
     }
 
-    /// Records one policy decision at `realtime_us`.
+    /// Records one policy decision at `realtime_us`, of no known MX host.
     pub fn record_decision(&mut self, grouper: &Grouper, realtime_us: i64, decision: &Decision) {
+        self.record_decision_at(grouper, realtime_us, None, decision);
+    }
+
+    /// Records one policy decision at `realtime_us`, logged by the MX host `host`.
+    pub fn record_decision_at(
+        &mut self,
+        grouper: &Grouper,
+        realtime_us: i64,
+        host: Option<&str>,
+        decision: &Decision,
+    ) {
         let network = grouper.network();
         if network != self.network {
             self.adopt_network(network);
         }
         self.totals_of(realtime_us).decisions += 1;
-        if decision.action == Action::Greylist {
+        let greylisted = decision.action == Action::Greylist;
+        if greylisted {
             self.totals_of(realtime_us).greylisted += 1;
         }
+        let (mx_bit, mx_host) = match host {
+            Some(host) if greylisted => {
+                let greylisting = MxTotals {
+                    entries: 0,
+                    greylisted: 1,
+                };
+                self.add_mx_totals(realtime_us, host, greylisting);
+                let (bit, name) = self.mx_hosts.intern(host);
+                (bit, Some(name))
+            }
+            _ => (0, None),
+        };
         let Some(key) = grouper.key(decision.client_name.as_ref(), decision.client_address) else {
             return;
         };
         let group = self.groups.entry(key).or_default();
+        let mut retried_at_other_mx = false;
         let retried_elsewhere = match (&decision.action, &decision.reason, decision.client_address)
         {
             (Action::Greylist, Some(Reason::New), Some(address)) => {
                 let pair = pair_hash(decision.sender.as_deref(), decision.recipient.as_deref());
-                group
-                    .pairs
-                    .greylisted_from(pair, network.of(address), realtime_us)
+                let net = network.of(address);
+                let known_net = group.pairs.knows(pair, &net, realtime_us);
+                let retried = group.pairs.greylisted_from(pair, net, realtime_us);
+                retried_at_other_mx =
+                    retried.is_some() && group.pairs.greylisted_at(pair, mx_bit) && known_net;
+                retried
             }
             _ => Some(false),
         };
@@ -600,6 +671,12 @@ impl Tally {
             Some(true) => day.retried_from_other_net += 1,
             Some(false) => {}
             None => day.caps.pairs = true,
+        }
+        if retried_at_other_mx {
+            day.retried_at_other_mx += 1;
+        }
+        if let Some(host) = &mx_host {
+            day.mx.add(host, 1);
         }
         match (&decision.action, &decision.reason) {
             (Action::Greylist, Some(Reason::EarlyRetry { .. })) => day.early_retry += 1,
@@ -642,6 +719,7 @@ impl Tally {
     pub fn prune(&mut self, first_kept: Day, pair_cutoff_us: i64) {
         self.totals.retain(|day, _| *day >= first_kept);
         self.folded.retain(|day, _| *day >= first_kept);
+        self.mx_totals.retain(|day, _| *day >= first_kept);
         for group in self.groups.values_mut() {
             group.days.retain(|day, _| *day >= first_kept);
             group.forget_pairs_before(pair_cutoff_us);

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use common::{Journald, bin_path};
+use common::{ExportEntry, JournalFiles, Journald, bin_path};
 
 const FILES: usize = 1000;
 
@@ -83,6 +83,17 @@ fn report(dir: &Path, nofile: &str) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// The report has no note on journal files that could not be opened.
+fn assert_nothing_skipped(report: &Value) {
+    let notes = report["notes"].as_array().unwrap();
+    assert!(
+        !notes
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("could not be opened")),
+        "{notes:?}"
+    );
+}
+
 #[test]
 fn a_thousand_files_are_read_with_a_soft_limit_of_256() {
     let journald = thousand_files();
@@ -107,13 +118,7 @@ fn a_thousand_files_are_read_with_a_soft_limit_of_256() {
     let groups = complete["groups"].as_array().unwrap();
     assert_eq!(groups.len(), 40);
     assert!(groups.iter().all(|g| g["new"] == 25), "{groups:?}");
-    let notes = complete["notes"].as_array().unwrap();
-    assert!(
-        !notes
-            .iter()
-            .any(|n| n.as_str().unwrap().contains("could not be opened")),
-        "{notes:?}"
-    );
+    assert_nothing_skipped(&complete);
 
     // A hard limit of 256: the files left over are named, and the count says what was read.
     let held = report(dir, "256:256");
@@ -134,4 +139,66 @@ fn a_thousand_files_are_read_with_a_soft_limit_of_256() {
         ),
         "{note}"
     );
+}
+
+const HOSTS: usize = 20;
+const FILES_PER_HOST: usize = 25;
+const ENTRIES_PER_FILE: usize = 4;
+
+/// `systemd-journal-remote`'s gathering of 20 MX hosts, 25 files each: every file holds four
+/// greylistings of pairs that every host greylists once (a sender that tries all MX hosts in
+/// turn), all within the hour before now.
+fn twenty_hosts() -> JournalFiles {
+    let gathered = JournalFiles::new();
+    let now_us = jiff::Timestamp::now().as_microsecond() as u64;
+    let start_us = now_us - 3_600_000_000;
+    for file in 0..FILES_PER_HOST {
+        for host in 0..HOSTS {
+            let entries: Vec<ExportEntry> = (0..ENTRIES_PER_FILE)
+                .map(|e| {
+                    let at =
+                        start_us + ((file * HOSTS + host) * ENTRIES_PER_FILE + e) as u64 * 1000;
+                    let message = format!(
+                        "action=greylist, reason=new, client_name=out.bulk.example, \
+                         client_address=198.51.100.7, sender=news{file}@bulk.example, \
+                         recipient=user{e}@example.org"
+                    );
+                    let at = jiff::Timestamp::from_microsecond(at as i64).unwrap();
+                    ExportEntry::postgrey(&at.to_string(), message)
+                        .set("_MACHINE_ID", format!("{:032x}", 0xa0 + host))
+                        .set("_HOSTNAME", format!("mx{host:02}"))
+                })
+                .collect();
+            gathered.add(&format!("remote-mx{host:02}@{file:03}"), &entries);
+        }
+    }
+    assert_eq!(gathered.files().len(), HOSTS * FILES_PER_HOST);
+    gathered
+}
+
+#[test]
+fn five_hundred_files_of_twenty_hosts_are_all_counted() {
+    let gathered = twenty_hosts();
+    let all = (HOSTS * FILES_PER_HOST * ENTRIES_PER_FILE) as u64;
+    let report = report(gathered.dir(), "256:4096");
+    assert_eq!(report["totals"]["entries"], all, "{}", report["totals"]);
+    assert_eq!(report["totals"]["greylisted"], all);
+    assert_nothing_skipped(&report);
+    let per_host = (FILES_PER_HOST * ENTRIES_PER_FILE) as u64;
+    let expected: Vec<Value> = (0..HOSTS)
+        .map(|h| {
+            serde_json::json!({"entries": per_host, "greylisted": per_host,
+                               "host": format!("mx{h:02}")})
+        })
+        .collect();
+    assert_eq!(report["mx_hosts"], Value::Array(expected));
+    let groups = report["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 1);
+    // 100 pairs, each greylisted at 20 hosts: 19 times again at another one.
+    let pairs = (FILES_PER_HOST * ENTRIES_PER_FILE) as u64;
+    assert_eq!(groups[0]["retried_at_other_mx"], pairs * (HOSTS as u64 - 1));
+    assert_eq!(groups[0]["retried_from_other_net"], 0);
+    let mx = groups[0]["mx"].as_object().unwrap();
+    assert_eq!(mx.len(), HOSTS);
+    assert!(mx.values().all(|n| *n == per_host), "{mx:?}");
 }

@@ -86,7 +86,8 @@ pub fn write_report(report: &Report, format: Format, out: &mut dyn Write) -> io:
 }
 
 pub fn report(args: &ReportArgs) -> anyhow::Result<()> {
-    let report = build(&args.scan, &args.show)?;
+    let mut report = build(&args.scan, &args.show)?;
+    report.by_mx = args.by_mx;
     let mut out = io::stdout().lock();
     write_report(&report, args.format, &mut out)?;
     out.flush()?;

@@ -100,7 +100,16 @@ fn wrapped(out: &mut String, first: &str, rest: &str, text: &str) {
     }
 }
 
-fn describe(f: &Finding, out: &mut String) {
+/// `mx1 (5), mx2 (3)`: greylistings per MX host.
+fn per_mx<'a>(counts: impl Iterator<Item = (&'a str, u64)>) -> String {
+    counts
+        .map(|(host, n)| format!("{} ({n})", printable(host)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One finding; with `several_mx`, where it was greylisted.
+fn describe(f: &Finding, several_mx: bool, out: &mut String) {
     let e = &f.evidence;
     let verdict = f.advice.verdict.map_or("-", Verdict::as_str);
     let _ = writeln!(out, "{}  [{}]", printable(&f.key.to_string()), verdict);
@@ -115,6 +124,14 @@ fn describe(f: &Finding, out: &mut String) {
         e.passed_after_delay
     );
     wrapped(out, "  ", "    ", &counts);
+    if several_mx && !e.mx.is_empty() {
+        let again = match e.retried_at_other_mx {
+            0 => String::new(),
+            n => format!("; {n} greylisted again at another MX host"),
+        };
+        let at = per_mx(e.mx.iter());
+        wrapped(out, "  ", "    ", &format!("at {at}{again}"));
+    }
     let sample = e
         .hosts
         .first()
@@ -173,6 +190,20 @@ pub fn body(
     if let Some(settings) = report.settings_words() {
         wrapped(&mut out, "", "  ", &printable(&settings));
     }
+    if report.mx_hosts.len() > 1 {
+        let hosts = per_mx(
+            report
+                .mx_hosts
+                .iter()
+                .map(|h| (h.host.as_str(), h.greylisted)),
+        );
+        wrapped(
+            &mut out,
+            "",
+            "",
+            &format!("Greylisted per MX host: {hosts}."),
+        );
+    }
     match previous.delivered_us {
         Some(at) => wrapped(
             &mut out,
@@ -197,7 +228,7 @@ pub fn body(
         };
         let _ = writeln!(out, "{heading} ({}):\n", new.len());
         for f in &new {
-            describe(f, &mut out);
+            describe(f, report.mx_hosts.len() > 1, &mut out);
         }
     }
     if !old.is_empty() {
@@ -396,6 +427,49 @@ mod tests {
         report.since_us = Some(t0);
         report.until_us = Some(t0 + 3_600_000_000);
         report
+    }
+
+    /// With several MX hosts, the digest says what each greylisted, and where each sender was.
+    #[test]
+    fn a_digest_of_several_mx_hosts_names_them() {
+        use crate::event::{Action, ClientName, Decision, Reason};
+        use crate::group::Grouper;
+        use crate::tally::{MICROS_PER_DAY, Tally};
+
+        let grouper = Grouper::builtin();
+        let mut tally = Tally::default();
+        let t0 = 20_000 * MICROS_PER_DAY;
+        for i in 0..16 {
+            let d = Decision {
+                queue_id: None,
+                action: Action::Greylist,
+                reason: Some(Reason::New),
+                delay_s: None,
+                client_name: Some(ClientName::Host("mx.shop.example".to_owned())),
+                client_address: Some("192.0.2.1".parse().unwrap()),
+                sender: Some(format!("s{}@shop.example", i / 2)),
+                recipient: Some("bob@example.org".to_owned()),
+            };
+            let mx = if i % 2 == 0 { "mx1" } else { "mx2" };
+            tally.record_decision_at(&grouper, t0 + i * 60_000_000, Some(mx), &d);
+        }
+        let report = crate::report::assemble_plain(&tally, 20_000, 20_000);
+        let text = body("gather", &report, &Previous::default(), &[]);
+        assert!(
+            text.contains("\nGreylisted per MX host: mx1 (8), mx2 (8).\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n  16 greylisted, 0 retried from another network, 0 passed after delay\n  \
+                 at mx1 (8), mx2 (8); 8 greylisted again at another MX host\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Note: 8 greylistings repeated a greylisting at another MX host"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -32,6 +32,9 @@ struct JsonReport<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     last_run: Option<String>,
     min_count: u64,
+    /// What each MX host logged; left out unless there were several.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    mx_hosts: &'a [crate::report::MxHost],
     notes: &'a [String],
     postgrey: crate::report::JsonPostgrey,
     read: Option<crate::report::JsonReading<'a>>,
@@ -115,12 +118,15 @@ struct JsonFinding<'a> {
     last_seen: String,
     max_delay_s: Option<u64>,
     median_delay_s: Option<u64>,
+    /// Greylistings per MX host (`_HOSTNAME`, or the syslog host field).
+    mx: &'a crate::tally::MxCounts,
     #[serde(skip_serializing_if = "Option::is_none")]
     network: Option<String>,
     new: u64,
     passed_after_delay: u64,
     passed_whitelisted: u64,
     reason: Option<&'a str>,
+    retried_at_other_mx: u64,
     retried_from_other_net: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     sample_hosts: Option<&'a [String]>,
@@ -192,11 +198,13 @@ fn finding(f: &Finding, delay_s: u64) -> JsonFinding<'_> {
         last_seen: rfc3339(e.last_seen_us),
         max_delay_s: e.max_delay_s,
         median_delay_s: e.median_delay_s,
+        mx: &e.mx,
         network: None,
         new: e.new,
         passed_after_delay: e.passed_after_delay,
         passed_whitelisted: e.passed_whitelisted,
         reason: Some(f.advice.reason.as_str()).filter(|r| !r.is_empty()),
+        retried_at_other_mx: e.retried_at_other_mx,
         retried_from_other_net: e.retried_from_other_net,
         sample_hosts: None,
         status: f.advice.status.as_str(),
@@ -256,6 +264,7 @@ fn document(report: &Report) -> JsonReport<'_> {
             suggest_regex: report.suggest_regex,
             delay_s: report.postgrey.delay_s,
         },
+        mx_hosts: &report.mx_hosts,
         notes: &report.notes,
         since: report.since_us.map(rfc3339),
         spared_delay_s: report.spared_delay_s(),
@@ -341,7 +350,8 @@ mod tests {
             let Ok(Event::Decision(decision)) = crate::event::parse(line.as_bytes()) else {
                 panic!("{line}");
             };
-            tally.record_decision(&grouper, t0 + i as i64 * 60_000_000, &decision);
+            let mx = if i % 2 == 0 { "mx1" } else { "mx2" };
+            tally.record_decision_at(&grouper, t0 + i as i64 * 60_000_000, Some(mx), &decision);
         }
         let (first, last) = tally.span().unwrap();
         let mut report = crate::report::assemble_plain(&tally, first, last);
@@ -349,6 +359,7 @@ mod tests {
         report.notes.push("a note".into());
         assert_eq!(report.groups.len(), 1);
         assert_eq!(report.unresolved.len(), 1);
+        assert_eq!(report.mx_hosts.len(), 2);
 
         let mut written = Vec::new();
         write(&report, &mut written).unwrap();

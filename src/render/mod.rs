@@ -1,6 +1,7 @@
 //! Renderers: each turns a [`Report`](crate::report::Report) into text for one sink. They do no
 //! analysis; what came from a log is escaped for the sink here.
 
+pub mod by_mx;
 pub mod counts;
 pub mod digest;
 pub mod journal;

@@ -267,6 +267,9 @@ pub fn write_within(
             writeln!(out, "{}", wrapped(&printable(words), "  ", "    ", width))?;
         }
     }
+    if report.by_mx {
+        super::by_mx::write(report, out)?;
+    }
     for note in &report.notes {
         writeln!(
             out,

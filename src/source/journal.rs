@@ -224,7 +224,8 @@ pub enum AccessError {
 /// Reads the entries of `spec.identifier` from `start` until `until_us` (exclusive), handing
 /// each to `on_entry`: in journal order for [`Start::Time`], machine by machine (each in
 /// journal order) for [`Start::AfterCursors`]. An error from `on_entry` stops reading and is
-/// returned. Entries come without host and cursor (see [`read_with_details`]).
+/// returned. Entries come without cursor (see [`read_with_details`]); their host is
+/// `_HOSTNAME`, looked up per entry only when the journal holds several (see [`HostSource`]).
 pub fn read(
     spec: &JournalSpec,
     start: Start,
@@ -237,8 +238,8 @@ pub fn read(
     )
 }
 
-/// [`read`], with each entry's `_HOSTNAME` and cursor: two more lookups per entry, for tests
-/// and for looking into a journal by hand.
+/// [`read`], with each entry's `_HOSTNAME` and cursor looked up: two more lookups per entry,
+/// for tests and for looking into a journal by hand.
 pub fn read_with_details(
     spec: &JournalSpec,
     start: Start,
@@ -267,6 +268,11 @@ fn read_as(
         Location::Files(files) => files.clone(),
     };
     let skipped_files = journal_files::skipped(&expected, &journal_files::open_files());
+    let hosts = if details {
+        HostSource::PerEntry
+    } else {
+        HostSource::of(&mut journal).with_context(|| format!("listing the hosts in {location}"))?
+    };
 
     let mut reader = Reader {
         journal,
@@ -278,6 +284,7 @@ fn read_as(
         },
         on_entry,
         details,
+        hosts,
         fields: Fields::default(),
     };
     match start {
@@ -396,9 +403,39 @@ struct Reader<'a> {
     until_us: Option<i64>,
     summary: ReadSummary,
     on_entry: &'a mut dyn FnMut(Entry<'_>) -> Result<()>,
-    /// Whether entries carry host and cursor.
+    /// Whether entries carry their cursor.
     details: bool,
+    hosts: HostSource,
     fields: Fields,
+}
+
+/// Where an entry's host (`_HOSTNAME`) comes from. A lookup per entry costs as much as the
+/// MESSAGE's, and the journal of one machine names one host: only a journal that holds several
+/// host names (a directory gathered from several MX hosts) is asked entry by entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum HostSource {
+    /// The journal names only this `_HOSTNAME` (`None`: none at all); an entry without one,
+    /// which journald never writes, is taken for that host's too.
+    Only(Option<Vec<u8>>),
+    PerEntry,
+}
+
+impl HostSource {
+    /// Asks the journal which `_HOSTNAME` values it holds (of any program's entries:
+    /// `sd_journal_query_unique` ignores matches, so a second host there costs lookups only).
+    fn of(journal: &mut Journal) -> systemd::Result<HostSource> {
+        journal.query_unique("_HOSTNAME")?;
+        let mut only = None;
+        while let Some(data) = journal.enumerate_unique()? {
+            let host = data.value().unwrap_or_default();
+            match &only {
+                None => only = Some(host.to_vec()),
+                Some(seen) if seen.as_slice() == host => {}
+                Some(_) => return Ok(HostSource::PerEntry),
+            }
+        }
+        Ok(HostSource::Only(only))
+    }
 }
 
 /// The current entry's fields, copied out of sd-journal (whose pointers only last until the
@@ -406,7 +443,8 @@ struct Reader<'a> {
 #[derive(Default)]
 struct Fields {
     message: Vec<u8>,
-    host: Vec<u8>,
+    /// `None` when the entry has no `_HOSTNAME`.
+    host: Option<Vec<u8>>,
     cursor: String,
 }
 
@@ -483,6 +521,7 @@ impl Reader<'_> {
                 &mut self.journal,
                 &self.spec.trust,
                 self.details,
+                self.hosts == HostSource::PerEntry,
                 &mut self.fields,
             )
             .with_context(|| format!("reading an entry of {location}"))?;
@@ -495,11 +534,15 @@ impl Reader<'_> {
                 self.summary.untrusted += 1;
             }
             let fields = &self.fields;
+            let host = match &self.hosts {
+                HostSource::Only(host) => host.as_deref(),
+                HostSource::PerEntry => fields.host.as_deref(),
+            };
             (self.on_entry)(Entry {
                 realtime_us,
                 message: &fields.message,
                 origin,
-                host: self.details.then_some(fields.host.as_slice()),
+                host,
                 cursor: self.details.then_some(fields.cursor.as_str()),
             })?;
         }
@@ -599,12 +642,13 @@ fn realtime_of(journal: &Journal) -> systemd::Result<i64> {
 }
 
 /// Reads the current entry's MESSAGE into `fields` and tells its origin; `None` when it has no
-/// MESSAGE. `_UID` is looked up only when `_SYSTEMD_UNIT` does not already vouch for it, host
-/// and cursor only with `details`.
+/// MESSAGE. `_UID` is looked up only when `_SYSTEMD_UNIT` does not already vouch for it, the
+/// host only with `host`, the cursor only with `details`.
 fn read_fields(
     journal: &mut Journal,
     trust: &Trust,
     details: bool,
+    host: bool,
     fields: &mut Fields,
 ) -> systemd::Result<Option<Origin>> {
     fields.message.clear();
@@ -625,13 +669,17 @@ fn read_fields(
             trust.origin_by_uid(uid.as_ref().and_then(|d| d.value()))
         }
     };
-    if details {
-        fields.host.clear();
-        if let Some(data) = journal.get_data(c"_HOSTNAME")? {
-            fields
-                .host
-                .extend_from_slice(data.value().unwrap_or_default());
+    if host {
+        match (journal.get_data(c"_HOSTNAME")?, &mut fields.host) {
+            (Some(data), Some(kept)) => {
+                kept.clear();
+                kept.extend_from_slice(data.value().unwrap_or_default());
+            }
+            (Some(data), kept) => *kept = Some(data.value().unwrap_or_default().to_vec()),
+            (None, kept) => *kept = None,
         }
+    }
+    if details {
         fields.cursor = journal.cursor()?;
     }
     Ok(Some(origin))
@@ -1218,6 +1266,57 @@ mod tests {
         // One report-style pass sees all of them in journal order.
         let (all, _) = read_all(&spec, Start::Time(None), None);
         assert_eq!(offsets(&all), vec![1, 2, 3, 5, 6, 7, 8, 9, 9, 10, 11]);
+    }
+
+    /// Hosts as a plain read hands them on: the one host of a one-host journal without a lookup
+    /// per entry, each entry's own when the journal holds several.
+    #[test]
+    fn entries_carry_their_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = "1f2e3d4c5b6a47988796a5b4c3d2e1f0";
+        build_postgrey_journal(
+            dir.path(),
+            "one",
+            &[
+                (T0, Some(MACHINE), "mx1"),
+                (T0 + SECOND, Some(MACHINE), "mx1"),
+            ],
+        );
+        let spec = spec(Location::Directory(dir.path().to_path_buf()), trust());
+        let hosts = |spec: &JournalSpec, start: Start| {
+            let mut hosts = Vec::new();
+            read(spec, start, None, &mut |entry| {
+                hosts.push(String::from_utf8(entry.host.unwrap().to_vec()).unwrap());
+                Ok(())
+            })
+            .unwrap();
+            hosts
+        };
+        let mut journal = open(&spec.location).unwrap();
+        assert_eq!(
+            HostSource::of(&mut journal).unwrap(),
+            HostSource::Only(Some(b"mx1".to_vec()))
+        );
+        assert_eq!(hosts(&spec, Start::Time(None)), ["mx1", "mx1"]);
+
+        build_postgrey_journal(
+            dir.path(),
+            "two",
+            &[
+                (T0 + SECOND / 2, Some(other), "mx2"),
+                (T0 + 2 * SECOND, Some(other), "mx2"),
+            ],
+        );
+        let mut journal = open(&spec.location).unwrap();
+        assert_eq!(HostSource::of(&mut journal).unwrap(), HostSource::PerEntry);
+        assert_eq!(
+            hosts(&spec, Start::Time(None)),
+            ["mx1", "mx2", "mx1", "mx2"]
+        );
+        // Machine by machine, each after its own position.
+        let mut by_machine = hosts(&spec, after_cursors(&[]));
+        by_machine.sort();
+        assert_eq!(by_machine, ["mx1", "mx1", "mx2", "mx2"]);
     }
 
     #[test]

@@ -3,7 +3,10 @@
 
 pub mod journal;
 pub mod journal_files;
+mod merge;
 pub mod text;
+
+pub use merge::merged_in_time;
 
 use std::ops::Range;
 use std::sync::mpsc;
@@ -31,8 +34,8 @@ pub struct Entry<'a> {
     /// The message after the syslog prefix; raw bytes, maybe not UTF-8.
     pub message: &'a [u8],
     pub origin: Origin,
-    /// The host that logged it: the syslog host field of a text line; `_HOSTNAME` of a journal
-    /// entry only when read with details (see `journal::read_with_details`).
+    /// The host that logged it: the syslog host field of a text line, `_HOSTNAME` of a journal
+    /// entry; `None` when the entry names none.
     pub host: Option<&'a [u8]>,
     /// Journal cursor, only when read with details: it costs a lookup per entry, and a pass
     /// needs only its last one.
@@ -129,19 +132,25 @@ impl Batch {
         });
     }
 
+    /// The entry at `index` (which must be below `entries.len()`).
+    fn entry(&self, index: usize) -> Entry<'_> {
+        let entry = &self.entries[index];
+        Entry {
+            realtime_us: entry.realtime_us,
+            message: &self.bytes[entry.message.clone()],
+            origin: entry.origin,
+            host: entry.host.clone().map(|range| &self.bytes[range]),
+            // Copied from a `&str`, so the bytes are UTF-8.
+            cursor: entry
+                .cursor
+                .clone()
+                .and_then(|range| std::str::from_utf8(&self.bytes[range]).ok()),
+        }
+    }
+
     fn hand_on(&self, on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>) -> Result<()> {
-        for entry in &self.entries {
-            on_entry(Entry {
-                realtime_us: entry.realtime_us,
-                message: &self.bytes[entry.message.clone()],
-                origin: entry.origin,
-                host: entry.host.clone().map(|range| &self.bytes[range]),
-                // Copied from a `&str`, so the bytes are UTF-8.
-                cursor: entry
-                    .cursor
-                    .clone()
-                    .and_then(|range| std::str::from_utf8(&self.bytes[range]).ok()),
-            })?;
+        for index in 0..self.entries.len() {
+            on_entry(self.entry(index))?;
         }
         Ok(())
     }

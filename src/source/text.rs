@@ -66,16 +66,32 @@ pub struct TextSummary {
     pub truncated_lines: u64,
 }
 
+impl TextSummary {
+    fn add(&mut self, other: &TextSummary) {
+        self.lines += other.lines;
+        self.entries += other.entries;
+        self.other_programs += other.other_programs;
+        self.bad_stamps += other.bad_stamps;
+        self.outside_window += other.outside_window;
+        self.truncated_lines += other.truncated_lines;
+    }
+}
+
 /// Reads every file of `spec` and hands each line of its program within `window` to
-/// `on_entry`, as an [`Origin::Unknown`] entry. Traditional stamps are local time of the
-/// system's time zone (`TZ` is honoured). An error from `on_entry` stops reading and is
-/// returned.
+/// `on_entry`, as an [`Origin::Unknown`] entry. Several files are read at once and merged in
+/// time order (see [`super::merged_in_time`]): the logs of several MX hosts, or a log and its
+/// rotated siblings in any order. Traditional stamps are local time of the system's time zone
+/// (`TZ` is honoured). An error from `on_entry` stops reading and is returned.
 pub fn read(
     spec: &TextSpec,
     window: Window,
     on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>,
 ) -> Result<TextSummary> {
     let tz = TimeZone::system();
+    if spec.paths.len() > 1 {
+        // Each file is read on a thread of its own already.
+        return read_in_zone(spec, window, &tz, on_entry);
+    }
     super::pipelined(
         move |on_entry| read_in_zone(spec, window, &tz, on_entry),
         on_entry,
@@ -90,20 +106,39 @@ pub fn read_in_zone(
     on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>,
 ) -> Result<TextSummary> {
     let matcher = LineMatcher::new(&spec.identifier);
-    let mut summary = TextSummary::default();
-    for path in &spec.paths {
+    let matcher = &matcher;
+    let read_file = move |path: &Path, on_entry: &mut super::OnEntry<'_>| {
+        let mut summary = TextSummary::default();
         let input = Input::open(path)?;
         let year = match spec.year {
             Some(year) => YearRule::Fixed(year),
             None => YearRule::infer_from(input.reference, tz),
         };
         let file = FileReader {
-            matcher: &matcher,
+            matcher,
             year,
             tz,
             window,
         };
         file.read(input, &mut summary, on_entry)?;
+        Ok(summary)
+    };
+    let summaries = match spec.paths.as_slice() {
+        [path] => vec![read_file(path, on_entry)?],
+        paths => {
+            let reads = paths
+                .iter()
+                .map(|path| {
+                    Box::new(move |on_entry: &mut super::OnEntry<'_>| read_file(path, on_entry))
+                        as super::merge::Read<'_, TextSummary>
+                })
+                .collect();
+            super::merged_in_time(reads, on_entry)?
+        }
+    };
+    let mut summary = TextSummary::default();
+    for one in &summaries {
+        summary.add(one);
     }
     Ok(summary)
 }
@@ -922,8 +957,8 @@ mod tests {
         }
     }
 
-    /// `text/mail.log` (traditional stamps, Dec 30 to Jan 2) written on 2 January 2027, then
-    /// the rsyslog high-precision file as a two-member `.gz`.
+    /// `text/mail.log` (traditional stamps, Dec 30 to Jan 2) written on 2 January 2027, and
+    /// the rsyslog high-precision file as a two-member `.gz`: merged in time order.
     #[test]
     fn reads_plain_and_gzip_files_across_new_year() {
         let dir = tempfile::tempdir().unwrap();
@@ -943,27 +978,27 @@ mod tests {
             vec![
                 "2026-12-30T22:59:59Z",
                 "2026-12-31T09:00:00Z",
-                "2026-12-31T23:00:01Z",
-                "2027-01-02T07:00:00Z",
-                "2027-01-02T07:00:01Z",
                 "2026-12-31T22:59:59.25Z",
                 "2026-12-31T23:00:00.000001Z",
+                "2026-12-31T23:00:01Z",
                 "2027-01-01T00:00:01Z",
+                "2027-01-02T07:00:00Z",
+                "2027-01-02T07:00:01Z",
             ]
         );
         let hosts: Vec<&str> = entries.iter().map(|e| e.host.as_deref().unwrap()).collect();
         assert_eq!(
             hosts,
-            vec!["mx1", "mx1", "mx1", "mx1", "mx1", "mx1", "mx2", "mx2"]
+            vec!["mx1", "mx1", "mx1", "mx2", "mx1", "mx2", "mx1", "mx1"]
         );
         assert_eq!(
             entries[0].message,
             b"action=greylist, reason=new, client_name=a.mail.example.com, \
               client_address=192.0.2.1/32, sender=alice@example.com, recipient=bob@example.net"
         );
-        assert_eq!(entries[3].message, b"cleaning up old entries...");
+        assert_eq!(entries[6].message, b"cleaning up old entries...");
         assert_eq!(
-            entries[4].message,
+            entries[7].message,
             b"action=greylist, reason=new, client_name=j\xfcrgen.example, \
               client_address=192.0.2.77/32, recipient=bob@example.net"
         );

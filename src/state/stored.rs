@@ -46,7 +46,8 @@ use crate::group::{GroupKey, network_of};
 use crate::postgrey::Network;
 use crate::tally::{
     Caps, Client, DISTINCT_CAP, Day, DayStats, DroppedSets, Folded, GroupTally, MICROS_PER_DAY,
-    Name, PAIR_CARRY_OVER_US, Pairs, SortedMap, SortedSet, Tally, Totals,
+    MxCounts, MxDefaults, MxHosts, MxTotals, Name, PAIR_CARRY_OVER_US, Pairs, SortedMap, SortedSet,
+    Tally, Totals,
 };
 
 /// The name of a group's domain itself among its relative host names.
@@ -64,7 +65,9 @@ fn is_default<T: Default + PartialEq>(value: &T) -> bool {
 /// networks of the ips), `h` how often each of the group's `h` was seen, in their order
 /// (see [`encode_counts`]), `a` the names of the addresses (see [`ClientNames`]; left out
 /// when they follow from `i` and `h`), `f` first seen (µs after the day's midnight), `l`
-/// last seen (µs after first seen), `c` the caps hit (see [`caps_bits`]).
+/// last seen (µs after first seen), `c` the caps hit (see [`caps_bits`]), `ra`
+/// retried_at_other_mx, `g` greylistings per MX host (only when not all at the site's only
+/// host, see [`MxDefaults`]).
 #[derive(Serialize)]
 struct DayOut<'a> {
     #[serde(rename = "n", skip_serializing_if = "is_default")]
@@ -101,6 +104,10 @@ struct DayOut<'a> {
     caps: u8,
     #[serde(rename = "x", skip_serializing_if = "is_default")]
     dropped: [u64; 3],
+    #[serde(rename = "ra", skip_serializing_if = "is_default")]
+    retried_at_other_mx: u64,
+    #[serde(rename = "g", skip_serializing_if = "Option::is_none")]
+    mx: Option<&'a MxCounts>,
 }
 
 /// [`DayOut`] as read back.
@@ -140,6 +147,10 @@ struct DayIn {
     caps: u8,
     #[serde(rename = "x", default)]
     dropped: [u64; 3],
+    #[serde(rename = "ra", default)]
+    retried_at_other_mx: u64,
+    #[serde(rename = "g", default)]
+    mx: Option<MxCounts>,
 }
 
 /// A day as stored: the short form when it can be, else [`DayOut`].
@@ -167,6 +178,7 @@ const SHORT_FIELDS: usize = 17;
 fn short_form(
     day: Day,
     stats: &DayStats,
+    mx: MxDefaults<'_>,
     ip_position: impl Fn(&IpAddr) -> Option<usize>,
     host_position: impl Fn(&str) -> Option<usize>,
 ) -> Option<Vec<u64>> {
@@ -183,7 +195,10 @@ fn short_form(
     };
     // Only what compaction left: a day as recorded keeps the long form, readable as it
     // always was.
-    if !stats.coarse {
+    if !stats.coarse
+        || stats.retried_at_other_mx > 0
+        || !mx.is_day(&stats.mx, stats.new + stats.early_retry)
+    {
         return None;
     }
     let one_client = stats.ips.len() <= 1
@@ -286,6 +301,8 @@ fn from_short_form(form: &[u64]) -> Result<DayIn, String> {
         caps: u8::try_from(field(12))
             .map_err(|_| format!("caps {} are not a combination of 1, 2 and 4", field(12)))?,
         dropped: [field(13), field(14), field(15)],
+        retried_at_other_mx: 0,
+        mx: None,
     })
 }
 
@@ -348,7 +365,9 @@ fn caps_of(bits: u8) -> Result<Caps, String> {
 
 /// A group as stored: `i` every address of its days, `h` every host name (relative), `d`
 /// its day buckets, `p` the carried-over pairs as network → pair hashes (16 hex digits; a
-/// pair seen from several networks is listed under each).
+/// pair seen from several networks is listed under each), `pm` pair hash → the MX hosts it
+/// was greylisted at, as a mask of the tally's `mx_hosts` (only when not the site's only host,
+/// see [`MxDefaults`]).
 #[derive(Serialize)]
 struct GroupOut<'a> {
     #[serde(rename = "i", skip_serializing_if = "Vec::is_empty")]
@@ -359,6 +378,8 @@ struct GroupOut<'a> {
     days: DaysOut<'a>,
     #[serde(rename = "p", skip_serializing_if = "PairsOut::is_empty")]
     pairs: PairsOut,
+    #[serde(rename = "pm", skip_serializing_if = "BTreeMap::is_empty")]
+    pair_mx: BTreeMap<String, u64>,
 }
 
 /// A group's days in order, written as a map keyed by day.
@@ -418,6 +439,8 @@ struct GroupIn {
     days: BTreeMap<Day, DayInAny>,
     #[serde(rename = "p", default)]
     pairs: BTreeMap<IpNet, Vec<String>>,
+    #[serde(rename = "pm", default)]
+    pair_mx: BTreeMap<String, u64>,
 }
 
 /// The tally as read back; `groups` and `totals` keep their names for scripts reading the
@@ -433,6 +456,10 @@ struct TallyIn {
     /// postgrey's prefix lengths (IPv4, IPv6) the tally was counted with; absent: /24, /64.
     #[serde(rename = "net", default)]
     network: Option<(u8, u8)>,
+    #[serde(default)]
+    mx_hosts: MxHosts,
+    #[serde(default)]
+    mx_totals: BTreeMap<Day, BTreeMap<String, MxTotals>>,
 }
 
 /// Counts of a day, one per name of the group's list: a positive number is the next name's
@@ -629,7 +656,13 @@ fn clients_of(
 
 impl<'a> DayOut<'a> {
     /// `stats` of `day`, its addresses and host names given by position in the group's.
-    fn new(day: Day, stats: &'a DayStats, ips: &[IpAddr], hosts: &[&str]) -> Self {
+    fn new(
+        day: Day,
+        stats: &'a DayStats,
+        mx: MxDefaults<'_>,
+        ips: &[IpAddr],
+        hosts: &[&str],
+    ) -> Self {
         let day_ips = (stats.ips.len() != ips.len()).then(|| {
             stats
                 .ips
@@ -665,13 +698,21 @@ impl<'a> DayOut<'a> {
             last_seen: stats.last_seen_us - stats.first_seen_us,
             caps: caps_bits(stats.caps),
             dropped: [stats.dropped.ips, stats.dropped.nets, stats.dropped.hosts],
+            retried_at_other_mx: stats.retried_at_other_mx,
+            mx: (!mx.is_day(&stats.mx, stats.new + stats.early_retry)).then_some(&stats.mx),
         }
     }
 }
 
 impl<'a> GroupOut<'a> {
     /// `group` as stored, without its days before `from`.
-    fn new(key: &GroupKey, group: &'a GroupTally, carry_from_us: i64, from: Day) -> Self {
+    fn new(
+        key: &GroupKey,
+        group: &'a GroupTally,
+        mx: MxDefaults<'_>,
+        carry_from_us: i64,
+        from: Day,
+    ) -> Self {
         let days = || group.days.range(from..).map(|(_, d)| d);
         // Sorted, so that a day finds its positions by binary search.
         let mut ips: Vec<IpAddr> = days().flat_map(|d| d.ips.iter().copied()).collect();
@@ -691,25 +732,30 @@ impl<'a> GroupOut<'a> {
             .map(|(day, stats)| {
                 let ip_position = |ip: &IpAddr| ips.binary_search(ip).ok();
                 let host_position = |host: &str| hosts.binary_search(&host).ok();
-                let form = match short_form(*day, stats, ip_position, host_position) {
+                let form = match short_form(*day, stats, mx, ip_position, host_position) {
                     Some(short) => DayOutAny::Short(short),
-                    None => DayOutAny::Long(DayOut::new(*day, stats, &ips, &hosts)),
+                    None => DayOutAny::Long(DayOut::new(*day, stats, mx, &ips, &hosts)),
                 };
                 (*day, form)
             })
             .collect();
-        let mut pairs: Vec<(IpNet, u64)> = group
-            .pairs
-            .iter()
-            .filter(|(_, track)| track.last_us >= carry_from_us)
-            .flat_map(|(hash, track)| track.nets.iter().map(|net| (*net, *hash)))
-            .collect();
+        let mut pairs: Vec<(IpNet, u64)> = Vec::new();
+        let mut pair_mx = BTreeMap::new();
+        for (hash, track) in group.pairs.iter() {
+            if track.last_us >= carry_from_us {
+                pairs.extend(track.nets.iter().map(|net| (*net, *hash)));
+                if track.mx != mx.mask() && !track.nets.is_empty() {
+                    pair_mx.insert(format!("{hash:016x}"), track.mx);
+                }
+            }
+        }
         pairs.sort_unstable();
         GroupOut {
             ips,
             hosts: hosts.iter().map(|h| relative(h, domain_of(key))).collect(),
             days: DaysOut(days),
             pairs: PairsOut(pairs),
+            pair_mx,
         }
     }
 }
@@ -730,6 +776,7 @@ fn days_of(
     ips: &[IpAddr],
     hosts: &[String],
     domain: Option<&str>,
+    mx: MxDefaults<'_>,
 ) -> Result<SortedMap<Day, DayStats>, String> {
     // One copy of each name, shared by every day that saw it.
     let hosts: Vec<Name> = hosts
@@ -776,10 +823,15 @@ fn days_of(
             stored.passed_known,
             stored.passed_whitelisted,
             stored.retried_from_other_net,
+            stored.retried_at_other_mx,
         ];
+        let day_mx = stored
+            .mx
+            .unwrap_or_else(|| mx.day(stored.new.saturating_add(stored.early_retry)));
         counted = counts
             .into_iter()
             .chain(day_hosts.values().copied())
+            .chain(day_mx.iter().map(|(_, n)| n))
             .try_fold(counted, add_count)
             .ok_or_else(|| format!("day {day}: counts beyond any real log"))?;
         // A day keeps at most DISTINCT_CAP of each (see `DayStats::see_client`), and its
@@ -822,6 +874,8 @@ fn days_of(
             passed_known: stored.passed_known,
             passed_whitelisted: stored.passed_whitelisted,
             retried_from_other_net: stored.retried_from_other_net,
+            retried_at_other_mx: stored.retried_at_other_mx,
+            mx: day_mx,
             max_delay_s: stored.max_delay_s.or_else(|| longest(&stored.delays)),
             delay_total_s: stored
                 .delay_total_s
@@ -852,14 +906,38 @@ fn days_of(
 /// The tally's groups as stored.
 struct GroupsOut<'a> {
     groups: &'a BTreeMap<GroupKey, GroupTally>,
+    mx: MxDefaults<'a>,
 }
 
 impl Serialize for GroupsOut<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_map(self.groups.iter().map(|(key, group)| {
             let carry_from_us = group.newest_us().saturating_sub(PAIR_CARRY_OVER_US);
-            (key, GroupOut::new(key, group, carry_from_us, Day::MIN))
+            (
+                key,
+                GroupOut::new(key, group, self.mx, carry_from_us, Day::MIN),
+            )
         }))
+    }
+}
+
+/// What the state file leaves out per MX host (see [`MxDefaults`]).
+fn mx_defaults(tally: &Tally) -> MxDefaults<'_> {
+    MxDefaults {
+        first: tally.mx_hosts.first(),
+    }
+}
+
+/// [`mx_defaults`] as a group alone tells it, for measuring the group without its tally: the
+/// host of its newest greylisting day (the site's only host, when it has one).
+fn mx_defaults_of(group: &GroupTally) -> MxDefaults<'_> {
+    MxDefaults {
+        first: group
+            .days
+            .values()
+            .rev()
+            .find_map(|d| d.mx.iter().next())
+            .map(|(host, _)| host),
     }
 }
 
@@ -876,11 +954,12 @@ impl GroupTally {
 
 impl Serialize for Tally {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut tally = serializer.serialize_struct("Tally", 4)?;
+        let mut tally = serializer.serialize_struct("Tally", 6)?;
         tally.serialize_field(
             "groups",
             &GroupsOut {
                 groups: &self.groups,
+                mx: mx_defaults(self),
             },
         )?;
         tally.serialize_field("totals", &self.totals)?;
@@ -895,8 +974,42 @@ impl Serialize for Tally {
             let net = self.network;
             tally.serialize_field("net", &(net.ipv4_prefix, net.ipv6_prefix))?;
         }
+        if self.mx_hosts.0.is_empty() {
+            tally.skip_field("mx_hosts")?;
+        } else {
+            tally.serialize_field("mx_hosts", &self.mx_hosts)?;
+        }
+        if self.mx_totals.is_empty() || self.mx_totals == implied_mx_totals(self) {
+            tally.skip_field("mx_totals")?;
+        } else {
+            tally.serialize_field("mx_totals", &self.mx_totals)?;
+        }
         tally.end()
     }
+}
+
+/// What each host logged per day at a site of one MX host: what the totals say. The state file
+/// leaves it out then.
+fn implied_mx_totals(tally: &Tally) -> BTreeMap<Day, BTreeMap<String, MxTotals>> {
+    let Some(host) = tally
+        .mx_hosts
+        .first()
+        .filter(|_| tally.mx_hosts.0.len() == 1)
+    else {
+        return BTreeMap::new();
+    };
+    tally
+        .totals
+        .iter()
+        .filter(|(_, t)| t.entries > 0 || t.greylisted > 0)
+        .map(|(day, t)| {
+            let totals = MxTotals {
+                entries: t.entries,
+                greylisted: t.greylisted,
+            };
+            (*day, BTreeMap::from([(host.to_owned(), totals)]))
+        })
+        .collect()
 }
 
 /// Counts the bytes written to it.
@@ -937,7 +1050,8 @@ pub(crate) fn group_size_from(key: &GroupKey, group: &GroupTally, from: Day) -> 
         return 0;
     }
     let carry_from_us = group.newest_us().saturating_sub(PAIR_CARRY_OVER_US);
-    stored_len(key) + 2 + stored_len(&GroupOut::new(key, group, carry_from_us, from))
+    let mx = mx_defaults_of(group);
+    stored_len(key) + 2 + stored_len(&GroupOut::new(key, group, mx, carry_from_us, from))
 }
 
 /// Bytes the stored tally takes besides its groups.
@@ -952,6 +1066,12 @@ pub(crate) fn size_without_groups_from(tally: &Tally, from: Day) -> usize {
         totals: tally.totals.range(from..).map(|(d, t)| (*d, *t)).collect(),
         folded: tally.folded.range(from..).map(|(d, f)| (*d, *f)).collect(),
         network: tally.network,
+        mx_hosts: tally.mx_hosts.clone(),
+        mx_totals: tally
+            .mx_totals
+            .range(from..)
+            .map(|(d, t)| (*d, t.clone()))
+            .collect(),
     };
     stored_len(&skeleton)
 }
@@ -1002,17 +1122,32 @@ impl<'de> Deserialize<'de> for Tally {
                 )));
             }
         };
+        stored
+            .mx_totals
+            .values()
+            .flat_map(|hosts| hosts.values().flat_map(|t| [t.entries, t.greylisted]))
+            .try_fold(0, add_count)
+            .ok_or_else(|| D::Error::custom("mx_totals: counts beyond any real log"))?;
         let mut tally = Tally {
             groups: BTreeMap::new(),
             totals: stored.totals,
             folded: stored.folded,
             network,
+            mx_hosts: stored.mx_hosts,
+            mx_totals: stored.mx_totals,
+        };
+        if tally.mx_totals.is_empty() {
+            tally.mx_totals = implied_mx_totals(&tally);
+        }
+        let first_mx = tally.mx_hosts.first().map(str::to_owned);
+        let mx = MxDefaults {
+            first: first_mx.as_deref(),
         };
         let mut stored_pairs = Vec::new();
         for (key, group) in stored.groups {
-            let days = days_of(group.days, &group.ips, &group.hosts, domain_of(&key))
+            let days = days_of(group.days, &group.ips, &group.hosts, domain_of(&key), mx)
                 .map_err(|why| D::Error::custom(format!("group {key}: {why}")))?;
-            stored_pairs.push((key.clone(), group.pairs));
+            stored_pairs.push((key.clone(), group.pairs, group.pair_mx));
             tally.groups.insert(
                 key,
                 GroupTally {
@@ -1021,20 +1156,28 @@ impl<'de> Deserialize<'de> for Tally {
                 },
             );
         }
-        for (key, pairs) in stored_pairs {
+        let default_mask = mx.mask();
+        for (key, pairs, pair_mx) in stored_pairs {
             let Some(group) = tally.groups.get_mut(&key) else {
                 continue;
             };
             let newest_us = group.newest_us();
+            let hash_of = |text: &str| {
+                pair_hash(text).ok_or_else(|| {
+                    D::Error::custom(format!(
+                        "group {key}: pair hash {text:?} is not 16 hex digits"
+                    ))
+                })
+            };
             for (net, hashes) in pairs {
                 for text in hashes {
-                    let hash = pair_hash(&text).ok_or_else(|| {
-                        D::Error::custom(format!(
-                            "group {key}: pair hash {text:?} is not 16 hex digits"
-                        ))
-                    })?;
+                    let hash = hash_of(&text)?;
                     group.pairs.restore(hash, net, newest_us);
+                    group.pairs.restore_mx(hash, default_mask);
                 }
+            }
+            for (text, mask) in pair_mx {
+                group.pairs.restore_mx(hash_of(&text)?, mask);
             }
         }
         Ok(tally)

@@ -27,10 +27,12 @@ pub(crate) const PAIR_NET_CAP: usize = 4;
 /// How long a greylisted pair is remembered. Postfix gives up on a deferred mail after 5 days.
 pub const PAIR_MEMORY_US: i64 = 5 * MICROS_PER_DAY;
 
-/// A greylisted (sender, recipient) pair: from which networks, and when last.
+/// A greylisted (sender, recipient) pair: from which networks, at which MX hosts (bits, see
+/// `tally::mx`), and when last.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PairTrack {
     pub nets: Vec<IpNet>,
+    pub mx: u64,
     pub last_us: i64,
 }
 
@@ -91,6 +93,7 @@ impl Pairs {
         };
         if realtime_us - track.last_us > PAIR_MEMORY_US {
             track.nets.clear();
+            track.mx = 0;
         }
         track.last_us = track.last_us.max(realtime_us);
         if track.nets.contains(&net) {
@@ -103,6 +106,32 @@ impl Pairs {
             track.nets.push(net);
         }
         Some(seen_elsewhere)
+    }
+
+    /// Records that `pair`, just greylisted (see [`Pairs::greylisted_from`]), was greylisted at
+    /// the MX host of mask bit `bit`: true when it was greylisted at another host before.
+    pub(crate) fn greylisted_at(&mut self, pair: u64, bit: u64) -> bool {
+        let Some(track) = self.tracks.get_mut(&pair) else {
+            return false;
+        };
+        let elsewhere = bit != 0 && track.mx & !bit != 0 && track.mx & bit == 0;
+        track.mx |= bit;
+        elsewhere
+    }
+
+    /// Whether `pair` was greylisted from `net` within [`PAIR_MEMORY_US`] of `realtime_us`,
+    /// before or after: another host's entries may arrive later with older stamps.
+    pub(crate) fn knows(&self, pair: u64, net: &IpNet, realtime_us: i64) -> bool {
+        self.tracks.get(&pair).is_some_and(|track| {
+            (realtime_us - track.last_us).abs() <= PAIR_MEMORY_US && track.nets.contains(net)
+        })
+    }
+
+    /// Sets the MX hosts of a restored pair (loading a state file).
+    pub(crate) fn restore_mx(&mut self, pair: u64, mask: u64) {
+        if let Some(track) = self.tracks.get_mut(&pair) {
+            track.mx = mask;
+        }
     }
 
     /// Forgets pairs from the front of the queue while they were last greylisted before
