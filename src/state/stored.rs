@@ -158,7 +158,7 @@ struct DayIn {
 #[serde(untagged)]
 enum DayOutAny<'a> {
     Short(Vec<u64>),
-    Long(DayOut<'a>),
+    Long(Box<DayOut<'a>>),
 }
 
 /// Fields of the short form, in order (see [`short_form`]).
@@ -734,7 +734,7 @@ impl<'a> GroupOut<'a> {
                 let host_position = |host: &str| hosts.binary_search(&host).ok();
                 let form = match short_form(*day, stats, mx, ip_position, host_position) {
                     Some(short) => DayOutAny::Short(short),
-                    None => DayOutAny::Long(DayOut::new(*day, stats, mx, &ips, &hosts)),
+                    None => DayOutAny::Long(Box::new(DayOut::new(*day, stats, mx, &ips, &hosts))),
                 };
                 (*day, form)
             })
