@@ -154,11 +154,14 @@ struct DayIn {
 }
 
 /// A day as stored: the short form when it can be, else [`DayOut`].
+// Built and written one day at a time, never kept: boxing the long form would only add an
+// allocation per day to every save.
+#[allow(clippy::large_enum_variant)]
 #[derive(Serialize)]
 #[serde(untagged)]
 enum DayOutAny<'a> {
     Short(Vec<u64>),
-    Long(Box<DayOut<'a>>),
+    Long(DayOut<'a>),
 }
 
 /// Fields of the short form, in order (see [`short_form`]).
@@ -734,7 +737,7 @@ impl<'a> GroupOut<'a> {
                 let host_position = |host: &str| hosts.binary_search(&host).ok();
                 let form = match short_form(*day, stats, mx, ip_position, host_position) {
                     Some(short) => DayOutAny::Short(short),
-                    None => DayOutAny::Long(Box::new(DayOut::new(*day, stats, mx, &ips, &hosts))),
+                    None => DayOutAny::Long(DayOut::new(*day, stats, mx, &ips, &hosts)),
                 };
                 (*day, form)
             })
