@@ -9,7 +9,7 @@
 //! clears them, called by whoever holds the lock that keeps writers of that file apart.
 
 use std::fs::{self, File, Permissions};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +25,16 @@ const TEMP_RANDOM_LEN: usize = 6;
 
 /// Replaces `path` with `contents` so that readers see either the old or the new file.
 pub fn replace(path: &Path, contents: &[u8], new_file_mode: u32) -> anyhow::Result<()> {
+    replace_with(path, new_file_mode, |out| out.write_all(contents))
+}
+
+/// [`replace`], with the new content written by `write` straight into the temporary file: a
+/// big state or summary then never exists as a whole in memory beside what it is made from.
+pub fn replace_with(
+    path: &Path,
+    new_file_mode: u32,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     let target = real_target(path)?;
     let dir = directory_of(&target);
     let old = match fs::metadata(&target) {
@@ -65,7 +75,11 @@ pub fn replace(path: &Path, contents: &[u8], new_file_mode: u32) -> anyhow::Resu
     temp.as_file()
         .set_permissions(Permissions::from_mode(mode))
         .with_context(|| format!("cannot set the mode of {temp_name}"))?;
-    temp.write_all(contents)
+    let written = {
+        let mut out = BufWriter::with_capacity(1 << 16, temp.as_file_mut());
+        write(&mut out).and_then(|()| out.flush())
+    };
+    written
         .and_then(|()| temp.as_file().sync_all())
         .with_context(|| format!("cannot write {temp_name}"))?;
     pause_for_tests()?;

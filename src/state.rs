@@ -22,6 +22,7 @@ use crate::atomic;
 use crate::error::Failure;
 use crate::tally::Tally;
 
+mod budget;
 pub(crate) mod stored;
 
 /// Bumped when the file layout changes incompatibly. 2: the compact tally (`state::stored`),
@@ -158,7 +159,9 @@ pub fn load(path: &Path) -> anyhow::Result<State> {
     };
     // One pass in the usual case; the schema alone is read only to say why a file that does
     // not load is refused, so that a file of another version is not called corrupt.
-    let loaded: Result<State, _> = serde_json::from_slice(&bytes);
+    let allowance = budget::allowance_for(bytes.len());
+    let loaded: Result<State, _> =
+        budget::with_allowance(allowance, || serde_json::from_slice(&bytes));
     let schema = match &loaded {
         Ok(state) => state.schema,
         Err(_) => {
@@ -180,8 +183,9 @@ pub fn load(path: &Path) -> anyhow::Result<State> {
 /// Saves cursor and counts together (see the module docs). Mode 0600 for a new file: the state
 /// holds host names of the mail peers.
 pub fn save(path: &Path, state: &State) -> anyhow::Result<()> {
-    let bytes = serde_json::to_vec(state).context("cannot serialise the state")?;
-    atomic::replace(path, &bytes, 0o600)
+    atomic::replace_with(path, 0o600, |out| {
+        serde_json::to_writer(out, state).map_err(std::io::Error::from)
+    })
 }
 
 /// A hidden knob for the crash-safety tests: sleep this many milliseconds at a critical point

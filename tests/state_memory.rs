@@ -1,7 +1,8 @@
 //! A state file is loaded within 8× its size + 64 MiB of peak memory, whatever its content:
 //! the stored form refers to addresses and names by position, so a few bytes of file can stand
-//! for much more in memory. Measured on the release binary (the build that ships; a debug
-//! build needs more) with GNU time's peak RSS.
+//! for much more in memory. A file that would expand beyond that is refused as corrupt before
+//! it is expanded. Measured on the release binary (the build that ships; a debug build needs
+//! more) with GNU time's peak RSS.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -83,11 +84,18 @@ fn release_binary() -> PathBuf {
     target.join("release").join("postgrey-advisor")
 }
 
-/// Runs the timer job over `state` and an empty log; its peak RSS in bytes.
-fn peak_rss_of_run(dir: &Path, state: &Value, extra: &[&str]) -> (u64, u64) {
+/// What a run over `state_bytes` (and an empty log) did.
+struct Run {
+    file_bytes: u64,
+    peak_rss: u64,
+    succeeded: bool,
+    stderr: String,
+}
+
+/// Runs the timer job over the state `state_bytes` and an empty log, measuring its peak RSS.
+fn run_over(dir: &Path, state_bytes: &[u8], extra: &[&str]) -> Run {
     let path = dir.join("state.json");
-    let bytes = serde_json::to_vec(state).expect("a state serialises");
-    std::fs::write(&path, &bytes).expect("the state file is written");
+    std::fs::write(&path, state_bytes).expect("the state file is written");
     let empty = dir.join("mail.log");
     std::fs::write(&empty, b"").expect("the log is written");
     let output = Command::new("/usr/bin/time")
@@ -107,14 +115,26 @@ fn peak_rss_of_run(dir: &Path, state: &Value, extra: &[&str]) -> (u64, u64) {
         .args(extra)
         .output()
         .expect("GNU time runs (package time)");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the run failed: {stderr}");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     let kib: u64 = stderr
         .lines()
         .find_map(|line| line.strip_prefix("peak-rss-kib="))
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or_else(|| panic!("no peak RSS in {stderr}"));
-    (bytes.len() as u64, kib * 1024)
+    Run {
+        file_bytes: state_bytes.len() as u64,
+        peak_rss: kib * 1024,
+        succeeded: output.status.success(),
+        stderr,
+    }
+}
+
+/// Runs the timer job over `state`, which must load; (file size, peak RSS) in bytes.
+fn peak_rss_of_run(dir: &Path, state: &Value, extra: &[&str]) -> (u64, u64) {
+    let bytes = serde_json::to_vec(state).expect("a state serialises");
+    let run = run_over(dir, &bytes, extra);
+    assert!(run.succeeded, "the run failed: {}", run.stderr);
+    (run.file_bytes, run.peak_rss)
 }
 
 fn saved_state(dir: &Path) -> Value {
@@ -156,4 +176,91 @@ fn a_state_of_fifteen_thousand_busy_days_loads_within_the_bound() {
     assert_within_bound("15,000 copies of one day", size, peak);
     let kept = &saved_state(dir.path())["tally"]["groups"]["busy.example"]["d"];
     assert_eq!(kept.as_object().map(|days| days.len()), Some(15_000));
+}
+
+#[test]
+fn a_state_of_twenty_thousand_groups_loads_within_the_bound() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (ips, hosts) = lists(140);
+    let first_day = today() - 8;
+    // A 7.6 KB group: eight days of 25 of its 140 clients, each day others.
+    let days: serde_json::Map<String, Value> = (0..8)
+        .map(|d| {
+            let mut seen: Vec<usize> = (0..25).map(|i| (i * 5 + d) % 140).collect();
+            seen.sort_unstable();
+            ((first_day + d as i64).to_string(), day(&seen, 600))
+        })
+        .collect();
+    let group = json!({"i": ips, "h": hosts, "d": days}).to_string();
+    // Written out as text: the same group 20,000 times under other names.
+    let mut groups = String::new();
+    for g in 0..20_000 {
+        if g > 0 {
+            groups.push(',');
+        }
+        groups.push_str(&format!("\"sender{g}.example\":{group}"));
+    }
+    let skeleton = state(serde_json::Map::new()).to_string();
+    let bytes = skeleton.replacen("\"groups\":{}", &format!("\"groups\":{{{groups}}}"), 1);
+    assert!(
+        bytes.len() > 140_000_000,
+        "the crafted state has {} bytes",
+        bytes.len()
+    );
+    let run = run_over(dir.path(), bytes.as_bytes(), &["--max-state-size", "1GB"]);
+    assert!(run.succeeded, "the run failed: {}", run.stderr);
+    assert_within_bound("20,000 groups", run.file_bytes, run.peak_rss);
+    drop(bytes);
+    // Every group is kept (counted in the text: parsing 143 MB into a `Value` takes a debug
+    // build of this test longer than the run itself).
+    let saved =
+        std::fs::read_to_string(dir.path().join("state.json")).expect("the state was saved");
+    assert_eq!(saved.matches(".example\":{\"i\":").count(), 20_000);
+}
+
+#[test]
+fn a_state_whose_days_stand_for_far_more_than_it_lists_is_refused_unexpanded() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // A group of 256 addresses (as many as a day keeps) and one name, and 20,000 days that
+    // list neither: each such day saw every address with the name, about 19 KB in memory
+    // from 60 bytes of file.
+    let (ips, hosts) = lists(256);
+    let first_day = today() - 20_000;
+    let days: serde_json::Map<String, Value> = (0..20_000)
+        .map(|d| {
+            let day = json!({"n": 1, "h": [1], "f": 600_000_000u64, "l": 1});
+            ((first_day + d).to_string(), day)
+        })
+        .collect();
+    let mut groups = serde_json::Map::new();
+    groups.insert(
+        "dense.example".into(),
+        json!({"i": ips, "h": &hosts[..1], "d": days}),
+    );
+    let bytes = serde_json::to_vec(&state(groups)).expect("a state serialises");
+    let run = run_over(dir.path(), &bytes, &[]);
+    assert!(!run.succeeded, "a run over the crafted state succeeded");
+    let path = dir.path().join("state.json");
+    assert!(
+        run.stderr.contains(&format!(
+            "state file {} is corrupt (left untouched; --reset-state starts over)",
+            path.display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(
+            "it would take more memory than a state file of its size can need \
+             (its days refer to far more addresses and names than it lists)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_within_bound("20,000 dense days", run.file_bytes, run.peak_rss);
+    assert_eq!(
+        std::fs::read(&path).expect("the state is still there"),
+        bytes,
+        "the refused state was changed"
+    );
 }

@@ -389,9 +389,8 @@ fn write_summary(
         entries_read: facts.entries_read,
         cursor_lost: facts.cursor_lost,
     };
-    let bytes = render::json::summary(report, &run).context("cannot serialise the summary")?;
     let path = summary_path(state_path);
-    atomic::replace(&path, &bytes, 0o644)
+    atomic::replace_with(&path, 0o644, |out| render::json::summary(report, &run, out))
 }
 
 fn mail_digest(

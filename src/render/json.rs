@@ -292,14 +292,14 @@ pub struct RunFields {
 
 /// The summary file: the report with the run's fields, compact (it is read by programs; `jq .`
 /// pretty-prints it for people), serialised straight into bytes.
-pub fn summary(report: &Report, run: &RunFields) -> serde_json::Result<Vec<u8>> {
+pub fn summary(report: &Report, run: &RunFields, out: &mut dyn Write) -> io::Result<()> {
     let document = JsonReport {
         cursor_lost: Some(run.cursor_lost),
         entries_read: Some(run.entries_read),
         last_run: Some(rfc3339(run.last_run_us)),
         ..document(report)
     };
-    serde_json::to_vec(&document)
+    serde_json::to_writer(out, &document).map_err(io::Error::from)
 }
 
 /// The report as a JSON value (tests compare it with what was written straight out).

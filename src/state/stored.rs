@@ -42,12 +42,13 @@ use serde::de::Error as _;
 use serde::ser::SerializeStruct as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::budget;
 use crate::group::{GroupKey, network_of};
 use crate::postgrey::Network;
 use crate::tally::{
     Caps, Client, DISTINCT_CAP, Day, DayStats, DroppedSets, Folded, GroupTally, MICROS_PER_DAY,
-    MxCounts, MxDefaults, MxHosts, MxTotals, Name, PAIR_CARRY_OVER_US, Pairs, SortedMap, SortedSet,
-    Tally, Totals,
+    MxCounts, MxDefaults, MxHosts, MxTotals, Name, PAIR_CARRY_OVER_US, PairTrack, Pairs, SortedMap,
+    SortedSet, Tally, Totals,
 };
 
 /// The name of a group's domain itself among its relative host names.
@@ -781,6 +782,14 @@ fn days_of(
     domain: Option<&str>,
     mx: MxDefaults<'_>,
 ) -> Result<SortedMap<Day, DayStats>, String> {
+    let names_bytes = hosts.iter().fold(
+        budget::heap_bytes(hosts.len(), size_of::<Name>()),
+        |sum, h| {
+            // An `Arc<str>`: the name, two counts and the allocator's header.
+            sum.saturating_add(h.len() as u64 + 32)
+        },
+    );
+    budget::charge(names_bytes)?;
     // One copy of each name, shared by every day that saw it.
     let hosts: Vec<Name> = hosts
         .iter()
@@ -803,6 +812,8 @@ fn days_of(
                 stored.dropped
             ));
         }
+        budget::charge(expansion_of(&stored, ips.len()))
+            .map_err(|why| format!("day {day}: {why}"))?;
         let day_ips: SortedSet<IpAddr> = match &stored.ips {
             None => ips.iter().copied().collect(),
             Some(positions) => positions
@@ -904,6 +915,33 @@ fn days_of(
         result.push((day, stats));
     }
     Ok(result.into_iter().collect())
+}
+
+/// What expanding `day` takes on the heap, worked out from its stored form alone (see
+/// `state::budget`); `group_ips` is how many addresses its group lists.
+fn expansion_of(day: &DayIn, group_ips: usize) -> u64 {
+    let ips = day.ips.as_ref().map_or(group_ips, Vec::len);
+    let nets = day.nets.as_ref().map_or(ips, BTreeSet::len);
+    let hosts = decode_counts(&day.hosts).count();
+    let clients = match &day.clients {
+        Some(names) => names
+            .iter()
+            .map(|n| match n {
+                ClientNames::One(_) => 1,
+                ClientNames::Several(positions) => positions.len(),
+            })
+            .sum(),
+        None => ips.saturating_mul(hosts.max(1)),
+    };
+    [
+        budget::heap_bytes(1, size_of::<(Day, DayStats)>()),
+        budget::heap_bytes(ips, size_of::<IpAddr>()),
+        budget::heap_bytes(nets, size_of::<IpNet>()),
+        budget::heap_bytes(hosts, size_of::<(Name, u64)>()),
+        budget::heap_bytes(clients, size_of::<Client>()),
+    ]
+    .into_iter()
+    .fold(0, u64::saturating_add)
 }
 
 /// The tally's groups as stored.
@@ -1173,6 +1211,10 @@ impl<'de> Deserialize<'de> for Tally {
                 })
             };
             for (net, hashes) in pairs {
+                // A pair and each of its networks: the map's entry and the list's slot.
+                let pair_bytes = size_of::<(u64, PairTrack)>() + size_of::<IpNet>() + 16;
+                budget::charge(budget::heap_bytes(hashes.len(), pair_bytes))
+                    .map_err(|why| D::Error::custom(format!("group {key}: {why}")))?;
                 for text in hashes {
                     let hash = hash_of(&text)?;
                     group.pairs.restore(hash, net, newest_us);
