@@ -6,7 +6,6 @@
 //! run's (the summary records them), so the check counts what the digest lists; flags override
 //! them. With `--since` it scans the journal itself, for hosts without the timer.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
@@ -22,6 +21,7 @@ use super::inputs::{AdviceInputs, Days, parse_span, parse_time, scan};
 use crate::advice::{self, Seen, Status};
 use crate::cli::{AdviceArgs, CheckArgs, DEFAULT_MIN_COUNT, ShowArgs};
 use crate::group::GroupKey;
+use crate::json_text::Text;
 use crate::nagios::{self, Range, State, sanitize};
 use crate::source::journal::Start;
 use crate::tally::{Day, Tally};
@@ -151,35 +151,6 @@ fn parse_list<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> serde_json::
     match raw {
         Some(raw) => serde_json::from_str(raw.get()),
         None => Ok(Vec::new()),
-    }
-}
-
-/// A string of the summary: borrowed from the file unless JSON escapes made it differ.
-/// (serde borrows a `Cow<str>` only as a field of its own, not inside a `Vec`.)
-struct Text<'a>(Cow<'a, str>);
-
-impl AsRef<str> for Text<'_> {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Borrowed(text)))
-            }
-            fn visit_str<E>(self, text: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(text.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(Visitor)
     }
 }
 

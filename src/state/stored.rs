@@ -43,6 +43,7 @@ use serde::ser::SerializeStruct as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::group::{GroupKey, network_of};
+use crate::json_text::Text;
 use crate::postgrey::Network;
 use crate::tally::{
     Caps, Client, DISTINCT_CAP, Day, DayStats, DroppedSets, Folded, GroupTally, MICROS_PER_DAY,
@@ -431,27 +432,27 @@ impl Serialize for PairsOut {
     }
 }
 
-/// [`GroupOut`] as read back.
+/// [`GroupOut`] as read back, its names and hashes borrowed from the file.
 #[derive(Deserialize)]
-struct GroupIn {
+struct GroupIn<'a> {
     #[serde(rename = "i", default)]
     ips: Vec<IpAddr>,
-    #[serde(rename = "h", default)]
-    hosts: Vec<String>,
+    #[serde(rename = "h", default, borrow)]
+    hosts: Vec<Text<'a>>,
     #[serde(rename = "d", default)]
     days: BTreeMap<Day, DayInAny>,
-    #[serde(rename = "p", default)]
-    pairs: BTreeMap<IpNet, Vec<String>>,
-    #[serde(rename = "pm", default)]
-    pair_mx: BTreeMap<String, u64>,
+    #[serde(rename = "p", default, borrow)]
+    pairs: BTreeMap<IpNet, Vec<Text<'a>>>,
+    #[serde(rename = "pm", default, borrow)]
+    pair_mx: BTreeMap<Text<'a>, u64>,
 }
 
 /// The tally as read back; `groups` and `totals` keep their names for scripts reading the
 /// file.
 #[derive(Deserialize)]
-struct TallyIn {
-    #[serde(default)]
-    groups: BTreeMap<GroupKey, GroupIn>,
+struct TallyIn<'a> {
+    #[serde(default, borrow)]
+    groups: BTreeMap<GroupKey, GroupIn<'a>>,
     #[serde(default)]
     totals: BTreeMap<Day, Totals>,
     #[serde(default)]
@@ -777,7 +778,7 @@ fn add_count(sum: u64, count: u64) -> Option<u64> {
 fn days_of(
     days: BTreeMap<Day, DayInAny>,
     ips: &[IpAddr],
-    hosts: &[String],
+    hosts: &[Text<'_>],
     domain: Option<&str>,
     mx: MxDefaults<'_>,
 ) -> Result<SortedMap<Day, DayStats>, String> {
