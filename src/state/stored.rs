@@ -41,6 +41,7 @@ use ipnet::IpNet;
 use serde::de::Error as _;
 use serde::ser::SerializeStruct as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use crate::group::{GroupKey, network_of};
 use crate::json_text::Text;
@@ -448,11 +449,11 @@ struct GroupIn<'a> {
 }
 
 /// The tally as read back; `groups` and `totals` keep their names for scripts reading the
-/// file.
+/// file. A group is kept as its text until [`expand_groups`] reads it.
 #[derive(Deserialize)]
 struct TallyIn<'a> {
     #[serde(default, borrow)]
-    groups: BTreeMap<GroupKey, GroupIn<'a>>,
+    groups: BTreeMap<GroupKey, &'a RawValue>,
     #[serde(default)]
     totals: BTreeMap<Day, Totals>,
     #[serde(default)]
@@ -1147,45 +1148,101 @@ impl<'de> Deserialize<'de> for Tally {
         let mx = MxDefaults {
             first: first_mx.as_deref(),
         };
-        let mut stored_pairs = Vec::new();
-        for (key, group) in stored.groups {
-            let days = days_of(group.days, &group.ips, &group.hosts, domain_of(&key), mx)
-                .map_err(|why| D::Error::custom(format!("group {key}: {why}")))?;
-            stored_pairs.push((key.clone(), group.pairs, group.pair_mx));
-            tally.groups.insert(
-                key,
-                GroupTally {
-                    days,
-                    pairs: Pairs::default(),
-                },
-            );
-        }
-        let default_mask = mx.mask();
-        for (key, pairs, pair_mx) in stored_pairs {
-            let Some(group) = tally.groups.get_mut(&key) else {
-                continue;
-            };
-            let newest_us = group.newest_us();
-            let hash_of = |text: &str| {
-                pair_hash(text).ok_or_else(|| {
-                    D::Error::custom(format!(
-                        "group {key}: pair hash {text:?} is not 16 hex digits"
-                    ))
-                })
-            };
-            for (net, hashes) in pairs {
-                for text in hashes {
-                    let hash = hash_of(&text)?;
-                    group.pairs.restore(hash, net, newest_us);
-                    group.pairs.restore_mx(hash, default_mask);
-                }
-            }
-            for (text, mask) in pair_mx {
-                group.pairs.restore_mx(hash_of(&text)?, mask);
-            }
-        }
+        let groups = expand_groups(stored.groups, mx).map_err(D::Error::custom)?;
+        // In the file's order, which is the map's.
+        tally.groups = groups.into_iter().collect();
         Ok(tally)
     }
+}
+
+/// Fewer groups than this are read on one core: a second is not worth its start.
+const GROUPS_FOR_TWO_CORES: usize = 512;
+
+/// The stored groups read into the tally's, in order, or why one does not make sense. A big
+/// state is read on two cores, half of its text each: reading it was most of a `run` that
+/// read few new entries.
+fn expand_groups(
+    groups: BTreeMap<GroupKey, &RawValue>,
+    mx: MxDefaults<'_>,
+) -> Result<Vec<(GroupKey, GroupTally)>, String> {
+    let mut first: Vec<(GroupKey, &RawValue)> = groups.into_iter().collect();
+    if first.len() < GROUPS_FOR_TWO_CORES {
+        return expand_all(first, mx);
+    }
+    let half = first
+        .iter()
+        .map(|(_, text)| text.get().len())
+        .sum::<usize>()
+        / 2;
+    let mut bytes = 0;
+    let middle = first
+        .iter()
+        .position(|(_, text)| {
+            bytes += text.get().len();
+            bytes >= half
+        })
+        .unwrap_or(first.len());
+    let second = first.split_off(middle);
+    let (first, second) = std::thread::scope(|scope| {
+        let second = scope.spawn(|| expand_all(second, mx));
+        let first = expand_all(first, mx);
+        let second = second
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (first, second)
+    });
+    // The first group in the file's order that does not make sense is the one named.
+    let mut groups = first?;
+    groups.extend(second?);
+    Ok(groups)
+}
+
+fn expand_all(
+    groups: Vec<(GroupKey, &RawValue)>,
+    mx: MxDefaults<'_>,
+) -> Result<Vec<(GroupKey, GroupTally)>, String> {
+    groups
+        .into_iter()
+        .map(|(key, text)| {
+            let group = expand(&key, text, mx)?;
+            Ok((key, group))
+        })
+        .collect()
+}
+
+/// One stored group, as the tally keeps it; serde_json's message for text that is no group,
+/// else the reason, after the group's name.
+fn expand(key: &GroupKey, text: &RawValue, mx: MxDefaults<'_>) -> Result<GroupTally, String> {
+    let stored: GroupIn = serde_json::from_str(text.get()).map_err(|e| e.to_string())?;
+    expand_stored(stored, key, mx).map_err(|why| format!("group {key}: {why}"))
+}
+
+fn expand_stored(
+    stored: GroupIn,
+    key: &GroupKey,
+    mx: MxDefaults<'_>,
+) -> Result<GroupTally, String> {
+    let days = days_of(stored.days, &stored.ips, &stored.hosts, domain_of(key), mx)?;
+    let mut group = GroupTally {
+        days,
+        pairs: Pairs::default(),
+    };
+    let newest_us = group.newest_us();
+    let hash_of = |text: &str| {
+        pair_hash(text).ok_or_else(|| format!("pair hash {text:?} is not 16 hex digits"))
+    };
+    let default_mask = mx.mask();
+    for (net, hashes) in stored.pairs {
+        for text in hashes {
+            let hash = hash_of(&text)?;
+            group.pairs.restore(hash, net, newest_us);
+            group.pairs.restore_mx(hash, default_mask);
+        }
+    }
+    for (text, mask) in stored.pair_mx {
+        group.pairs.restore_mx(hash_of(&text)?, mask);
+    }
+    Ok(group)
 }
 
 /// Group keys are stored as their display form: a domain, or a network in CIDR notation (a
