@@ -149,21 +149,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     });
     let (compaction, serialised) =
         compact(&mut state, args, now_us, window_us, keep_us, serialised?);
-    state::test_pause("POSTGREY_ADVISOR_TEST_PAUSE_BEFORE_SAVE_MS");
-    state::test_gate("POSTGREY_ADVISOR_TEST_GATE_BEFORE_SAVE");
+    // Compacted: the report is made again from what is left.
     let mut report = match &serialised {
-        Some(tally) => {
-            state::save_serialised(&args.state, &state, tally)?;
-            report
-        }
-        // Compacted: the report is made again from what is left.
+        Some(_) => report,
         None => {
-            state::save(&args.state, &state)?;
+            drop(report);
             inputs.report(&state.tally, window, &args.show)
         }
     };
-    drop(serialised);
-
     let facts = RunFacts {
         entries_read: outcome.entries,
         cursor_lost: outcome.cursor_lost,
@@ -183,27 +176,33 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
              from the time of the last entry counted, and entries logged in between may have been lost",
         ));
     }
-    // The summary is serialised on a core of its own while the report is printed; it is still
-    // written after the report, as before.
-    let summary = std::thread::scope(|scope| {
+    // The summary is serialised on a core of its own while the state is saved and the report
+    // printed; the files are written in the same order as ever: state, report, metrics,
+    // summary.
+    std::thread::scope(|scope| {
         let summary = scope.spawn(|| summary_bytes(&report, &facts, now_us));
-        let printed = print_report(args, &report, &facts);
+        state::test_pause("POSTGREY_ADVISOR_TEST_PAUSE_BEFORE_SAVE_MS");
+        state::test_gate("POSTGREY_ADVISOR_TEST_GATE_BEFORE_SAVE");
+        match &serialised {
+            Some(tally) => state::save_serialised(&args.state, &state, tally)?,
+            None => state::save(&args.state, &state)?,
+        }
+        print_report(args, &report, &facts)?;
+        if let Some(path) = prometheus_path(args) {
+            let metrics = render::prometheus::RunMetrics {
+                last_run_unix_s: now_us as f64 / MICROS_PER_SECOND as f64,
+                entries_read: outcome.entries,
+                duration_s: started.elapsed().as_secs_f64(),
+            };
+            let text = render::prometheus::render(&report, &metrics, args.prometheus_top);
+            atomic::replace(&path, text.as_bytes(), 0o644)?;
+        }
         let summary = summary
             .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        printed.map(|()| summary)
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        atomic::replace(&summary_path(&args.state), &summary, 0o644)
     })?;
-
-    if let Some(path) = prometheus_path(args) {
-        let metrics = render::prometheus::RunMetrics {
-            last_run_unix_s: now_us as f64 / MICROS_PER_SECOND as f64,
-            entries_read: outcome.entries,
-            duration_s: started.elapsed().as_secs_f64(),
-        };
-        let text = render::prometheus::render(&report, &metrics, args.prometheus_top);
-        atomic::replace(&path, text.as_bytes(), 0o644)?;
-    }
-    atomic::replace(&summary_path(&args.state), &summary?, 0o644)?;
+    drop(serialised);
 
     if let Some(to) = &args.mail {
         mail_digest(args, to, &inputs, &mut state, now_us, window_us)?;
