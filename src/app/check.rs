@@ -111,8 +111,9 @@ struct SummaryGroup<'a> {
     verdict: Option<Text<'a>>,
     #[serde(default, borrow)]
     suggestion: Option<Text<'a>>,
+    /// `daily_greylisted`, read when the group's count is taken (see [`DailyCounts`]).
     #[serde(default, borrow)]
-    daily_greylisted: DailyCounts<'a>,
+    daily_greylisted: Option<&'a RawValue>,
 }
 
 /// A group's clients, host names and addresses, parsed from the summary.
@@ -276,7 +277,7 @@ fn from_summary(
     let mut groups = Vec::new();
     let (mut group_count, mut whitelisted, mut total) = (0, 0, 0u64);
     // A week's summary names the same few dates in every group: each is parsed once.
-    let mut days_of_dates: HashMap<&str, Option<Day>, BuildHasherDefault<fnv::FnvHasher>> =
+    let mut days_of_dates: HashMap<String, Option<Day>, BuildHasherDefault<fnv::FnvHasher>> =
         HashMap::default();
     for g in summary.groups.iter().chain(&summary.unresolved) {
         let network = match (&g.domain, &g.network) {
@@ -292,17 +293,25 @@ fn from_summary(
             }
         };
         // Days let a narrower --window than the run's be honoured.
-        let greylisted = if g.daily_greylisted.0.is_empty() {
+        // Read one group at a time, the days need no memory of their own.
+        let daily: DailyCounts = match g.daily_greylisted {
+            Some(text) => serde_json::from_str(text.get()).with_context(corrupt)?,
+            None => DailyCounts::default(),
+        };
+        let greylisted = if daily.0.is_empty() {
             g.greylisted
         } else {
-            g.daily_greylisted
+            daily
                 .0
                 .iter()
                 .filter(|(date, _)| {
                     let date: &str = date.as_ref();
-                    let day = *days_of_dates
-                        .entry(date)
-                        .or_insert_with(|| day_of_date(date));
+                    let day = match days_of_dates.get(date) {
+                        Some(day) => *day,
+                        None => *days_of_dates
+                            .entry(date.to_owned())
+                            .or_insert(day_of_date(date)),
+                    };
                     day.is_some_and(|d| d >= first_day)
                 })
                 // Saturating: the file is input, and no count is worth a crash.
