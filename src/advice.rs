@@ -139,6 +139,15 @@ pub struct Seen<'a, N: AsRef<str>> {
     pub clients: &'a [(Option<N>, IpAddr)],
 }
 
+impl<N: AsRef<str>> Seen<'_, N> {
+    /// Nothing seen: judged on the ignore file alone.
+    pub const NOTHING: Self = Seen {
+        hosts: &[],
+        ips: &[],
+        clients: &[],
+    };
+}
+
 impl<'a> Seen<'a, String> {
     pub fn of(evidence: &'a Evidence) -> Self {
         Seen {
@@ -177,6 +186,19 @@ fn coverage<N: AsRef<str>>(seen: &Seen<'_, N>, whitelist: &Whitelist) -> (usize,
         .filter(|ip| whitelist.covers_address(**ip))
         .count();
     (names + addresses, seen.hosts.len() + seen.ips.len())
+}
+
+/// Whether the whitelist lets every client pass (`status_of` is `Whitelisted`): stops at the
+/// first client it does not, for `check`'s many groups it only counts.
+pub fn is_whitelisted<N: AsRef<str>>(seen: &Seen<'_, N>, whitelist: &Whitelist) -> bool {
+    if !seen.clients.is_empty() {
+        return seen.clients.iter().all(|(name, address)| {
+            whitelist.covers(name.as_ref().map(AsRef::as_ref), Some(*address))
+        });
+    }
+    !(seen.hosts.is_empty() && seen.ips.is_empty())
+        && seen.hosts.iter().all(|h| whitelist.covers_name(h.as_ref()))
+        && seen.ips.iter().all(|ip| whitelist.covers_address(*ip))
 }
 
 /// Where a group stands now.

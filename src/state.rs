@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::atomic;
 use crate::error::Failure;
@@ -157,11 +158,17 @@ pub fn load(path: &Path) -> anyhow::Result<State> {
             path.display()
         )
     };
+    let allowance = budget::allowance_for(bytes.len());
     // One pass in the usual case; the schema alone is read only to say why a file that does
     // not load is refused, so that a file of another version is not called corrupt.
-    let allowance = budget::allowance_for(bytes.len());
+    // Checked as UTF-8 at once, the file's strings need no check one by one, and its names
+    // are borrowed while the tally is built; a file that is no UTF-8 is left to serde_json, for
+    // the position in its message.
     let loaded: Result<State, _> =
-        budget::with_allowance(allowance, || serde_json::from_slice(&bytes));
+        budget::with_allowance(allowance, || match std::str::from_utf8(&bytes) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(&bytes),
+        });
     let schema = match &loaded {
         Ok(state) => state.schema,
         Err(_) => {
@@ -183,9 +190,52 @@ pub fn load(path: &Path) -> anyhow::Result<State> {
 /// Saves cursor and counts together (see the module docs). Mode 0600 for a new file: the state
 /// holds host names of the mail peers.
 pub fn save(path: &Path, state: &State) -> anyhow::Result<()> {
+    write(path, &StateOut::of(state, &state.tally))
+}
+
+/// The stored form of a tally, serialised: what `run` measures it by before it saves.
+pub fn serialise_tally(tally: &Tally) -> anyhow::Result<Box<RawValue>> {
+    serde_json::value::to_raw_value(tally).context("cannot serialise the state")
+}
+
+/// [`save`] of a state whose tally was serialised already (by [`serialise_tally`], and not
+/// changed since): a big tally takes as long to serialise as the rest of a run.
+pub fn save_serialised(path: &Path, state: &State, tally: &RawValue) -> anyhow::Result<()> {
+    write(path, &StateOut::of(state, tally))
+}
+
+fn write<T: Serialize + ?Sized>(path: &Path, state: &StateOut<'_, T>) -> anyhow::Result<()> {
     atomic::replace_with(path, 0o600, |out| {
-        serde_json::to_writer(out, state).map_err(std::io::Error::from)
+        serde_json::to_writer(out, state).map_err(io::Error::from)
     })
+}
+
+/// [`State`] as written, its tally given apart: both ways of saving go through it, so that
+/// they write the same bytes.
+#[derive(Serialize)]
+struct StateOut<'a, T: ?Sized> {
+    schema: u32,
+    machines: &'a BTreeMap<String, MachinePosition>,
+    last_entry_us: Option<i64>,
+    last_run_us: Option<i64>,
+    last_mailed_us: Option<i64>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    digest_listed: &'a BTreeMap<String, i64>,
+    tally: &'a T,
+}
+
+impl<'a, T: ?Sized> StateOut<'a, T> {
+    fn of(state: &'a State, tally: &'a T) -> Self {
+        StateOut {
+            schema: state.schema,
+            machines: &state.machines,
+            last_entry_us: state.last_entry_us,
+            last_run_us: state.last_run_us,
+            last_mailed_us: state.last_mailed_us,
+            digest_listed: &state.digest_listed,
+            tally,
+        }
+    }
 }
 
 /// A hidden knob for the crash-safety tests: sleep this many milliseconds at a critical point
@@ -234,6 +284,28 @@ mod tests {
         state.last_entry_us = Some(42);
         save(&path, &state).unwrap();
         assert_eq!(load(&path).unwrap(), state);
+    }
+
+    #[test]
+    fn a_tally_serialised_beforehand_is_saved_as_the_state_would_be() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let mut state = State::fresh();
+        state.last_run_us = Some(7);
+        state.digest_listed = BTreeMap::from([("example.com".into(), 3)]);
+        let stored = r#"{"groups": {"example.com": {"i": ["192.0.2.1"], "h": ["mx1"],
+            "d": {"20410": {"n": 3, "h": [3], "f": 3600000000}}}}}"#;
+        state.tally = serde_json::from_str(stored).unwrap();
+        assert!(!state.tally.groups.is_empty());
+        for digest_listed in [state.digest_listed.clone(), BTreeMap::new()] {
+            state.digest_listed = digest_listed;
+            save(&path, &state).unwrap();
+            let whole = fs::read(&path).unwrap();
+            assert_eq!(whole, serde_json::to_vec(&state).unwrap());
+            let tally = serialise_tally(&state.tally).unwrap();
+            save_serialised(&path, &state, &tally).unwrap();
+            assert_eq!(fs::read(&path).unwrap(), whole);
+        }
     }
 
     #[test]

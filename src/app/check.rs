@@ -6,8 +6,8 @@
 //! run's (the summary records them), so the check counts what the digest lists; flags override
 //! them. With `--since` it scans the journal itself, for hosts without the timer.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -15,11 +15,13 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use jiff::Timestamp;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::inputs::{AdviceInputs, Days, parse_span, parse_time, scan};
 use crate::advice::{self, Seen, Status};
 use crate::cli::{AdviceArgs, CheckArgs, DEFAULT_MIN_COUNT, ShowArgs};
 use crate::group::GroupKey;
+use crate::json_text::Text;
 use crate::nagios::{self, Range, State, sanitize};
 use crate::source::journal::Start;
 use crate::tally::{Day, Tally};
@@ -44,7 +46,13 @@ struct Group {
 /// What the check counts.
 #[derive(Debug, Default)]
 struct Findings {
+    /// The groups the output may name: from a summary, only those with at least `--min-count`
+    /// greylistings unless -v lists every one.
     groups: Vec<Group>,
+    /// Every group, listed or not (the `groups` perfdata).
+    group_count: usize,
+    /// Groups the whitelist lets pass now, listed or not.
+    whitelisted: usize,
     greylisted: u64,
     /// The sum of the delays of the mails that passed after greylisting (seconds): over the
     /// run's window when read from the summary (it keeps no delays per day), over `--since`
@@ -79,55 +87,71 @@ struct SummaryTotals {
     delay_total_s: u64,
 }
 
+/// One group of the summary. What its status is judged on stays unparsed text until the check
+/// needs it: most of a big summary's groups were greylisted too seldom to be listed, and
+/// parsing their names and addresses was most of the check's time.
 #[derive(Deserialize)]
 struct SummaryGroup<'a> {
-    #[serde(default)]
-    domain: Option<String>,
-    #[serde(default)]
-    network: Option<String>,
+    #[serde(default, borrow)]
+    domain: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    network: Option<Text<'a>>,
     greylisted: u64,
+    /// Host names (`[name, …]`).
     #[serde(default, borrow)]
-    hosts: Vec<Text<'a>>,
-    #[serde(default)]
-    addresses: Vec<IpAddr>,
-    /// `[name or null, address]`: the group is whitelisted when every one is covered by its
-    /// name or its address.
+    hosts: Option<&'a RawValue>,
+    /// Addresses (`[address, …]`).
     #[serde(default, borrow)]
-    clients: Vec<(Option<Text<'a>>, IpAddr)>,
-    #[serde(default)]
-    verdict: Option<String>,
-    #[serde(default)]
-    suggestion: Option<String>,
+    addresses: Option<&'a RawValue>,
+    /// `[[name or null, address], …]`: the group is whitelisted when every one is covered by
+    /// its name or its address.
     #[serde(default, borrow)]
-    daily_greylisted: DailyCounts<'a>,
+    clients: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    verdict: Option<Text<'a>>,
+    #[serde(default, borrow)]
+    suggestion: Option<Text<'a>>,
+    /// `daily_greylisted`, read when the group's count is taken (see [`DailyCounts`]).
+    #[serde(default, borrow)]
+    daily_greylisted: Option<&'a RawValue>,
 }
 
-/// A string of the summary: borrowed from the file unless JSON escapes made it differ.
-/// (serde borrows a `Cow<str>` only as a field of its own, not inside a `Vec`.)
-struct Text<'a>(Cow<'a, str>);
+/// A group's clients, host names and addresses, parsed from the summary.
+struct Clients<'a> {
+    hosts: Vec<Text<'a>>,
+    addresses: Vec<IpAddr>,
+    clients: Vec<(Option<Text<'a>>, IpAddr)>,
+}
 
-impl AsRef<str> for Text<'_> {
-    fn as_ref(&self) -> &str {
-        &self.0
+impl<'a> Clients<'a> {
+    /// Host names and addresses count only for a group without clients (an old summary).
+    fn of(group: &SummaryGroup<'a>) -> serde_json::Result<Self> {
+        let clients = parse_list(group.clients)?;
+        let (hosts, addresses) = if clients.is_empty() {
+            (parse_list(group.hosts)?, parse_list(group.addresses)?)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Ok(Clients {
+            hosts,
+            addresses,
+            clients,
+        })
+    }
+
+    fn seen(&self) -> Seen<'_, Text<'a>> {
+        Seen {
+            hosts: &self.hosts,
+            ips: &self.addresses,
+            clients: &self.clients,
+        }
     }
 }
 
-impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Text<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Borrowed(text)))
-            }
-            fn visit_str<E>(self, text: &str) -> Result<Text<'de>, E> {
-                Ok(Text(Cow::Owned(text.to_owned())))
-            }
-        }
-        deserializer.deserialize_str(Visitor)
+fn parse_list<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> serde_json::Result<Vec<T>> {
+    match raw {
+        Some(raw) => serde_json::from_str(raw.get()),
+        None => Ok(Vec::new()),
     }
 }
 
@@ -170,6 +194,13 @@ const SHOW: ShowArgs = ShowArgs {
     regex: false,
 };
 
+/// The `--min-count` the check counts from: the flag's, else the run's, else the default.
+fn min_count_of(args: &CheckArgs, run_min_count: Option<u64>) -> u64 {
+    args.min_count
+        .or(run_min_count)
+        .unwrap_or(DEFAULT_MIN_COUNT)
+}
+
 fn from_summary(
     args: &CheckArgs,
     inputs: &AdviceInputs,
@@ -190,8 +221,14 @@ fn from_summary(
             return Err(e).with_context(|| format!("cannot read summary {}", path.display()));
         }
     };
-    let summary: SummaryFile = serde_json::from_slice(&bytes)
-        .with_context(|| format!("summary {} is corrupt", path.display()))?;
+    let corrupt = || format!("summary {} is corrupt", path.display());
+    // Checked as a whole at once, the text's strings need no checking one by one; an invalid
+    // file is left to serde_json, for the position in its message.
+    let summary: SummaryFile = match std::str::from_utf8(&bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(&bytes),
+    }
+    .with_context(corrupt)?;
     let last_run: Timestamp = summary
         .last_run
         .parse()
@@ -235,16 +272,19 @@ fn from_summary(
         (None, Some(since)) => Days::between(since.as_microsecond(), now.as_microsecond()).first,
         (None, None) => Day::MIN,
     };
+    let min_count = min_count_of(args, summary.min_count);
+    let whitelist = &inputs.whitelist;
     let mut groups = Vec::new();
+    let (mut group_count, mut whitelisted, mut total) = (0, 0, 0u64);
     // A week's summary names the same few dates in every group: each is parsed once.
-    let mut days_of_dates: HashMap<String, Option<Day>> = HashMap::new();
-    for g in summary.groups.into_iter().chain(summary.unresolved) {
-        let key = match (&g.domain, &g.network) {
-            (Some(d), _) => GroupKey::Domain(d.clone()),
-            (None, Some(n)) => GroupKey::Network(
-                n.parse()
-                    .map_err(|_| anyhow!("summary {}: bad network {n:?}", path.display()))?,
-            ),
+    let mut days_of_dates: HashMap<String, Option<Day>, BuildHasherDefault<fnv::FnvHasher>> =
+        HashMap::default();
+    for g in summary.groups.iter().chain(&summary.unresolved) {
+        let network = match (&g.domain, &g.network) {
+            (Some(_), _) => None,
+            (None, Some(n)) => Some(n.as_ref().parse().map_err(|_| {
+                anyhow!("summary {}: bad network {:?}", path.display(), n.as_ref())
+            })?),
             (None, None) => {
                 return Err(anyhow!(
                     "summary {}: a group without a name",
@@ -253,10 +293,15 @@ fn from_summary(
             }
         };
         // Days let a narrower --window than the run's be honoured.
-        let greylisted = if g.daily_greylisted.0.is_empty() {
+        // Read one group at a time, the days need no memory of their own.
+        let daily: DailyCounts = match g.daily_greylisted {
+            Some(text) => serde_json::from_str(text.get()).with_context(corrupt)?,
+            None => DailyCounts::default(),
+        };
+        let greylisted = if daily.0.is_empty() {
             g.greylisted
         } else {
-            g.daily_greylisted
+            daily
                 .0
                 .iter()
                 .filter(|(date, _)| {
@@ -272,28 +317,47 @@ fn from_summary(
                 // Saturating: the file is input, and no count is worth a crash.
                 .fold(0, |sum: u64, (_, n)| sum.saturating_add(*n))
         };
-        let seen = Seen {
-            hosts: &g.hosts,
-            ips: &g.addresses,
-            clients: &g.clients,
+        group_count += 1;
+        // The run's total covers the run's window; the groups' sum honours this --window.
+        total = total.saturating_add(greylisted);
+        // An empty whitelist covers no client: no status needs the clients then.
+        let clients = if whitelist.is_empty() {
+            None
+        } else {
+            Some(Clients::of(g).with_context(corrupt)?)
         };
-        let status = advice::status_of(&key, &seen, &inputs.whitelist, &inputs.ignored);
+        if args.verbose == 0 && greylisted < min_count {
+            // Never named: it counts only among the whitelisted groups.
+            if clients.is_some_and(|c| advice::is_whitelisted(&c.seen(), whitelist)) {
+                whitelisted += 1;
+            }
+            continue;
+        }
+        let key = match network {
+            Some(network) => GroupKey::Network(network),
+            None => GroupKey::Domain(g.domain.as_ref().map_or("", AsRef::as_ref).to_owned()),
+        };
+        let status = match &clients {
+            Some(c) => advice::status_of(&key, &c.seen(), whitelist, &inputs.ignored),
+            None => advice::status_of::<&str>(&key, &Seen::NOTHING, whitelist, &inputs.ignored),
+        };
+        if status == Status::Whitelisted {
+            whitelisted += 1;
+        }
         groups.push(Group {
             key,
             greylisted,
             status,
-            verdict: g.verdict,
-            suggestion: g.suggestion,
+            verdict: g.verdict.as_ref().map(|v| v.as_ref().to_owned()),
+            suggestion: g.suggestion.as_ref().map(|s| s.as_ref().to_owned()),
             judged_on: g.greylisted,
         });
     }
-    // The run's total covers the run's window; the groups' sum honours this --window.
-    let greylisted = groups
-        .iter()
-        .fold(0, |sum: u64, g| sum.saturating_add(g.greylisted));
     Ok(Findings {
         groups,
-        greylisted,
+        group_count,
+        whitelisted,
+        greylisted: total,
         delay_total_s: summary.totals.delay_total_s,
         age_s: Some(age_s),
         run_min_count: summary.min_count,
@@ -316,7 +380,7 @@ fn from_journal(
         &mut tally,
     )?;
     let report = inputs.report(&tally, Days::between(since_us, now.as_microsecond()), &SHOW);
-    let groups = report
+    let groups: Vec<Group> = report
         .groups
         .iter()
         .chain(report.unresolved.iter())
@@ -330,6 +394,11 @@ fn from_journal(
         })
         .collect();
     Ok(Findings {
+        group_count: groups.len(),
+        whitelisted: groups
+            .iter()
+            .filter(|g| g.status == Status::Whitelisted)
+            .count(),
         groups,
         greylisted: report.totals.greylisted,
         delay_total_s: report.totals.delay_total_s,
@@ -396,7 +465,7 @@ pub fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
         ));
     }
     // Loaded with the default count: the summary's decides below unless --min-count is given.
-    let mut advice = AdviceArgs {
+    let advice = AdviceArgs {
         whitelist: args.whitelist.clone(),
         ignore_file: args.ignore_file.clone(),
         legacy_ignore: args.legacy_ignore.clone(),
@@ -407,12 +476,7 @@ pub fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
         Some(since) => from_journal(args, since, &inputs, now)?,
         None => from_summary(args, &inputs, now)?,
     };
-    if args.min_count.is_none()
-        && let Some(run_min_count) = findings.run_min_count
-    {
-        advice.min_count = run_min_count;
-    }
-    let min_count = advice.min_count;
+    let min_count = min_count_of(args, findings.run_min_count);
     let mut unreviewed: Vec<&Group> = findings
         .groups
         .iter()
@@ -425,11 +489,7 @@ pub fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
     });
     let count = unreviewed.len();
     let state = nagios::evaluate(count as f64, Some(&warning), critical.as_ref());
-    let whitelisted = findings
-        .groups
-        .iter()
-        .filter(|g| g.status == Status::Whitelisted)
-        .count();
+    let whitelisted = findings.whitelisted;
     let mut out = format!(
         "{SERVICE} {state} - {} | unreviewed={count};{};{};0 greylisted={};;;0 delay={}s;;;0 groups={};;;0 whitelisted_groups={whitelisted};;;0",
         headline(&unreviewed, state),
@@ -437,7 +497,7 @@ pub fn evaluate(args: &CheckArgs) -> anyhow::Result<(State, String)> {
         critical.as_ref().map_or("", |c| c.text.as_str()),
         findings.greylisted,
         findings.delay_total_s,
-        findings.groups.len(),
+        findings.group_count,
     );
     if let Some(age) = findings.age_s {
         out.push_str(&format!(" age={age}s;;;0"));
@@ -624,13 +684,14 @@ mod tests {
         let status_of = |json: &str| {
             let json = format!(r#"{{"greylisted": 1, {}"#, &json.trim_start()[1..]);
             let group: SummaryGroup = serde_json::from_str(&json).unwrap();
-            let seen = Seen {
-                hosts: &group.hosts,
-                ips: &group.addresses,
-                clients: &group.clients,
-            };
+            let clients = Clients::of(&group).unwrap();
             let key = GroupKey::Domain("example.com".to_owned());
-            advice::status_of(&key, &seen, &whitelist, &[])
+            let status = advice::status_of(&key, &clients.seen(), &whitelist, &[]);
+            assert_eq!(
+                advice::is_whitelisted(&clients.seen(), &whitelist),
+                status == Status::Whitelisted
+            );
+            status
         };
         assert_eq!(
             status_of(

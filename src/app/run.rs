@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 use jiff::Timestamp;
+use serde_json::value::RawValue;
 
 use super::inputs::{AdviceInputs, Days, parse_span, parse_time, scan};
 use super::report::write_report;
@@ -134,17 +135,32 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .tally
         .prune(day_of(now_us - keep_us), now_us - PAIR_MEMORY_US);
     state.last_run_us = Some(now_us);
-    let compaction = compact(&mut state, args, now_us, window_us, keep_us);
-    state::test_pause("POSTGREY_ADVISOR_TEST_PAUSE_BEFORE_SAVE_MS");
-    state::test_gate("POSTGREY_ADVISOR_TEST_GATE_BEFORE_SAVE");
-    state::save(&args.state, &state)?;
-
+    let window = Days::rolling(now_us, window_us);
+    // The report is made while the tally is measured by its stored form, on a core of its own:
+    // both only read the tally, and most runs leave it as it is (see `compact`).
+    let (serialised, report) = std::thread::scope(|scope| {
+        let tally = &state.tally;
+        let reporting = scope.spawn(|| inputs.report(tally, window, &args.show));
+        let serialised = state::serialise_tally(tally);
+        let report = reporting
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (serialised, report)
+    });
+    let (compaction, serialised) =
+        compact(&mut state, args, now_us, window_us, keep_us, serialised?);
+    // Compacted: the report is made again from what is left.
+    let mut report = match &serialised {
+        Some(_) => report,
+        None => {
+            drop(report);
+            inputs.report(&state.tally, window, &args.show)
+        }
+    };
     let facts = RunFacts {
         entries_read: outcome.entries,
         cursor_lost: outcome.cursor_lost,
     };
-    let window = Days::rolling(now_us, window_us);
-    let mut report = inputs.report(&state.tally, window, &args.show);
     report.since_us = Some(window.since_us());
     report.until_us = Some(now_us);
     report.notes.extend(outcome.notes.iter().cloned());
@@ -160,21 +176,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
              from the time of the last entry counted, and entries logged in between may have been lost",
         ));
     }
-    if args.to_journal || stdout_is_the_journal() {
-        for fields in render::journal::entries(&report, &facts) {
-            let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
-            systemd::journal::send(&refs).context("cannot write the report to the journal")?;
-        }
-    } else {
-        let mut out = io::stdout().lock();
-        let printed = write_report(&report, args.format, &mut out).and_then(|()| out.flush());
-        match printed {
-            // Nobody reads the table (`| head`): the metrics and the mail still matter.
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-            other => other.context("cannot print the report")?,
-        }
+    state::test_pause("POSTGREY_ADVISOR_TEST_PAUSE_BEFORE_SAVE_MS");
+    state::test_gate("POSTGREY_ADVISOR_TEST_GATE_BEFORE_SAVE");
+    match &serialised {
+        Some(tally) => state::save_serialised(&args.state, &state, tally)?,
+        None => state::save(&args.state, &state)?,
     }
-
+    drop(serialised);
+    print_report(args, &report, &facts)?;
     if let Some(path) = prometheus_path(args) {
         let metrics = render::prometheus::RunMetrics {
             last_run_unix_s: now_us as f64 / MICROS_PER_SECOND as f64,
@@ -189,18 +198,25 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     if let Some(to) = &args.mail {
         mail_digest(args, to, &inputs, &mut state, now_us, window_us)?;
     }
+    // Everything is written: the process ends here, and the system takes its memory back at
+    // once, where freeing the tally's and the report's hundreds of thousands of small
+    // allocations one by one took a tenth of a run that read little.
+    std::mem::forget(report);
+    std::mem::forget(state);
     Ok(())
 }
 
 /// Brings the state within `--max-state-size` (see `tally::compact`). The days the summary and
-/// an undelivered digest are made of keep their detail longest.
+/// an undelivered digest are made of keep their detail longest. The tally is measured by its
+/// stored form, `serialised`: returned when the tally fits, for the save to write as it is.
 fn compact(
     state: &mut State,
     args: &RunArgs,
     now_us: i64,
     window_us: i64,
     keep_us: i64,
-) -> Compaction {
+    serialised: Box<RawValue>,
+) -> (Compaction, Option<Box<RawValue>>) {
     let mut detail_from_us = now_us.saturating_sub(window_us);
     if let (Some(_), Some(last_mailed_us)) = (&args.mail, state.last_mailed_us) {
         detail_from_us = detail_from_us.min(last_mailed_us);
@@ -216,10 +232,13 @@ fn compact(
         quiet_before_us: now_us.saturating_sub(MICROS_PER_DAY),
         pairs_from_us: now_us.saturating_sub(PAIRS_UNDER_PRESSURE_US),
     };
-    let mut done = state.tally.compact(&limit);
+    let bytes = serialised.get().len();
+    let mut done = state.tally.compact_measured(&limit, bytes);
+    // A tally that fits is left as it was measured.
+    let serialised = (bytes <= limit.max_bytes).then_some(serialised);
     done.bytes_before = done.bytes_before.saturating_add(besides_tally);
     done.bytes_after = done.bytes_after.saturating_add(besides_tally);
-    done
+    (done, serialised)
 }
 
 /// What the report must say about a compaction, if anything: folding is noted by the report
@@ -389,8 +408,29 @@ fn write_summary(
         entries_read: facts.entries_read,
         cursor_lost: facts.cursor_lost,
     };
+    // Written straight into the file: a big summary is never whole in memory beside the
+    // report it is made from.
     let path = summary_path(state_path);
     atomic::replace_with(&path, 0o644, |out| render::json::summary(report, &run, out))
+}
+
+/// The report, to the journal or to stdout.
+fn print_report(args: &RunArgs, report: &Report, facts: &RunFacts) -> anyhow::Result<()> {
+    if args.to_journal || stdout_is_the_journal() {
+        for fields in render::journal::entries(report, facts) {
+            let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
+            systemd::journal::send(&refs).context("cannot write the report to the journal")?;
+        }
+    } else {
+        let mut out = io::stdout().lock();
+        let printed = write_report(report, args.format, &mut out).and_then(|()| out.flush());
+        match printed {
+            // Nobody reads the table (`| head`): the metrics and the mail still matter.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
+            other => other.context("cannot print the report")?,
+        }
+    }
+    Ok(())
 }
 
 fn mail_digest(

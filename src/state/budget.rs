@@ -8,12 +8,14 @@
 //! addresses, networks, names and clients each day will hold), and a file whose expansion
 //! would pass its allowance is refused as corrupt — before the memory is taken, not after.
 //!
-//! The allowance is charged on the loading thread: serde's derived `Deserialize` of the state
-//! gives no way to hand a budget down to the tally inside it, so `state::load` sets it for the
-//! time of the parse ([`with_allowance`]). Without one (tests deserialising a tally directly)
-//! nothing is counted.
+//! serde's derived `Deserialize` of the state gives no way to hand a budget down to the tally
+//! inside it, so `state::load` sets one for the time of the parse ([`with_allowance`]) and the
+//! tally's loader takes it ([`current`]) and shares it with the threads that expand its groups.
+//! Without one (tests deserialising a tally directly) nothing is counted.
 
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How much memory the tally of a state file of `file_bytes` may expand to: with the file's
 /// own bytes beside it, 8 × its size + 64 MiB, less what the rest of a run needs. States the
@@ -24,37 +26,53 @@ pub fn allowance_for(file_bytes: usize) -> u64 {
     (file_bytes as u64).saturating_mul(7) + (48 << 20)
 }
 
+/// Bytes of expansion left to a load.
+#[derive(Debug)]
+pub struct Budget {
+    remaining: AtomicU64,
+}
+
 thread_local! {
-    static REMAINING: Cell<Option<u64>> = const { Cell::new(None) };
+    static CURRENT: RefCell<Option<Arc<Budget>>> = const { RefCell::new(None) };
 }
 
 /// Runs `parse` with `bytes` of expansion allowed to the tallies it deserialises.
 pub fn with_allowance<T>(bytes: u64, parse: impl FnOnce() -> T) -> T {
-    struct Reset(Option<u64>);
+    struct Reset(Option<Arc<Budget>>);
     impl Drop for Reset {
         fn drop(&mut self) {
-            REMAINING.set(self.0);
+            CURRENT.set(self.0.take());
         }
     }
-    let _reset = Reset(REMAINING.replace(Some(bytes)));
+    let budget = Budget {
+        remaining: AtomicU64::new(bytes),
+    };
+    let _reset = Reset(CURRENT.replace(Some(Arc::new(budget))));
     parse()
 }
 
-/// Takes `bytes` from the allowance; an error once the allowance is spent.
-pub fn charge(bytes: u64) -> Result<(), String> {
-    let Some(remaining) = REMAINING.get() else {
+/// The budget of the load running on this thread, if any.
+pub fn current() -> Option<Arc<Budget>> {
+    CURRENT.with_borrow(Clone::clone)
+}
+
+/// Takes `bytes` from `budget`; an error once it is spent. No budget: nothing is counted.
+pub fn charge(budget: Option<&Budget>, bytes: u64) -> Result<(), String> {
+    let Some(budget) = budget else {
         return Ok(());
     };
-    match remaining.checked_sub(bytes) {
-        Some(left) => {
-            REMAINING.set(Some(left));
-            Ok(())
-        }
-        None => Err(String::from(
-            "it would take more memory than a state file of its size can need \
-             (its days refer to far more addresses and names than it lists)",
-        )),
-    }
+    budget
+        .remaining
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+            left.checked_sub(bytes)
+        })
+        .map(|_| ())
+        .map_err(|_| {
+            String::from(
+                "it would take more memory than a state file of its size can need \
+                 (its days refer to far more addresses and names than it lists)",
+            )
+        })
 }
 
 /// What a collection of `n` items of `item_bytes` each takes on the heap: the items, and the
@@ -74,19 +92,43 @@ mod tests {
     #[test]
     fn the_allowance_is_spent_and_then_refused() {
         with_allowance(100, || {
-            assert_eq!(charge(60), Ok(()));
-            assert_eq!(charge(40), Ok(()));
-            assert!(charge(1).is_err());
+            let budget = current();
+            assert_eq!(charge(budget.as_deref(), 60), Ok(()));
+            assert_eq!(charge(budget.as_deref(), 40), Ok(()));
+            assert!(charge(budget.as_deref(), 1).is_err());
         });
         // Outside a load nothing is counted.
-        assert_eq!(charge(u64::MAX), Ok(()));
+        assert!(current().is_none());
+        assert_eq!(charge(None, u64::MAX), Ok(()));
+    }
+
+    #[test]
+    fn threads_share_one_allowance() {
+        with_allowance(1_000, || {
+            let budget = current();
+            let budget = budget.as_deref();
+            std::thread::scope(|scope| {
+                for _ in 0..4 {
+                    scope.spawn(move || {
+                        for _ in 0..100 {
+                            let _ = charge(budget, 3);
+                        }
+                    });
+                }
+            });
+            // 400 charges of 3 from 1,000: 333 went through, 1 byte is left.
+            assert_eq!(charge(budget, 1), Ok(()));
+            assert!(charge(budget, 1).is_err());
+        });
     }
 
     #[test]
     fn nested_allowances_give_back_the_outer_one() {
         with_allowance(10, || {
-            with_allowance(1_000, || assert_eq!(charge(500), Ok(())));
-            assert!(charge(11).is_err());
+            with_allowance(1_000, || {
+                assert_eq!(charge(current().as_deref(), 500), Ok(()))
+            });
+            assert!(charge(current().as_deref(), 11).is_err());
         });
     }
 

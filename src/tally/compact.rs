@@ -481,9 +481,14 @@ impl Tally {
     /// Brings the stored tally within `limit.max_bytes`, giving up the least worth first (see
     /// the module docs). A tally that fits is left as it is.
     pub fn compact(&mut self, limit: &Limit) -> Compaction {
+        self.compact_measured(limit, stored::tally_size(self))
+    }
+
+    /// [`Tally::compact`] of a tally whose stored form takes `bytes`, as its caller measured:
+    /// one that fits (`bytes <= limit.max_bytes`) is left as it is.
+    pub fn compact_measured(&mut self, limit: &Limit, bytes: usize) -> Compaction {
         // Most runs are well within the limit: one pass over the stored form says so, without
         // the size of every group that bringing it within the limit needs.
-        let bytes = stored::tally_size(self);
         if bytes <= limit.max_bytes {
             return Compaction {
                 bytes_before: bytes,
