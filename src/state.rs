@@ -193,12 +193,49 @@ pub fn save(path: &Path, state: &State) -> anyhow::Result<()> {
     write(path, &StateOut::of(state, &state.tally))
 }
 
-/// The stored form of a tally, serialised: what `run` measures it by before it saves.
-pub fn serialise_tally(tally: &Tally) -> anyhow::Result<Box<RawValue>> {
-    serde_json::value::to_raw_value(tally).context("cannot serialise the state")
+/// The stored form of a tally, serialised, when it takes at most `max_bytes`: what `run`
+/// measures it by before it saves. `None` for a bigger one, which is compacted anyway: its text
+/// would only take memory.
+pub fn serialise_tally_within(
+    tally: &Tally,
+    max_bytes: usize,
+) -> anyhow::Result<Option<Box<RawValue>>> {
+    /// Collects what is written, and refuses to grow past `max_bytes`.
+    struct Within {
+        text: Vec<u8>,
+        max_bytes: usize,
+        over: bool,
+    }
+    impl io::Write for Within {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            if self.text.len().saturating_add(bytes.len()) > self.max_bytes {
+                self.over = true;
+                return Err(io::Error::other("over the limit"));
+            }
+            self.text.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut within = Within {
+        text: Vec::new(),
+        max_bytes,
+        over: false,
+    };
+    match serde_json::to_writer(&mut within, tally) {
+        Ok(()) => {}
+        Err(_) if within.over => return Ok(None),
+        Err(e) => return Err(e).context("cannot serialise the state"),
+    }
+    let text = String::from_utf8(within.text).context("the serialised state is no UTF-8")?;
+    RawValue::from_string(text)
+        .map(Some)
+        .context("cannot serialise the state")
 }
 
-/// [`save`] of a state whose tally was serialised already (by [`serialise_tally`], and not
+/// [`save`] of a state whose tally was serialised already (by [`serialise_tally_within`], and not
 /// changed since): a big tally takes as long to serialise as the rest of a run.
 pub fn save_serialised(path: &Path, state: &State, tally: &RawValue) -> anyhow::Result<()> {
     write(path, &StateOut::of(state, tally))
@@ -302,9 +339,22 @@ mod tests {
             save(&path, &state).unwrap();
             let whole = fs::read(&path).unwrap();
             assert_eq!(whole, serde_json::to_vec(&state).unwrap());
-            let tally = serialise_tally(&state.tally).unwrap();
+            let tally = serialise_tally_within(&state.tally, usize::MAX)
+                .unwrap()
+                .expect("within no limit");
             save_serialised(&path, &state, &tally).unwrap();
             assert_eq!(fs::read(&path).unwrap(), whole);
+            let size = tally.get().len();
+            assert!(
+                serialise_tally_within(&state.tally, size)
+                    .unwrap()
+                    .is_some()
+            );
+            assert!(
+                serialise_tally_within(&state.tally, size - 1)
+                    .unwrap()
+                    .is_none()
+            );
         }
     }
 

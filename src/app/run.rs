@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow};
 use jiff::Timestamp;
-use serde_json::value::RawValue;
 
 use super::inputs::{AdviceInputs, Days, parse_span, parse_time, scan};
 use super::report::write_report;
@@ -54,6 +53,10 @@ pub fn summary_path(state: &Path) -> PathBuf {
         .map(|dir| dir.join(SUMMARY_NAME))
         .unwrap_or_else(|| PathBuf::from(SUMMARY_NAME))
 }
+
+/// The most of a serialised tally a run keeps in memory to save it as it was measured: a
+/// state of hundreds of megabytes is serialised twice rather than held twice.
+const KEPT_TEXT_MAX: usize = 64 << 20;
 
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
@@ -136,26 +139,25 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         .prune(day_of(now_us - keep_us), now_us - PAIR_MEMORY_US);
     state.last_run_us = Some(now_us);
     let window = Days::rolling(now_us, window_us);
-    // The report is made while the tally is measured by its stored form, on a core of its own:
-    // both only read the tally, and most runs leave it as it is (see `compact`).
-    let (serialised, report) = std::thread::scope(|scope| {
-        let tally = &state.tally;
-        let reporting = scope.spawn(|| inputs.report(tally, window, &args.show));
-        let serialised = state::serialise_tally(tally);
-        let report = reporting
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (serialised, report)
-    });
+    let (limit, besides_tally) = state_limit(&state, args, now_us, window_us, keep_us);
+    // The tally is measured by its stored form first (kept for the save when it is at most
+    // `KEPT_TEXT_MAX`; a bigger one is measured again by `compact`, without its text in
+    // memory), and reported only once it is within
+    // the limit: a report of a tally about to be compacted would be made again, and beside
+    // the tally it is the run's peak of memory.
     let (compaction, serialised) =
-        compact(&mut state, args, now_us, window_us, keep_us, serialised?);
-    // Compacted: the report is made again from what is left.
-    let mut report = match &serialised {
-        Some(_) => report,
-        None => {
-            drop(report);
-            inputs.report(&state.tally, window, &args.show)
-        }
+        match state::serialise_tally_within(&state.tally, limit.max_bytes.min(KEPT_TEXT_MAX))? {
+            Some(serialised) => (
+                state.tally.compact_measured(&limit, serialised.get().len()),
+                Some(serialised),
+            ),
+            None => (state.tally.compact(&limit), None),
+        };
+    let mut report = inputs.report(&state.tally, window, &args.show);
+    let compaction = Compaction {
+        bytes_before: compaction.bytes_before.saturating_add(besides_tally),
+        bytes_after: compaction.bytes_after.saturating_add(besides_tally),
+        ..compaction
     };
     let facts = RunFacts {
         entries_read: outcome.entries,
@@ -206,17 +208,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Brings the state within `--max-state-size` (see `tally::compact`). The days the summary and
-/// an undelivered digest are made of keep their detail longest. The tally is measured by its
-/// stored form, `serialised`: returned when the tally fits, for the save to write as it is.
-fn compact(
-    state: &mut State,
+/// What `--max-state-size` leaves to the tally, and what the rest of the state takes. The days
+/// the summary and an undelivered digest are made of keep their detail longest.
+fn state_limit(
+    state: &State,
     args: &RunArgs,
     now_us: i64,
     window_us: i64,
     keep_us: i64,
-    serialised: Box<RawValue>,
-) -> (Compaction, Option<Box<RawValue>>) {
+) -> (Limit, usize) {
     let mut detail_from_us = now_us.saturating_sub(window_us);
     if let (Some(_), Some(last_mailed_us)) = (&args.mail, state.last_mailed_us) {
         detail_from_us = detail_from_us.min(last_mailed_us);
@@ -232,13 +232,7 @@ fn compact(
         quiet_before_us: now_us.saturating_sub(MICROS_PER_DAY),
         pairs_from_us: now_us.saturating_sub(PAIRS_UNDER_PRESSURE_US),
     };
-    let bytes = serialised.get().len();
-    let mut done = state.tally.compact_measured(&limit, bytes);
-    // A tally that fits is left as it was measured.
-    let serialised = (bytes <= limit.max_bytes).then_some(serialised);
-    done.bytes_before = done.bytes_before.saturating_add(besides_tally);
-    done.bytes_after = done.bytes_after.saturating_add(besides_tally);
-    (done, serialised)
+    (limit, besides_tally)
 }
 
 /// What the report must say about a compaction, if anything: folding is noted by the report
