@@ -140,11 +140,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     state.last_run_us = Some(now_us);
     let window = Days::rolling(now_us, window_us);
     let (limit, besides_tally) = state_limit(&state, args, now_us, window_us, keep_us);
-    // The tally is measured by its stored form first (kept for the save when it is at most
-    // `KEPT_TEXT_MAX`; a bigger one is measured again by `compact`, without its text in
-    // memory), and reported only once it is within
-    // the limit: a report of a tally about to be compacted would be made again, and beside
-    // the tally it is the run's peak of memory.
+    // The tally is measured by its stored form first (the text is kept for the save when it
+    // is at most `KEPT_TEXT_MAX`; a bigger tally is measured again by `compact`, without its
+    // text in memory), and reported only once it is within the limit: a report of a tally
+    // about to be compacted would be made again, and beside the tally it is the run's peak of
+    // memory.
     let (compaction, serialised) =
         match state::serialise_tally_within(&state.tally, limit.max_bytes.min(KEPT_TEXT_MAX))? {
             Some(serialised) => (
