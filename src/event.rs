@@ -118,11 +118,8 @@ impl ClientName {
         if last_label_numeric {
             return None;
         }
-        // Only ASCII is left, so each byte is one char.
-        let host = name
-            .iter()
-            .map(|b| char::from(b.to_ascii_lowercase()))
-            .collect();
+        // Only ASCII is left, so the lower-cased bytes are UTF-8.
+        let host = String::from_utf8(name.to_ascii_lowercase()).ok()?;
         Some(ClientName::Host(host))
     }
 }
@@ -414,6 +411,12 @@ fn parse_address(text: &[u8]) -> Option<IpAddr> {
 /// than 512 bytes, or a NUL, CR or LF (the policy protocol is line-based, so no attribute value
 /// holds a line break, and syslog(3) ends a message at NUL).
 fn unescape(text: &[u8]) -> Option<String> {
+    let plain =
+        memchr::memchr3(b'%', b'\r', b'\n', text).is_none() && memchr::memchr(0, text).is_none();
+    if plain && !text.is_empty() && text.len() <= MAX_ATTRIBUTE_BYTES {
+        // Most addresses have nothing to undo: one copy instead of a byte at a time.
+        return Some(String::from_utf8_lossy(text).into_owned());
+    }
     let mut bytes = Vec::with_capacity(text.len().min(MAX_ATTRIBUTE_BYTES));
     let mut rest = text;
     while let [first, tail @ ..] = rest {
@@ -615,21 +618,24 @@ fn ends_with_perl_location(line: &[u8]) -> bool {
     digits > 0 && body[..body.len() - digits].ends_with(b" line ") && find(body, b" at ").is_some()
 }
 
+// The needles are short and the fields shorter: a searcher built per call (memmem's) costs
+// more than it saves, so the first byte is searched for and the rest compared.
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
+    let first = *needle.first()?;
+    memchr::memchr_iter(first, haystack).find(|&at| haystack[at..].starts_with(needle))
 }
 
 fn rfind(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .rposition(|window| window == needle)
+    let first = *needle.first()?;
+    memchr::memrchr_iter(first, haystack).find(|&at| haystack[at..].starts_with(needle))
 }
 
 /// For bytes already checked to be ASCII.
 fn ascii_to_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
+    match std::str::from_utf8(bytes) {
+        Ok(text) if text.is_ascii() => text.to_owned(),
+        _ => bytes.iter().map(|&b| char::from(b)).collect(),
+    }
 }
 
 #[cfg(test)]

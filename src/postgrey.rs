@@ -477,34 +477,30 @@ fn perl_number(value: &str) -> u64 {
     digits.parse().unwrap_or(0)
 }
 
-/// [`triplet_sender`] without allocating for the senders it leaves as they are apart from
-/// case (no BATV tag, no `+`, no digit in the local part): those are borrowed, and the caller
-/// compares them case-insensitively. Runs once per greylisting.
-pub fn triplet_sender_cow(sender: &str) -> std::borrow::Cow<'_, str> {
-    let user = sender.split_once('@').map_or(sender, |(user, _)| user);
-    let plain =
-        !user.starts_with("prvs=") && !user.bytes().any(|b| b == b'+' || b.is_ascii_digit());
-    if plain {
-        std::borrow::Cow::Borrowed(sender)
-    } else {
-        std::borrow::Cow::Owned(triplet_sender(sender))
-    }
-}
-
 /// The sender as postgrey keys it (`do_sender_substitutions`, then `lc` of the whole key).
 pub fn triplet_sender(sender: &str) -> String {
-    let Some((user, domain)) = sender.split_once('@') else {
-        return sender.to_ascii_lowercase();
+    let mut key = Vec::with_capacity(sender.len());
+    triplet_sender_into(sender, &mut |byte| key.push(byte.to_ascii_lowercase()));
+    // Only ASCII was replaced or lower-cased, so the bytes are still the UTF-8 they were.
+    String::from_utf8(key).unwrap_or_else(|_| sender.to_ascii_lowercase())
+}
+
+/// Hands `out` the bytes of the sender as postgrey keys it, before lower-casing: its
+/// `do_sender_substitutions` (the BATV tag, a `+extension` dropped; numbers standing alone in
+/// the local part replaced by `#`). Allocates nothing: it runs once per greylisting, and the
+/// caller hashes the bytes.
+pub fn triplet_sender_into(sender: &str, out: &mut dyn FnMut(u8)) {
+    let Some((mut user, domain)) = sender.split_once('@') else {
+        sender.bytes().for_each(&mut *out);
+        return;
     };
-    let mut user = user.to_string();
     // Case matters here: postgrey tests `prvs=` and the tag before lower-casing the key.
     if user.starts_with("prvs=") {
-        let mut parts: Vec<&str> = user.split('=').collect();
         // Perl's split drops trailing empty fields: `prvs=tag=` has two, not three.
-        while parts.last() == Some(&"") {
-            parts.pop();
-        }
-        if let [_, first, second] = parts.as_slice() {
+        let mut parts = user.trim_end_matches('=').split('=');
+        if let (Some(_), Some(first), Some(second), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        {
             let tagged = |s: &str| {
                 s.len() >= 10
                     && s.bytes()
@@ -512,30 +508,31 @@ pub fn triplet_sender(sender: &str) -> String {
                         .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
             };
             user = if tagged(first) && !tagged(second) {
-                second.to_string()
+                second
             } else if tagged(second) && !tagged(first) {
-                first.to_string()
+                first
             } else {
-                second.to_string()
+                second
             };
         }
     }
     if let Some(plus) = user.find('+') {
-        user.truncate(plus);
+        user = &user[..plus];
     }
-    format!("{}@{}", hash_numbers(&user), domain).to_ascii_lowercase()
+    hash_numbers(user, out);
+    out(b'@');
+    domain.bytes().for_each(out);
 }
 
 /// Perl's `s/\b\d+\b/#/g` on a byte string: a run of digits with a word boundary at both
 /// ends (`\w` is `[A-Za-z0-9_]`), so `a-123-b` → `a-#-b` but `a123` stays.
-fn hash_numbers(user: &str) -> String {
+fn hash_numbers(user: &str, out: &mut dyn FnMut(u8)) {
     let bytes = user.as_bytes();
     let word = |i: usize| {
         bytes
             .get(i)
             .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
     };
-    let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
         let starts_run = bytes[i].is_ascii_digit() && (i == 0 || !word(i - 1));
@@ -543,21 +540,18 @@ fn hash_numbers(user: &str) -> String {
             let end = (i..bytes.len())
                 .find(|&j| !bytes[j].is_ascii_digit())
                 .unwrap_or(bytes.len());
-            if !word(end) {
-                out.push(b'#');
-                i = end;
-                continue;
+            if word(end) {
+                // Not a whole word: the run as it is.
+                bytes[i..end].iter().copied().for_each(&mut *out);
+            } else {
+                out(b'#');
             }
-            // Not a whole word: copy the run as it is.
-            out.extend_from_slice(&bytes[i..end]);
             i = end;
             continue;
         }
-        out.push(bytes[i]);
+        out(bytes[i]);
         i += 1;
     }
-    // Only ASCII digits were replaced by an ASCII '#': still valid UTF-8.
-    String::from_utf8(out).unwrap_or_else(|_| user.to_string())
 }
 
 #[cfg(test)]
@@ -685,11 +679,9 @@ mod tests {
             ("no-at-sign", "no-at-sign"),
         ] {
             assert_eq!(triplet_sender(logged), key, "{logged}");
-            assert_eq!(
-                triplet_sender_cow(logged).to_ascii_lowercase(),
-                key,
-                "{logged}"
-            );
+            let mut hashed = Vec::new();
+            triplet_sender_into(logged, &mut |byte| hashed.push(byte));
+            assert_eq!(hashed.to_ascii_lowercase(), key.as_bytes(), "{logged}");
         }
     }
 }

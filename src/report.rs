@@ -507,16 +507,18 @@ pub fn assemble(tally: &Tally, first: Day, last: Day, ctx: &Context<'_>) -> Repo
     let mut groups = Vec::new();
     let mut unresolved = Vec::new();
     let mut caps = Caps::default();
-    for (key, evidence) in tally.evidence_between(first, last) {
-        caps = caps.union(evidence.caps);
-        let advice = advise(&key, &evidence, ctx);
-        let accepted = accepted(tally, &key, &evidence, &advice, ctx, last);
-        let finding = Finding {
-            key,
+    let findings = tally.evidence_between_into(first, last, &|key, evidence| {
+        let advice = advise(key, &evidence, ctx);
+        let accepted = accepted(tally, key, &evidence, &advice, ctx, last);
+        Finding {
+            key: key.clone(),
             evidence,
             advice,
             accepted,
-        };
+        }
+    });
+    for finding in findings {
+        caps = caps.union(finding.evidence.caps);
         match finding.key {
             GroupKey::Domain(_) => groups.push(finding),
             GroupKey::Network(_) => unresolved.push(finding),

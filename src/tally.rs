@@ -15,7 +15,7 @@
 //! pairs) to keep the state bounded; [`Evidence::caps`] says which cap was hit. A window merges
 //! its days without capping again: its sets are the unions of the days' sets.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::Hasher;
 use std::net::IpAddr;
 
@@ -272,17 +272,79 @@ impl Evidence {
 /// caller can make every group allocate an entry per day of an absurd span.
 pub const MAX_FILLED_DAYS: i64 = 366;
 
+/// The pair whose greylisting `decision` is, when it is the first of a triplet (`new`) from a
+/// known address: the only decisions the pair memory follows.
+fn pair_of(decision: &Decision) -> Option<u64> {
+    match (&decision.action, &decision.reason, decision.client_address) {
+        (Action::Greylist, Some(Reason::New), Some(_)) => Some(pair_hash(
+            decision.sender.as_deref(),
+            decision.recipient.as_deref(),
+        )),
+        _ => None,
+    }
+}
+
+/// What counting an entry takes that depends on the entry alone: its message parsed, and for
+/// a decision its group and pair. Making it is most of the cost of an entry and needs no
+/// tally, so a source's reading thread makes it while the tally counts the entries before.
+// Made and kept in a batch's vector: boxing the decision would add an allocation per entry.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, PartialEq, Eq)]
+pub enum Prepared {
+    /// journald does not vouch that postgrey wrote it: never parsed, never counted.
+    Untrusted,
+    /// A postgrey line that did not parse.
+    Malformed,
+    /// A postgrey line of another kind (maintenance, warnings, the auto-whitelist).
+    Other,
+    Decision(GroupedDecision),
+}
+
+/// A decision with its group key (`None`: neither a name nor an address to group by) and the
+/// hash of the pair it greylisted (see [`pair_of`]).
+#[derive(Debug, PartialEq, Eq)]
+pub struct GroupedDecision {
+    decision: Decision,
+    group: Option<GroupKey>,
+    pair: Option<u64>,
+}
+
+impl Prepared {
+    pub fn of(grouper: &Grouper, entry: &Entry<'_>) -> Prepared {
+        if entry.origin == Origin::Untrusted {
+            return Prepared::Untrusted;
+        }
+        match crate::event::parse(entry.message) {
+            Ok(Event::Decision(mut decision)) => {
+                let group = grouper.key(decision.client_name.as_ref(), decision.client_address);
+                let pair = pair_of(&decision);
+                // Counting reads neither the queue id nor the addresses once the pair is
+                // hashed: dropped here, they are freed by the thread that allocated them.
+                decision.queue_id = None;
+                decision.sender = None;
+                decision.recipient = None;
+                Prepared::Decision(GroupedDecision {
+                    decision,
+                    group,
+                    pair,
+                })
+            }
+            Ok(_) => Prepared::Other,
+            Err(_) => Prepared::Malformed,
+        }
+    }
+}
+
 fn pair_hash(sender: Option<&str>, recipient: Option<&str>) -> u64 {
     // postgrey keys a triplet by `lc "NETWORK/SENDER/RECIPIENT"` with the sender normalised
     // (BATV tag and `+extension` removed, numbers standing alone replaced): senders that
     // differ only there are one pair, as they are one triplet to postgrey.
-    let sender = crate::postgrey::triplet_sender_cow(sender.unwrap_or(""));
     // FNV is stable across builds, unlike std's RandomState: the hashes live in the state file.
     // FNV takes one byte at a time: lowercasing on the way equals hashing the lowercased text.
     let mut hasher = fnv::FnvHasher::default();
-    for byte in sender.bytes() {
-        hasher.write_u8(byte.to_ascii_lowercase());
-    }
+    crate::postgrey::triplet_sender_into(sender.unwrap_or(""), &mut |byte| {
+        hasher.write_u8(byte.to_ascii_lowercase())
+    });
     hasher.write_u8(0);
     for byte in recipient.unwrap_or("").bytes() {
         hasher.write_u8(byte.to_ascii_lowercase());
@@ -581,27 +643,16 @@ impl Tally {
 
     /// Takes one entry through parse → group → tally.
     pub fn ingest(&mut self, grouper: &Grouper, entry: &Entry<'_>) {
-        let at = entry.realtime_us;
-        self.totals_of(at).entries += 1;
-        let host = mx::host_text(entry.host);
-        if let Some(host) = &host {
-            let entry = MxTotals {
-                entries: 1,
-                greylisted: 0,
-            };
-            self.add_mx_totals(at, host, entry);
-        }
-        if entry.origin == Origin::Untrusted {
-            self.totals_of(at).untrusted_skipped += 1;
-            return;
-        }
-        self.totals_of(at).postgrey_lines += 1;
-        match crate::event::parse(entry.message) {
-            Ok(Event::Decision(decision)) => {
-                self.record_decision_at(grouper, at, host.as_deref(), &decision)
-            }
-            Ok(_) => {}
-            Err(_) => self.totals_of(at).malformed += 1,
+        self.counter()
+            .count(grouper, entry, &Prepared::of(grouper, entry));
+    }
+
+    /// Counts entries into this tally until the counter is dropped.
+    pub fn counter(&mut self) -> Counter<'_> {
+        Counter {
+            tally: self,
+            staged: Vec::new(),
+            staged_at: HashMap::new(),
         }
     }
 
@@ -618,83 +669,10 @@ impl Tally {
         host: Option<&str>,
         decision: &Decision,
     ) {
-        let network = grouper.network();
-        if network != self.network {
-            self.adopt_network(network);
-        }
-        self.totals_of(realtime_us).decisions += 1;
-        let greylisted = decision.action == Action::Greylist;
-        if greylisted {
-            self.totals_of(realtime_us).greylisted += 1;
-        }
-        let (mx_bit, mx_host) = match host {
-            Some(host) if greylisted => {
-                let greylisting = MxTotals {
-                    entries: 0,
-                    greylisted: 1,
-                };
-                self.add_mx_totals(realtime_us, host, greylisting);
-                let (bit, name) = self.mx_hosts.intern(host);
-                (bit, Some(name))
-            }
-            _ => (0, None),
-        };
-        let Some(key) = grouper.key(decision.client_name.as_ref(), decision.client_address) else {
-            return;
-        };
-        let group = self.groups.entry(key).or_default();
-        let mut retried_at_other_mx = false;
-        let retried_elsewhere = match (&decision.action, &decision.reason, decision.client_address)
-        {
-            (Action::Greylist, Some(Reason::New), Some(address)) => {
-                let pair = pair_hash(decision.sender.as_deref(), decision.recipient.as_deref());
-                let net = network.of(address);
-                let known_net = group.pairs.knows(pair, &net, realtime_us);
-                let retried = group.pairs.greylisted_from(pair, net, realtime_us);
-                retried_at_other_mx =
-                    retried.is_some() && group.pairs.greylisted_at(pair, mx_bit) && known_net;
-                retried
-            }
-            _ => Some(false),
-        };
-        let day = group
-            .days
-            .get_or_insert_with(day_of(realtime_us), || DayStats::new_at(realtime_us));
-        day.coarse = false;
-        day.see_client(
-            realtime_us,
-            decision.client_name.as_ref(),
-            decision.client_address,
-            network,
-        );
-        match retried_elsewhere {
-            Some(true) => day.retried_from_other_net += 1,
-            Some(false) => {}
-            None => day.caps.pairs = true,
-        }
-        if retried_at_other_mx {
-            day.retried_at_other_mx += 1;
-        }
-        if let Some(host) = &mx_host {
-            day.mx.add(host, 1);
-        }
-        match (&decision.action, &decision.reason) {
-            (Action::Greylist, Some(Reason::EarlyRetry { .. })) => day.early_retry += 1,
-            (Action::Greylist, _) => day.new += 1,
-            (Action::Pass, Some(Reason::TripletFound)) => match decision.delay_s {
-                Some(delay) => {
-                    day.add_delay(delay);
-                    let totals = self.totals_of(realtime_us);
-                    totals.delayed += 1;
-                    totals.delay_total_s = totals.delay_total_s.saturating_add(delay);
-                }
-                None => day.passed_known += 1,
-            },
-            (Action::Pass, Some(Reason::ClientWhitelist | Reason::ClientAwl)) => {
-                day.passed_whitelisted += 1
-            }
-            _ => {}
-        }
+        let group = grouper.key(decision.client_name.as_ref(), decision.client_address);
+        let pair = pair_of(decision);
+        self.counter()
+            .record_grouped(grouper, realtime_us, host, decision, group.as_ref(), pair);
     }
 
     /// Counts from now on with postgrey's networks cut as `network` says (its settings changed
@@ -739,14 +717,44 @@ impl Tally {
     /// Evidence of every group active in `[first, last]`. Their `per_day` cover the same
     /// days, the window's days this tally knows of (see [`Tally::span`]), so that they line up.
     pub fn evidence_between(&self, first: Day, last: Day) -> Vec<(GroupKey, Evidence)> {
+        self.evidence_between_into(first, last, &|key, evidence| (key.clone(), evidence))
+    }
+
+    /// [`Tally::evidence_between`], each group's evidence handed to `finding` and what it makes
+    /// returned, in the order of the groups. A report of thousands of groups merges their days
+    /// on two cores.
+    pub fn evidence_between_into<T: Send>(
+        &self,
+        first: Day,
+        last: Day,
+        finding: &(dyn Fn(&GroupKey, Evidence) -> T + Sync),
+    ) -> Vec<T> {
+        /// Fewer groups than this are not worth a thread.
+        const GROUPS_PER_THREAD: usize = 512;
         let Some((known_first, known_last)) = self.span() else {
             return Vec::new();
         };
         let (first, last) = (first.max(known_first), last.min(known_last));
-        self.groups
-            .iter()
-            .filter_map(|(key, g)| g.evidence(first, last).map(|e| (key.clone(), e)))
-            .collect()
+        let of = |groups: &[(&GroupKey, &GroupTally)]| -> Vec<T> {
+            groups
+                .iter()
+                .filter_map(|(key, g)| g.evidence(first, last).map(|e| finding(key, e)))
+                .collect()
+        };
+        let groups: Vec<(&GroupKey, &GroupTally)> = self.groups.iter().collect();
+        if groups.len() < 2 * GROUPS_PER_THREAD {
+            return of(&groups);
+        }
+        let (front, back) = groups.split_at(groups.len() / 2);
+        std::thread::scope(|scope| {
+            let back = scope.spawn(|| of(back));
+            let mut all = of(front);
+            match back.join() {
+                Ok(back) => all.extend(back),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+            all
+        })
     }
 
     /// The first and last day this tally knows of: of its totals and of its groups' days.
@@ -764,6 +772,163 @@ impl Tally {
         group_days
             .chain(total_days)
             .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))
+    }
+}
+
+/// Counts entries into a [`Tally`]. A busy week has thousands of groups, and finding one in the
+/// tally's ordered map compares names a dozen times for every entry: a counter moves each
+/// group it counts into a hash map on first sight and the groups back when it is dropped, so
+/// that the tally is whole again (also when counting stopped on an error).
+pub struct Counter<'t> {
+    tally: &'t mut Tally,
+    staged: Vec<(GroupKey, GroupTally)>,
+    /// Where in `staged` each group is.
+    staged_at: HashMap<GroupKey, usize>,
+}
+
+impl Drop for Counter<'_> {
+    fn drop(&mut self) {
+        self.unstage();
+    }
+}
+
+impl Counter<'_> {
+    /// Counts `entry`, of which `prepared` is what [`Prepared::of`] made.
+    pub fn count(&mut self, grouper: &Grouper, entry: &Entry<'_>, prepared: &Prepared) {
+        let at = entry.realtime_us;
+        self.tally.totals_of(at).entries += 1;
+        let host = mx::host_text(entry.host);
+        if let Some(host) = &host {
+            let entry = MxTotals {
+                entries: 1,
+                greylisted: 0,
+            };
+            self.tally.add_mx_totals(at, host, entry);
+        }
+        if *prepared == Prepared::Untrusted {
+            self.tally.totals_of(at).untrusted_skipped += 1;
+            return;
+        }
+        self.tally.totals_of(at).postgrey_lines += 1;
+        match prepared {
+            Prepared::Decision(grouped) => self.record_grouped(
+                grouper,
+                at,
+                host.as_deref(),
+                &grouped.decision,
+                grouped.group.as_ref(),
+                grouped.pair,
+            ),
+            Prepared::Malformed => self.tally.totals_of(at).malformed += 1,
+            Prepared::Untrusted | Prepared::Other => {}
+        }
+    }
+
+    /// [`Tally::record_decision_at`], with the decision's group key and pair hash (see
+    /// [`pair_of`]) worked out already.
+    fn record_grouped(
+        &mut self,
+        grouper: &Grouper,
+        realtime_us: i64,
+        host: Option<&str>,
+        decision: &Decision,
+        group: Option<&GroupKey>,
+        pair: Option<u64>,
+    ) {
+        let network = grouper.network();
+        if network != self.tally.network {
+            self.unstage();
+            self.tally.adopt_network(network);
+        }
+        self.tally.totals_of(realtime_us).decisions += 1;
+        let greylisted = decision.action == Action::Greylist;
+        if greylisted {
+            self.tally.totals_of(realtime_us).greylisted += 1;
+        }
+        let (mx_bit, mx_host) = match host {
+            Some(host) if greylisted => {
+                let greylisting = MxTotals {
+                    entries: 0,
+                    greylisted: 1,
+                };
+                self.tally.add_mx_totals(realtime_us, host, greylisting);
+                let (bit, name) = self.tally.mx_hosts.intern(host);
+                (bit, Some(name))
+            }
+            _ => (0, None),
+        };
+        let Some(key) = group else {
+            return;
+        };
+        let group = self.group(key);
+        let mut retried_at_other_mx = false;
+        let retried_elsewhere = match (pair, decision.client_address) {
+            (Some(pair), Some(address)) => {
+                let net = network.of(address);
+                let greylisting = group.pairs.greylisted(pair, net, realtime_us, mx_bit);
+                retried_at_other_mx = greylisting.retried_at_other_mx;
+                greylisting.retried_from_other_net
+            }
+            _ => Some(false),
+        };
+        let day = group
+            .days
+            .get_or_insert_with(day_of(realtime_us), || DayStats::new_at(realtime_us));
+        day.coarse = false;
+        day.see_client(
+            realtime_us,
+            decision.client_name.as_ref(),
+            decision.client_address,
+            network,
+        );
+        match retried_elsewhere {
+            Some(true) => day.retried_from_other_net += 1,
+            Some(false) => {}
+            None => day.caps.pairs = true,
+        }
+        if retried_at_other_mx {
+            day.retried_at_other_mx += 1;
+        }
+        if let Some(host) = &mx_host {
+            day.mx.add(host, 1);
+        }
+        match (&decision.action, &decision.reason) {
+            (Action::Greylist, Some(Reason::EarlyRetry { .. })) => day.early_retry += 1,
+            (Action::Greylist, _) => day.new += 1,
+            (Action::Pass, Some(Reason::TripletFound)) => match decision.delay_s {
+                Some(delay) => {
+                    day.add_delay(delay);
+                    let totals = self.tally.totals_of(realtime_us);
+                    totals.delayed += 1;
+                    totals.delay_total_s = totals.delay_total_s.saturating_add(delay);
+                }
+                None => day.passed_known += 1,
+            },
+            (Action::Pass, Some(Reason::ClientWhitelist | Reason::ClientAwl)) => {
+                day.passed_whitelisted += 1
+            }
+            _ => {}
+        }
+    }
+
+    /// The group `key`, staged.
+    fn group(&mut self, key: &GroupKey) -> &mut GroupTally {
+        let at = match self.staged_at.get(key) {
+            Some(&at) => at,
+            None => {
+                let group = self.tally.groups.remove(key).unwrap_or_default();
+                self.staged.push((key.clone(), group));
+                self.staged_at.insert(key.clone(), self.staged.len() - 1);
+                self.staged.len() - 1
+            }
+        };
+        &mut self.staged[at].1
+    }
+
+    /// Moves the staged groups back into the tally.
+    fn unstage(&mut self) {
+        self.staged_at.clear();
+        self.tally.groups.extend(self.staged.drain(..));
     }
 }
 

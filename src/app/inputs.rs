@@ -18,8 +18,8 @@ use crate::group::Grouper;
 use crate::postgrey::Settings;
 use crate::report::{Reading, Report, assemble};
 use crate::source::journal::{self, JournalSpec, Location, MachineRead, Start, Trust};
-use crate::source::{Entry, Window, journal_files, text};
-use crate::tally::{Day, MICROS_PER_DAY, Tally, day_of};
+use crate::source::{Consumer, Entry, Window, journal_files, text};
+use crate::tally::{Day, MICROS_PER_DAY, Prepared, Tally, day_of};
 use crate::timespec;
 use crate::whitelist::{self, Whitelist};
 
@@ -187,14 +187,21 @@ pub fn scan(
     let mut progress = Progress::new();
     let mut last_realtime_us = None;
     let mut first_realtime_us: Option<i64> = None;
-    let mut on_entry = |entry: Entry| -> anyhow::Result<()> {
+    // Parsing and grouping on the source's reading thread, counting on this one.
+    let prepare = |entry: &Entry<'_>| Prepared::of(grouper, entry);
+    let mut counter = tally.counter();
+    let mut count = |entry: Entry, prepared: &Prepared| -> anyhow::Result<()> {
         progress.tick();
         // Files may be given out of time order: resume after the newest entry counted.
         last_realtime_us = last_realtime_us.max(Some(entry.realtime_us));
         first_realtime_us =
             Some(first_realtime_us.map_or(entry.realtime_us, |f| f.min(entry.realtime_us)));
-        tally.ingest(grouper, &entry);
+        counter.count(grouper, &entry, prepared);
         Ok(())
+    };
+    let consumer = Consumer {
+        prepare: &prepare,
+        count: &mut count,
     };
     let mut reading = Reading {
         source: source_words(source),
@@ -217,7 +224,7 @@ pub fn scan(
             year: source.year,
         };
         let window = Window { since_us, until_us };
-        let summary = text::read(&spec, window, &mut on_entry)?;
+        let summary = text::read(&spec, window, consumer)?;
         let mut notes = Vec::new();
         if summary.bad_stamps > 0 {
             notes.push(format!(
@@ -267,7 +274,7 @@ pub fn scan(
         identifier: source.identifier.clone(),
         trust,
     };
-    let summary = journal::read(&spec, start, until_us, &mut on_entry)?;
+    let summary = journal::read(&spec, start, until_us, consumer)?;
     let mut notes = Vec::new();
     if summary.without_message > 0 {
         notes.push(format!(

@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use systemd::journal::{Journal, OpenDirectoryOptions, OpenFilesOptions, OpenOptions};
 
-use super::{Entry, Origin, journal_files};
+use super::{Consumer, Entry, Origin, journal_files};
 
 /// Directories where journald keeps the system journal (persistent, volatile).
 const SYSTEM_JOURNAL_DIRS: [&str; 2] = ["/var/log/journal", "/run/log/journal"];
@@ -226,15 +226,15 @@ pub enum AccessError {
 /// journal order) for [`Start::AfterCursors`]. An error from `on_entry` stops reading and is
 /// returned. Entries come without cursor (see [`read_with_details`]); their host is
 /// `_HOSTNAME`, looked up per entry only when the journal holds several (see [`HostSource`]).
-pub fn read(
+pub fn read<P: Send>(
     spec: &JournalSpec,
     start: Start,
     until_us: Option<i64>,
-    on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>,
+    consumer: Consumer<'_, P>,
 ) -> Result<ReadSummary> {
     super::pipelined(
         move |on_entry| read_as(spec, start, until_us, false, on_entry),
-        on_entry,
+        consumer,
     )
 }
 
@@ -1285,10 +1285,15 @@ mod tests {
         let spec = spec(Location::Directory(dir.path().to_path_buf()), trust());
         let hosts = |spec: &JournalSpec, start: Start| {
             let mut hosts = Vec::new();
-            read(spec, start, None, &mut |entry| {
-                hosts.push(String::from_utf8(entry.host.unwrap().to_vec()).unwrap());
-                Ok(())
-            })
+            read(
+                spec,
+                start,
+                None,
+                Consumer::unprepared(&mut |entry, _| {
+                    hosts.push(String::from_utf8(entry.host.unwrap().to_vec()).unwrap());
+                    Ok(())
+                }),
+            )
             .unwrap();
             hosts
         };
@@ -1324,7 +1329,7 @@ mod tests {
         let (_dir, file) = journal_a();
         let spec = spec(Location::Files(vec![file.clone()]), trust());
         let start = after_cursor("not a cursor", T0);
-        let error = read(&spec, start, None, &mut |_| Ok(())).unwrap_err();
+        let error = read(&spec, start, None, Consumer::unprepared(&mut |_, _| Ok(()))).unwrap_err();
         assert!(
             format!("{error:#}").starts_with(&format!(
                 "seeking to journal cursor \"not a cursor\" in journal file(s) {}: ",
@@ -1350,11 +1355,16 @@ mod tests {
         let (_dir, file) = journal_a();
         let spec = spec(Location::Files(vec![file]), trust());
         let mut seen = 0;
-        let error = read(&spec, Start::Time(None), None, &mut |_| {
-            seen += 1;
-            anyhow::ensure!(seen < 3, "closed pipe");
-            Ok(())
-        })
+        let error = read(
+            &spec,
+            Start::Time(None),
+            None,
+            Consumer::unprepared(&mut |_, _| {
+                seen += 1;
+                anyhow::ensure!(seen < 3, "closed pipe");
+                Ok(())
+            }),
+        )
         .unwrap_err();
         assert_eq!(error.to_string(), "closed pipe");
         assert_eq!(seen, 3);
@@ -1368,7 +1378,7 @@ mod tests {
             &spec(Location::Files(vec![missing.clone()]), trust()),
             Start::Time(None),
             None,
-            &mut |_| Ok(()),
+            Consumer::unprepared(&mut |_, _| Ok(())),
         )
         .unwrap_err();
         assert_eq!(
@@ -1383,7 +1393,7 @@ mod tests {
             &spec(Location::Directory(dir.path().to_path_buf()), trust()),
             Start::Time(None),
             None,
-            &mut |_| Ok(()),
+            Consumer::unprepared(&mut |_, _| Ok(())),
         )
         .unwrap_err();
         assert_eq!(
@@ -1398,7 +1408,7 @@ mod tests {
             &spec(Location::Directory(missing.clone()), trust()),
             Start::Time(None),
             None,
-            &mut |_| Ok(()),
+            Consumer::unprepared(&mut |_, _| Ok(())),
         )
         .unwrap_err();
         assert_eq!(
@@ -1477,7 +1487,7 @@ mod tests {
                 &spec(location, trust()),
                 Start::Time(None),
                 None,
-                &mut |_| Ok(()),
+                Consumer::unprepared(&mut |_, _| Ok(())),
             )
             .unwrap_err();
             let expected = format!("permission denied reading {}: {hint}", denied.display());

@@ -13,7 +13,7 @@ use std::sync::mpsc;
 
 use anyhow::Result;
 
-use super::{Batch, OnEntry, Stopped};
+use super::{BATCH_ENTRIES, Batch, OnEntry, Stopped, entry_in};
 
 /// One source's reading: what it hands on goes to the merge.
 pub type Read<'r, S> = Box<dyn FnOnce(&mut OnEntry<'_>) -> Result<S> + Send + 'r>;
@@ -31,12 +31,12 @@ pub fn merged_in_time<S: Send>(
         let mut sources = Vec::new();
         let mut readers = Vec::new();
         for read in reads {
-            let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(2);
+            let (full_tx, full_rx) = mpsc::sync_channel::<Batch<()>>(2);
             readers.push(scope.spawn(move || {
                 let mut batch = Batch::default();
                 let read = read(&mut |entry| {
-                    batch.push(&entry);
-                    if batch.entries.len() >= Batch::ENTRIES {
+                    batch.push(&entry, ());
+                    if batch.entries.len() >= BATCH_ENTRIES {
                         let full = std::mem::take(&mut batch);
                         full_tx.send(full).map_err(|_| Stopped)?;
                     }
@@ -79,8 +79,8 @@ pub fn merged_in_time<S: Send>(
 
 /// A source being merged: its current batch and the position of its next entry there.
 struct Source {
-    incoming: mpsc::Receiver<Batch>,
-    batch: Batch,
+    incoming: mpsc::Receiver<Batch<()>>,
+    batch: Batch<()>,
     next: usize,
 }
 
@@ -105,7 +105,10 @@ fn merge(sources: &mut [Source], on_entry: &mut OnEntry<'_>) -> Result<()> {
     }
     while let Some(Reverse((_, index))) = heads.pop() {
         let source = &mut sources[index];
-        on_entry(source.batch.entry(source.next))?;
+        on_entry(entry_in(
+            &source.batch.bytes,
+            &source.batch.entries[source.next],
+        ))?;
         source.next += 1;
         if let Some(at) = source.head() {
             heads.push(Reverse((at, index)));
@@ -138,7 +141,7 @@ mod tests {
 
     #[test]
     fn entries_come_in_time_order_across_sources() {
-        let many: Vec<i64> = (0..3 * Batch::ENTRIES as i64).map(|i| 2 * i).collect();
+        let many: Vec<i64> = (0..3 * BATCH_ENTRIES as i64).map(|i| 2 * i).collect();
         let mut seen = Vec::new();
         let counts = merged_in_time(
             vec![
@@ -185,7 +188,7 @@ mod tests {
         assert_eq!(error.to_string(), "b broke");
 
         let mut count = 0;
-        let many: Vec<i64> = (0..10 * Batch::ENTRIES as i64).collect();
+        let many: Vec<i64> = (0..10 * BATCH_ENTRIES as i64).collect();
         let error = merged_in_time(
             vec![source("a", many.clone(), false), source("b", many, false)],
             &mut |_| {

@@ -93,12 +93,23 @@ impl Window {
     }
 }
 
-/// Entries copied out of a source, to be handed on by another thread.
-#[derive(Default)]
-struct Batch {
+/// Entries copied out of a source, to be handed on by another thread, each with what
+/// [`Consumer::prepare`] made of it there.
+struct Batch<P> {
     /// Messages, hosts and cursors, one after the other.
     bytes: Vec<u8>,
     entries: Vec<BatchEntry>,
+    prepared: Vec<P>,
+}
+
+impl<P> Default for Batch<P> {
+    fn default() -> Self {
+        Batch {
+            bytes: Vec::new(),
+            entries: Vec::new(),
+            prepared: Vec::new(),
+        }
+    }
 }
 
 struct BatchEntry {
@@ -109,17 +120,17 @@ struct BatchEntry {
     cursor: Option<Range<usize>>,
 }
 
-impl Batch {
-    /// Entries per batch: enough that handing a batch over costs nothing per entry.
-    const ENTRIES: usize = 512;
+/// Entries per batch: enough that handing a batch over costs nothing per entry.
+const BATCH_ENTRIES: usize = 4096;
 
+impl<P> Batch<P> {
     fn append(&mut self, bytes: &[u8]) -> Range<usize> {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(bytes);
         start..self.bytes.len()
     }
 
-    fn push(&mut self, entry: &Entry<'_>) {
+    fn push(&mut self, entry: &Entry<'_>, prepared: P) {
         let message = self.append(entry.message);
         let host = entry.host.map(|host| self.append(host));
         let cursor = entry.cursor.map(|cursor| self.append(cursor.as_bytes()));
@@ -130,62 +141,99 @@ impl Batch {
             host,
             cursor,
         });
+        self.prepared.push(prepared);
     }
 
-    /// The entry at `index` (which must be below `entries.len()`).
-    fn entry(&self, index: usize) -> Entry<'_> {
-        let entry = &self.entries[index];
-        Entry {
-            realtime_us: entry.realtime_us,
-            message: &self.bytes[entry.message.clone()],
-            origin: entry.origin,
-            host: entry.host.clone().map(|range| &self.bytes[range]),
-            // Copied from a `&str`, so the bytes are UTF-8.
-            cursor: entry
-                .cursor
-                .clone()
-                .and_then(|range| std::str::from_utf8(&self.bytes[range]).ok()),
-        }
-    }
-
-    fn hand_on(&self, on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>) -> Result<()> {
-        for index in 0..self.entries.len() {
-            on_entry(self.entry(index))?;
-        }
-        Ok(())
+    /// Hands every entry on, with what was prepared of it. The batch keeps what was prepared
+    /// until [`Batch::clear`]: the reading thread clears it before filling it again, so that what
+    /// it allocated there is freed there too (freeing on another thread costs the allocator a
+    /// lock per block).
+    fn hand_on(&self, count: &mut dyn FnMut(Entry<'_>, &P) -> Result<()>) -> Result<()> {
+        self.entries
+            .iter()
+            .zip(&self.prepared)
+            .try_for_each(|(entry, prepared)| count(entry_in(&self.bytes, entry), prepared))
     }
 
     fn clear(&mut self) {
         self.bytes.clear();
         self.entries.clear();
+        self.prepared.clear();
+    }
+}
+
+/// The entry `entry` of a batch whose bytes are `bytes`.
+fn entry_in<'b>(bytes: &'b [u8], entry: &BatchEntry) -> Entry<'b> {
+    Entry {
+        realtime_us: entry.realtime_us,
+        message: &bytes[entry.message.clone()],
+        origin: entry.origin,
+        host: entry.host.clone().map(|range| &bytes[range]),
+        // Copied from a `&str`, so the bytes are UTF-8.
+        cursor: entry
+            .cursor
+            .clone()
+            .and_then(|range| std::str::from_utf8(&bytes[range]).ok()),
     }
 }
 
 /// Where a source hands its entries.
 pub type OnEntry<'f> = dyn FnMut(Entry<'_>) -> Result<()> + 'f;
 
+/// What a source hands its entries to: `prepare` runs where an entry is read (on the reading
+/// thread when the source has one), so that what depends on the entry alone — parsing it,
+/// above all — is done there; `count` gets the entries in order, each with what `prepare` made
+/// of it.
+pub struct Consumer<'c, P> {
+    pub prepare: &'c (dyn Fn(&Entry<'_>) -> P + Sync),
+    pub count: &'c mut dyn FnMut(Entry<'_>, &P) -> Result<()>,
+}
+
+impl<'c> Consumer<'c, ()> {
+    /// Nothing to prepare: every entry goes straight to `count`.
+    pub fn unprepared(count: &'c mut dyn FnMut(Entry<'_>, &()) -> Result<()>) -> Self {
+        Consumer {
+            prepare: &|_| (),
+            count,
+        }
+    }
+}
+
+impl<P> Consumer<'_, P> {
+    /// Prepares and counts each entry on this thread.
+    pub fn inline(&mut self) -> impl FnMut(Entry<'_>) -> Result<()> + '_ {
+        let prepare = self.prepare;
+        move |entry| {
+            let prepared = prepare(&entry);
+            (self.count)(entry, &prepared)
+        }
+    }
+}
+
 /// The consumer stopped (its error is the one returned); the reader only needs to stop.
 #[derive(Debug, thiserror::Error)]
 #[error("reading stopped")]
 struct Stopped;
 
-/// Runs `read` on a thread of its own and hands its entries to `on_entry` on this one, in
-/// batches: reading (sd-journal's lookups, decompressing, searching a log) and counting then
-/// take two cores instead of one after the other. Entries keep their order. An error from
-/// `on_entry` stops the reading and is returned.
-pub fn pipelined<S: Send>(
-    read: impl FnOnce(&mut dyn FnMut(Entry<'_>) -> Result<()>) -> Result<S> + Send,
-    on_entry: &mut dyn FnMut(Entry<'_>) -> Result<()>,
+/// Runs `read` on a thread of its own and hands its entries to `consumer` on this one, in
+/// batches: reading (sd-journal's lookups, decompressing, searching a log) and preparing on
+/// one core, counting on another, instead of one after the other. Entries keep their order.
+/// An error from `consumer` stops the reading and is returned.
+pub fn pipelined<S: Send, P: Send>(
+    read: impl FnOnce(&mut OnEntry<'_>) -> Result<S> + Send,
+    consumer: Consumer<'_, P>,
 ) -> Result<S> {
-    let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(2);
-    let (empty_tx, empty_rx) = mpsc::channel::<Batch>();
+    let (full_tx, full_rx) = mpsc::sync_channel::<Batch<P>>(2);
+    let (empty_tx, empty_rx) = mpsc::channel::<Batch<P>>();
+    let prepare = consumer.prepare;
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
             let mut batch = Batch::default();
             let read = read(&mut |entry| {
-                batch.push(&entry);
-                if batch.entries.len() >= Batch::ENTRIES {
-                    let next = empty_rx.try_recv().unwrap_or_default();
+                batch.push(&entry, prepare(&entry));
+                if batch.entries.len() >= BATCH_ENTRIES {
+                    let mut next = empty_rx.try_recv().unwrap_or_default();
+                    next.clear();
                     let full = std::mem::replace(&mut batch, next);
                     full_tx.send(full).map_err(|_| Stopped)?;
                 }
@@ -199,12 +247,11 @@ pub fn pipelined<S: Send>(
             read
         });
         let mut consumed = Ok(());
-        while let Ok(mut batch) = full_rx.recv() {
-            consumed = batch.hand_on(on_entry);
+        while let Ok(batch) = full_rx.recv() {
+            consumed = batch.hand_on(consumer.count);
             if consumed.is_err() {
                 break;
             }
-            batch.clear();
             // The reader may be done and gone: then the batch is not needed any more.
             let _ = empty_tx.send(batch);
         }
@@ -246,43 +293,51 @@ mod tests {
     }
 
     #[test]
-    fn a_pipeline_hands_on_every_entry_in_order() {
-        let n = 3 * Batch::ENTRIES + 5;
+    fn a_pipeline_hands_on_every_entry_in_order_with_what_was_prepared() {
+        let n = 3 * BATCH_ENTRIES + 5;
         let mut seen = Vec::new();
-        let read = pipelined(reading(n, false), &mut |entry| {
-            seen.push(entry.to_owned());
-            Ok(())
-        })
-        .unwrap();
+        let consumer = Consumer {
+            prepare: &|entry: &Entry<'_>| format!("{}:{}", entry.realtime_us, entry.message.len()),
+            count: &mut |entry, prepared| {
+                seen.push((entry.to_owned(), prepared.clone()));
+                Ok(())
+            },
+        };
+        let read = pipelined(reading(n, false), consumer).unwrap();
         assert_eq!(read, n);
         assert_eq!(seen.len(), n);
-        assert!(
-            seen.iter()
-                .enumerate()
-                .all(|(i, e)| e.realtime_us == i as i64
-                    && e.message == format!("m{i}").as_bytes()
-                    && e.host.as_deref() == Some("mx1"))
-        );
+        assert!(seen.iter().enumerate().all(|(i, (e, prepared))| {
+            e.realtime_us == i as i64
+                && e.message == format!("m{i}").as_bytes()
+                && e.host.as_deref() == Some("mx1")
+                && *prepared == format!("{i}:{}", format!("m{i}").len())
+        }));
     }
 
     #[test]
     fn the_consumers_error_stops_reading_and_the_readers_is_returned() {
         let mut count = 0;
-        let error = pipelined(reading(10 * Batch::ENTRIES, false), &mut |_| {
-            count += 1;
-            if count == 5 {
-                anyhow::bail!("consumer gives up");
-            }
-            Ok(())
-        })
+        let error = pipelined(
+            reading(10 * BATCH_ENTRIES, false),
+            Consumer::unprepared(&mut |_, _| {
+                count += 1;
+                if count == 5 {
+                    anyhow::bail!("consumer gives up");
+                }
+                Ok(())
+            }),
+        )
         .unwrap_err();
         assert_eq!(error.to_string(), "consumer gives up");
 
         let mut count = 0;
-        let error = pipelined(reading(7, true), &mut |_| {
-            count += 1;
-            Ok(())
-        })
+        let error = pipelined(
+            reading(7, true),
+            Consumer::unprepared(&mut |_, _| {
+                count += 1;
+                Ok(())
+            }),
+        )
         .unwrap_err();
         assert_eq!((error.to_string(), count), ("broken after 7".to_owned(), 7));
     }

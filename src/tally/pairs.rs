@@ -11,6 +11,7 @@
 //! pair made a big sender's lines the slowest).
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Deref;
 
 use ipnet::IpNet;
@@ -36,11 +37,44 @@ pub struct PairTrack {
     pub last_us: i64,
 }
 
+/// What one greylisting of a pair showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Greylisting {
+    /// `Some(true)`: greylisted before from another network; `None`: not remembered (full).
+    pub retried_from_other_net: Option<bool>,
+    /// Greylisted before at another MX host from this very network.
+    pub retried_at_other_mx: bool,
+}
+
+/// Hashes a pair's key for the map: the key is an FNV hash already, so one multiply-and-shift
+/// round spreads it over the buckets; std's SipHash would hash it again, at every lookup.
+#[derive(Default)]
+pub struct PairKeyHasher(u64);
+
+impl Hasher for PairKeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, key: u64) {
+        self.0 = super::mix(key);
+    }
+}
+
+/// The map of a group's pairs.
+pub type PairMap = HashMap<u64, PairTrack, BuildHasherDefault<PairKeyHasher>>;
+
 /// The pairs of one group, keyed by a stable 64-bit hash of sender and recipient (addresses
 /// are not kept). Reads through `Deref` to the map.
 #[derive(Debug, Clone, Default)]
 pub struct Pairs {
-    tracks: HashMap<u64, PairTrack>,
+    tracks: PairMap,
     /// Once the memory has been full: every pair with the time it was last greylisted when
     /// queued, the front queued first. A pair greylisted again since stays where it is until
     /// it reaches the front, and is then queued again with its newer time. A pair forgotten
@@ -56,7 +90,7 @@ impl PartialEq for Pairs {
 }
 
 impl Deref for Pairs {
-    type Target = HashMap<u64, PairTrack>;
+    type Target = PairMap;
 
     fn deref(&self) -> &Self::Target {
         &self.tracks
@@ -64,67 +98,82 @@ impl Deref for Pairs {
 }
 
 impl Pairs {
-    /// Records a greylisting of `pair` from `net`: `Some(true)` when the pair was greylisted
-    /// before from a different network (within [`PAIR_MEMORY_US`]), `None` when it could not be
-    /// remembered because [`PAIR_CAP`] pairs are.
+    /// Records a greylisting of `pair` from `net` at the MX host of mask bit `mx_bit` (0 when
+    /// none is known). Its `retried_from_other_net` is `Some(true)` when the pair was
+    /// greylisted before from a different network (within [`PAIR_MEMORY_US`]), `None` when it
+    /// could not be remembered because [`PAIR_CAP`] pairs are.
+    pub(crate) fn greylisted(
+        &mut self,
+        pair: u64,
+        net: IpNet,
+        realtime_us: i64,
+        mx_bit: u64,
+    ) -> Greylisting {
+        let Some(track) = self.track_of(pair, realtime_us) else {
+            return Greylisting {
+                retried_from_other_net: None,
+                retried_at_other_mx: false,
+            };
+        };
+        // Another host's entries may arrive later with older stamps: within the memory before
+        // or after.
+        let known_net =
+            (realtime_us - track.last_us).abs() <= PAIR_MEMORY_US && track.nets.contains(&net);
+        if realtime_us - track.last_us > PAIR_MEMORY_US {
+            track.nets.clear();
+            track.mx = 0;
+        }
+        track.last_us = track.last_us.max(realtime_us);
+        let retried_from_other_net = if track.nets.contains(&net) {
+            false
+        } else {
+            let seen_elsewhere = !track.nets.is_empty();
+            if track.nets.len() < PAIR_NET_CAP {
+                // Most pairs are greylisted from one network only: room for one, not for four.
+                track.nets.reserve_exact(1);
+                track.nets.push(net);
+            }
+            seen_elsewhere
+        };
+        // Greylisted again at another MX host, from a network it was greylisted from before.
+        let at_other_host = mx_bit != 0 && track.mx & !mx_bit != 0 && track.mx & mx_bit == 0;
+        track.mx |= mx_bit;
+        Greylisting {
+            retried_from_other_net: Some(retried_from_other_net),
+            retried_at_other_mx: at_other_host && known_net,
+        }
+    }
+
+    /// [`Pairs::greylisted`] at no known MX host: whether it was a retry from another network.
+    #[cfg(test)]
     pub(crate) fn greylisted_from(
         &mut self,
         pair: u64,
         net: IpNet,
         realtime_us: i64,
     ) -> Option<bool> {
-        let track = match self.tracks.get_mut(&pair) {
-            Some(track) => track,
-            None => {
+        self.greylisted(pair, net, realtime_us, 0)
+            .retried_from_other_net
+    }
+
+    /// The track of `pair`, a new one when it has none; `None` when the memory is full of
+    /// pairs that have not expired.
+    fn track_of(&mut self, pair: u64, realtime_us: i64) -> Option<&mut PairTrack> {
+        if !self.tracks.contains_key(&pair) {
+            if self.tracks.len() >= PAIR_CAP {
+                if self.expiry.is_none() {
+                    self.requeue();
+                }
+                self.expire_before(realtime_us - PAIR_MEMORY_US);
                 if self.tracks.len() >= PAIR_CAP {
-                    if self.expiry.is_none() {
-                        self.requeue();
-                    }
-                    self.expire_before(realtime_us - PAIR_MEMORY_US);
-                    if self.tracks.len() >= PAIR_CAP {
-                        return None;
-                    }
+                    return None;
                 }
-                if let Some(expiry) = &mut self.expiry {
-                    expiry.push_back((realtime_us, pair));
-                }
-                self.tracks.entry(pair).or_default()
             }
-        };
-        if realtime_us - track.last_us > PAIR_MEMORY_US {
-            track.nets.clear();
-            track.mx = 0;
+            if let Some(expiry) = &mut self.expiry {
+                expiry.push_back((realtime_us, pair));
+            }
         }
-        track.last_us = track.last_us.max(realtime_us);
-        if track.nets.contains(&net) {
-            return Some(false);
-        }
-        let seen_elsewhere = !track.nets.is_empty();
-        if track.nets.len() < PAIR_NET_CAP {
-            // Most pairs are greylisted from one network only: room for one, not for four.
-            track.nets.reserve_exact(1);
-            track.nets.push(net);
-        }
-        Some(seen_elsewhere)
-    }
-
-    /// Records that `pair`, just greylisted (see [`Pairs::greylisted_from`]), was greylisted at
-    /// the MX host of mask bit `bit`: true when it was greylisted at another host before.
-    pub(crate) fn greylisted_at(&mut self, pair: u64, bit: u64) -> bool {
-        let Some(track) = self.tracks.get_mut(&pair) else {
-            return false;
-        };
-        let elsewhere = bit != 0 && track.mx & !bit != 0 && track.mx & bit == 0;
-        track.mx |= bit;
-        elsewhere
-    }
-
-    /// Whether `pair` was greylisted from `net` within [`PAIR_MEMORY_US`] of `realtime_us`,
-    /// before or after: another host's entries may arrive later with older stamps.
-    pub(crate) fn knows(&self, pair: u64, net: &IpNet, realtime_us: i64) -> bool {
-        self.tracks.get(&pair).is_some_and(|track| {
-            (realtime_us - track.last_us).abs() <= PAIR_MEMORY_US && track.nets.contains(net)
-        })
+        Some(self.tracks.entry(pair).or_default())
     }
 
     /// Sets the MX hosts of a restored pair (loading a state file).
