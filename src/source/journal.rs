@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use systemd::journal::{Journal, OpenDirectoryOptions, OpenFilesOptions, OpenOptions};
 
-use super::{Consumer, Entry, Origin, journal_files};
+use super::{Consumer, Entry, Origin, PrepareOn, journal_files};
 
 /// Directories where journald keeps the system journal (persistent, volatile).
 const SYSTEM_JOURNAL_DIRS: [&str; 2] = ["/var/log/journal", "/run/log/journal"];
@@ -235,6 +235,7 @@ pub fn read<P: Send>(
     super::pipelined(
         move |on_entry| read_as(spec, start, until_us, false, on_entry),
         consumer,
+        PrepareOn::Consumer,
     )
 }
 

@@ -210,6 +210,15 @@ impl<P> Consumer<'_, P> {
     }
 }
 
+/// Which thread of a [`pipelined`] source prepares its entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrepareOn {
+    /// The reading thread: reading is light (searching a text log), preparing is not.
+    Reader,
+    /// The counting thread: reading takes a core of its own already (sd-journal's lookups).
+    Consumer,
+}
+
 /// The consumer stopped (its error is the one returned); the reader only needs to stop.
 #[derive(Debug, thiserror::Error)]
 #[error("reading stopped")]
@@ -221,8 +230,14 @@ struct Stopped;
 /// An error from `consumer` stops the reading and is returned.
 pub fn pipelined<S: Send, P: Send>(
     read: impl FnOnce(&mut OnEntry<'_>) -> Result<S> + Send,
-    consumer: Consumer<'_, P>,
+    mut consumer: Consumer<'_, P>,
+    prepare_on: PrepareOn,
 ) -> Result<S> {
+    if prepare_on == PrepareOn::Consumer {
+        let mut inline = consumer.inline();
+        let mut count = |entry: Entry<'_>, _: &()| inline(entry);
+        return pipelined(read, Consumer::unprepared(&mut count), PrepareOn::Reader);
+    }
     let (full_tx, full_rx) = mpsc::sync_channel::<Batch<P>>(2);
     let (empty_tx, empty_rx) = mpsc::channel::<Batch<P>>();
     let prepare = consumer.prepare;
@@ -295,23 +310,27 @@ mod tests {
     #[test]
     fn a_pipeline_hands_on_every_entry_in_order_with_what_was_prepared() {
         let n = 3 * BATCH_ENTRIES + 5;
-        let mut seen = Vec::new();
-        let consumer = Consumer {
-            prepare: &|entry: &Entry<'_>| format!("{}:{}", entry.realtime_us, entry.message.len()),
-            count: &mut |entry, prepared| {
-                seen.push((entry.to_owned(), prepared.clone()));
-                Ok(())
-            },
-        };
-        let read = pipelined(reading(n, false), consumer).unwrap();
-        assert_eq!(read, n);
-        assert_eq!(seen.len(), n);
-        assert!(seen.iter().enumerate().all(|(i, (e, prepared))| {
-            e.realtime_us == i as i64
-                && e.message == format!("m{i}").as_bytes()
-                && e.host.as_deref() == Some("mx1")
-                && *prepared == format!("{i}:{}", format!("m{i}").len())
-        }));
+        for prepare_on in [PrepareOn::Reader, PrepareOn::Consumer] {
+            let mut seen = Vec::new();
+            let consumer = Consumer {
+                prepare: &|entry: &Entry<'_>| {
+                    format!("{}:{}", entry.realtime_us, entry.message.len())
+                },
+                count: &mut |entry, prepared| {
+                    seen.push((entry.to_owned(), prepared.clone()));
+                    Ok(())
+                },
+            };
+            let read = pipelined(reading(n, false), consumer, prepare_on).unwrap();
+            assert_eq!(read, n);
+            assert_eq!(seen.len(), n, "{prepare_on:?}");
+            assert!(seen.iter().enumerate().all(|(i, (e, prepared))| {
+                e.realtime_us == i as i64
+                    && e.message == format!("m{i}").as_bytes()
+                    && e.host.as_deref() == Some("mx1")
+                    && *prepared == format!("{i}:{}", format!("m{i}").len())
+            }));
+        }
     }
 
     #[test]
@@ -326,6 +345,7 @@ mod tests {
                 }
                 Ok(())
             }),
+            PrepareOn::Reader,
         )
         .unwrap_err();
         assert_eq!(error.to_string(), "consumer gives up");
@@ -337,6 +357,7 @@ mod tests {
                 count += 1;
                 Ok(())
             }),
+            PrepareOn::Consumer,
         )
         .unwrap_err();
         assert_eq!((error.to_string(), count), ("broken after 7".to_owned(), 7));

@@ -26,7 +26,7 @@ use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use memchr::memmem;
 
-use super::{Consumer, Entry, Origin, Window};
+use super::{Consumer, Entry, Origin, PrepareOn, Window};
 
 /// Longest line kept; the rest of a longer line is dropped (and counted).
 pub const MAX_LINE_BYTES: usize = 256 * 1024;
@@ -95,6 +95,7 @@ pub fn read<P: Send>(
     super::pipelined(
         move |on_entry| read_in_zone(spec, window, &tz, on_entry),
         consumer,
+        PrepareOn::Reader,
     )
 }
 
