@@ -99,27 +99,34 @@ impl ClientName {
         if name.is_empty() || name.len() > MAX_HOSTNAME_BYTES {
             return None;
         }
-        let mut last_label_numeric = false;
-        for label in name.split(|&b| b == b'.') {
-            if label.is_empty() || label.len() > MAX_LABEL_BYTES {
-                return None;
+        // One pass: the labels are checked and the name lower-cased as the bytes go by.
+        let mut host = Vec::with_capacity(name.len());
+        let mut label_len = 0;
+        let mut label_numeric = true;
+        let mut previous = b'.';
+        for &byte in name {
+            if byte == b'.' {
+                if label_len == 0 || previous == b'-' {
+                    return None;
+                }
+                label_len = 0;
+                label_numeric = true;
+            } else {
+                let allowed = byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_';
+                if !allowed || (label_len == 0 && byte == b'-') || label_len == MAX_LABEL_BYTES {
+                    return None;
+                }
+                label_len += 1;
+                label_numeric &= byte.is_ascii_digit();
             }
-            if label.first() == Some(&b'-') || label.last() == Some(&b'-') {
-                return None;
-            }
-            if !label
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            {
-                return None;
-            }
-            last_label_numeric = label.iter().all(u8::is_ascii_digit);
+            host.push(byte.to_ascii_lowercase());
+            previous = byte;
         }
-        if last_label_numeric {
+        if label_len == 0 || previous == b'-' || label_numeric {
             return None;
         }
         // Only ASCII is left, so the lower-cased bytes are UTF-8.
-        let host = String::from_utf8(name.to_ascii_lowercase()).ok()?;
+        let host = String::from_utf8(host).ok()?;
         Some(ClientName::Host(host))
     }
 }
@@ -228,7 +235,7 @@ fn split_queue_id(line: &[u8]) -> Result<Option<DecisionText<'_>>, Malformed> {
 }
 
 /// The optional fields of a decision, in the order postgrey's `mylog_action` writes them.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Field {
     Reason,
     Delay,
@@ -270,6 +277,21 @@ impl Field {
         }
     }
 
+    /// The field whose `key=` `text` starts with. No key is the start of another, so one byte
+    /// or two tell which key to compare.
+    fn at_start_of(text: &[u8]) -> Option<Field> {
+        let field = match (text.first()?, text.get(2), text.get(7)) {
+            (b'r', Some(b'a'), _) => Field::Reason,
+            (b'r', _, _) => Field::Recipient,
+            (b'd', _, _) => Field::Delay,
+            (b'c', _, Some(b'n')) => Field::ClientName,
+            (b'c', _, _) => Field::ClientAddress,
+            (b's', _, _) => Field::Sender,
+            _ => return None,
+        };
+        text.starts_with(field.key()).then_some(field)
+    }
+
     /// Where this field's value ends in `text` (which starts right after `key=`).
     ///
     /// Genuine reasons, delays, host names and addresses never contain `, `, so they end at the
@@ -307,9 +329,8 @@ fn parse_decision(text: DecisionText<'_>) -> Result<Decision, Malformed> {
         let Some(after_separator) = rest.strip_prefix(b", ") else {
             return Err(Malformed::UnexpectedText(previous));
         };
-        let Some(position) = remaining_fields
-            .iter()
-            .position(|field| after_separator.starts_with(field.key()))
+        let Some(position) = Field::at_start_of(after_separator)
+            .and_then(|field| remaining_fields.iter().position(|f| *f == field))
         else {
             return Err(Malformed::UnexpectedText(previous));
         };

@@ -16,7 +16,7 @@
 //! its days without capping again: its sets are the unions of the days' sets.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::hash::Hasher;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -33,7 +33,7 @@ mod pairs;
 mod sorted;
 pub use compact::{Compaction, Folded, Limit, TRIMMED_DELAYS, TRIMMED_DISTINCT};
 pub use mx::{MX_BITS, MxCounts, MxDefaults, MxHosts, MxTotals};
-pub use pairs::{PAIR_CAP, PAIR_MEMORY_US, PairTrack, Pairs};
+pub use pairs::{PAIR_CAP, PAIR_MEMORY_US, PairTrack, Pairs, PrehashedHasher};
 pub use sorted::{SortedMap, SortedSet};
 
 /// Days since 1970-01-01, UTC.
@@ -305,8 +305,36 @@ pub enum Prepared {
 #[derive(Debug, PartialEq, Eq)]
 pub struct GroupedDecision {
     decision: Decision,
-    group: Option<GroupKey>,
+    group: Option<HashedKey>,
     pair: Option<u64>,
+}
+
+/// A group key with its hash, worked out where the entry is prepared (the reading thread), so
+/// that counting finds the group without hashing its name again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashedKey {
+    hash: u64,
+    key: GroupKey,
+}
+
+/// Seeded once per process, like std's maps: client names come from DNS, which a sender
+/// controls, so the hash must not be one they can aim collisions at.
+static GROUP_HASHER: std::sync::LazyLock<std::hash::RandomState> =
+    std::sync::LazyLock::new(std::hash::RandomState::new);
+
+impl HashedKey {
+    fn new(key: GroupKey) -> HashedKey {
+        HashedKey {
+            hash: GROUP_HASHER.hash_one(&key),
+            key,
+        }
+    }
+}
+
+impl std::hash::Hash for HashedKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
 }
 
 impl Prepared {
@@ -316,10 +344,12 @@ impl Prepared {
         }
         match crate::event::parse(entry.message) {
             Ok(Event::Decision(mut decision)) => {
-                let group = grouper.key(decision.client_name.as_ref(), decision.client_address);
+                let group = grouper
+                    .key(decision.client_name.as_ref(), decision.client_address)
+                    .map(HashedKey::new);
                 let pair = pair_of(&decision);
                 // Counting reads neither the queue id nor the addresses once the pair is
-                // hashed: dropped here, they are freed by the thread that allocated them.
+                // hashed: not kept while the entry waits to be counted.
                 decision.queue_id = None;
                 decision.sender = None;
                 decision.recipient = None;
@@ -652,7 +682,7 @@ impl Tally {
         Counter {
             tally: self,
             staged: Vec::new(),
-            staged_at: HashMap::new(),
+            staged_at: HashMap::default(),
         }
     }
 
@@ -669,7 +699,9 @@ impl Tally {
         host: Option<&str>,
         decision: &Decision,
     ) {
-        let group = grouper.key(decision.client_name.as_ref(), decision.client_address);
+        let group = grouper
+            .key(decision.client_name.as_ref(), decision.client_address)
+            .map(HashedKey::new);
         let pair = pair_of(decision);
         self.counter()
             .record_grouped(grouper, realtime_us, host, decision, group.as_ref(), pair);
@@ -783,7 +815,7 @@ pub struct Counter<'t> {
     tally: &'t mut Tally,
     staged: Vec<(GroupKey, GroupTally)>,
     /// Where in `staged` each group is.
-    staged_at: HashMap<GroupKey, usize>,
+    staged_at: HashMap<HashedKey, usize, BuildHasherDefault<PrehashedHasher>>,
 }
 
 impl Drop for Counter<'_> {
@@ -832,7 +864,7 @@ impl Counter<'_> {
         realtime_us: i64,
         host: Option<&str>,
         decision: &Decision,
-        group: Option<&GroupKey>,
+        group: Option<&HashedKey>,
         pair: Option<u64>,
     ) {
         let network = grouper.network();
@@ -912,13 +944,13 @@ impl Counter<'_> {
     }
 
     /// The group `key`, staged.
-    fn group(&mut self, key: &GroupKey) -> &mut GroupTally {
-        let at = match self.staged_at.get(key) {
+    fn group(&mut self, hashed: &HashedKey) -> &mut GroupTally {
+        let at = match self.staged_at.get(hashed) {
             Some(&at) => at,
             None => {
-                let group = self.tally.groups.remove(key).unwrap_or_default();
-                self.staged.push((key.clone(), group));
-                self.staged_at.insert(key.clone(), self.staged.len() - 1);
+                let group = self.tally.groups.remove(&hashed.key).unwrap_or_default();
+                self.staged.push((hashed.key.clone(), group));
+                self.staged_at.insert(hashed.clone(), self.staged.len() - 1);
                 self.staged.len() - 1
             }
         };

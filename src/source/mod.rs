@@ -122,6 +122,9 @@ struct BatchEntry {
 
 /// Entries per batch: enough that handing a batch over costs nothing per entry.
 const BATCH_ENTRIES: usize = 4096;
+/// Entries in the first batch; each next one holds twice as many, up to [`BATCH_ENTRIES`]: the
+/// counting thread waits for the first one, and gets to work sooner when it is small.
+const FIRST_BATCH_ENTRIES: usize = 256;
 
 impl<P> Batch<P> {
     fn append(&mut self, bytes: &[u8]) -> Range<usize> {
@@ -244,9 +247,11 @@ pub fn pipelined<S: Send, P: Send>(
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
             let mut batch = Batch::default();
+            let mut batch_entries = FIRST_BATCH_ENTRIES;
             let read = read(&mut |entry| {
                 batch.push(&entry, prepare(&entry));
-                if batch.entries.len() >= BATCH_ENTRIES {
+                if batch.entries.len() >= batch_entries {
+                    batch_entries = (2 * batch_entries).min(BATCH_ENTRIES);
                     let mut next = empty_rx.try_recv().unwrap_or_default();
                     next.clear();
                     let full = std::mem::replace(&mut batch, next);

@@ -46,12 +46,13 @@ pub(crate) struct Greylisting {
     pub retried_at_other_mx: bool,
 }
 
-/// Hashes a pair's key for the map: the key is an FNV hash already, so one multiply-and-shift
-/// round spreads it over the buckets; std's SipHash would hash it again, at every lookup.
+/// Hashes a key that is a hash already (a pair's FNV hash, a group's [`super::HashedKey`]):
+/// one multiply-and-shift round spreads it over a map's buckets, where std's SipHash would hash
+/// it again at every lookup.
 #[derive(Default)]
-pub struct PairKeyHasher(u64);
+pub struct PrehashedHasher(u64);
 
-impl Hasher for PairKeyHasher {
+impl Hasher for PrehashedHasher {
     fn finish(&self) -> u64 {
         self.0
     }
@@ -68,7 +69,7 @@ impl Hasher for PairKeyHasher {
 }
 
 /// The map of a group's pairs.
-pub type PairMap = HashMap<u64, PairTrack, BuildHasherDefault<PairKeyHasher>>;
+pub type PairMap = HashMap<u64, PairTrack, BuildHasherDefault<PrehashedHasher>>;
 
 /// The pairs of one group, keyed by a stable 64-bit hash of sender and recipient (addresses
 /// are not kept). Reads through `Deref` to the map.
