@@ -20,6 +20,7 @@
 //! attribute. The parser is pure and never panics: anything that is not a well-formed postgrey
 //! line is a [`Malformed`] error that callers count, never echo.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 /// postgrey keeps only this many bytes of a policy attribute (`substr($2, 0, 512)` in
@@ -182,14 +183,35 @@ pub enum Malformed {
 
 /// Parses one log message (without syslog prefix). A trailing line break is ignored.
 pub fn parse(line: &[u8]) -> Result<Event, Malformed> {
+    let (mut event, addresses) = parse_apart(line)?;
+    if let Event::Decision(decision) = &mut event {
+        decision.sender = addresses.sender.map(Cow::into_owned);
+        decision.recipient = addresses.recipient.map(Cow::into_owned);
+    }
+    Ok(event)
+}
+
+/// A decision's sender and recipient, unescaped, borrowed from the line when postgrey escaped
+/// nothing in them (the usual case).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Addresses<'a> {
+    pub sender: Option<Cow<'a, str>>,
+    pub recipient: Option<Cow<'a, str>>,
+}
+
+/// [`parse`], with a decision's sender and recipient apart from it (the decision has none): a
+/// caller that only hashes them need not copy them.
+pub fn parse_apart(line: &[u8]) -> Result<(Event, Addresses<'_>), Malformed> {
     let line = trim_line_end(line);
     if let Some(text) = split_queue_id(line)? {
-        return parse_decision(text).map(Event::Decision);
+        return parse_decision(text)
+            .map(|(decision, addresses)| (Event::Decision(decision), addresses));
     }
-    if let Some(client) = line.strip_prefix(b"whitelisted: ") {
-        return parse_auto_whitelisted(client);
-    }
-    classify_notice(line).ok_or(Malformed::Unrecognized)
+    let event = match line.strip_prefix(b"whitelisted: ") {
+        Some(client) => parse_auto_whitelisted(client)?,
+        None => classify_notice(line).ok_or(Malformed::Unrecognized)?,
+    };
+    Ok((event, Addresses::default()))
 }
 
 fn trim_line_end(mut line: &[u8]) -> &[u8] {
@@ -308,7 +330,7 @@ impl Field {
     }
 }
 
-fn parse_decision(text: DecisionText<'_>) -> Result<Decision, Malformed> {
+fn parse_decision(text: DecisionText<'_>) -> Result<(Decision, Addresses<'_>), Malformed> {
     let DecisionText { queue_id, fields } = text;
     let after_action = fields.strip_prefix(b"action=").unwrap_or(fields);
     let action_end = find(after_action, b", ").unwrap_or(after_action.len());
@@ -323,6 +345,7 @@ fn parse_decision(text: DecisionText<'_>) -> Result<Decision, Malformed> {
         sender: None,
         recipient: None,
     };
+    let mut addresses = Addresses::default();
     let mut previous = "action";
     let mut remaining_fields: &[Field] = &FIELD_ORDER;
     while !rest.is_empty() {
@@ -338,14 +361,19 @@ fn parse_decision(text: DecisionText<'_>) -> Result<Decision, Malformed> {
         remaining_fields = &remaining_fields[position + 1..];
         let text = &after_separator[field.key().len()..];
         let (value, after_value) = text.split_at(field.value_end(text));
-        store_field(&mut decision, field, value)?;
+        store_field(&mut decision, &mut addresses, field, value)?;
         previous = field.name();
         rest = after_value;
     }
-    Ok(decision)
+    Ok((decision, addresses))
 }
 
-fn store_field(decision: &mut Decision, field: Field, value: &[u8]) -> Result<(), Malformed> {
+fn store_field<'a>(
+    decision: &mut Decision,
+    addresses: &mut Addresses<'a>,
+    field: Field,
+    value: &'a [u8],
+) -> Result<(), Malformed> {
     let bad = || Malformed::BadField(field.name());
     match field {
         Field::Reason => decision.reason = Some(parse_reason(value).ok_or_else(bad)?),
@@ -356,8 +384,8 @@ fn store_field(decision: &mut Decision, field: Field, value: &[u8]) -> Result<()
         Field::ClientAddress => {
             decision.client_address = Some(parse_address(value).ok_or_else(bad)?)
         }
-        Field::Sender => decision.sender = Some(unescape(value).ok_or_else(bad)?),
-        Field::Recipient => decision.recipient = Some(unescape(value).ok_or_else(bad)?),
+        Field::Sender => addresses.sender = Some(unescape(value).ok_or_else(bad)?),
+        Field::Recipient => addresses.recipient = Some(unescape(value).ok_or_else(bad)?),
     }
     Ok(())
 }
@@ -431,12 +459,12 @@ fn parse_address(text: &[u8]) -> Option<IpAddr> {
 /// Rejects what postgrey cannot have written: an empty value (it omits those), a lone `%`, more
 /// than 512 bytes, or a NUL, CR or LF (the policy protocol is line-based, so no attribute value
 /// holds a line break, and syslog(3) ends a message at NUL).
-fn unescape(text: &[u8]) -> Option<String> {
+fn unescape(text: &[u8]) -> Option<Cow<'_, str>> {
     let plain =
         memchr::memchr3(b'%', b'\r', b'\n', text).is_none() && memchr::memchr(0, text).is_none();
     if plain && !text.is_empty() && text.len() <= MAX_ATTRIBUTE_BYTES {
-        // Most addresses have nothing to undo: one copy instead of a byte at a time.
-        return Some(String::from_utf8_lossy(text).into_owned());
+        // Most addresses have nothing to undo: borrowed, not undone a byte at a time.
+        return Some(String::from_utf8_lossy(text));
     }
     let mut bytes = Vec::with_capacity(text.len().min(MAX_ATTRIBUTE_BYTES));
     let mut rest = text;
@@ -456,10 +484,10 @@ fn unescape(text: &[u8]) -> Option<String> {
     if bytes.is_empty() {
         return None;
     }
-    Some(match String::from_utf8(bytes) {
+    Some(Cow::Owned(match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
-    })
+    }))
 }
 
 fn hex_byte(high: u8, low: u8) -> Option<u8> {

@@ -274,12 +274,9 @@ pub const MAX_FILLED_DAYS: i64 = 366;
 
 /// The pair whose greylisting `decision` is, when it is the first of a triplet (`new`) from a
 /// known address: the only decisions the pair memory follows.
-fn pair_of(decision: &Decision) -> Option<u64> {
+fn pair_of(decision: &Decision, sender: Option<&str>, recipient: Option<&str>) -> Option<u64> {
     match (&decision.action, &decision.reason, decision.client_address) {
-        (Action::Greylist, Some(Reason::New), Some(_)) => Some(pair_hash(
-            decision.sender.as_deref(),
-            decision.recipient.as_deref(),
-        )),
+        (Action::Greylist, Some(Reason::New), Some(_)) => Some(pair_hash(sender, recipient)),
         _ => None,
     }
 }
@@ -342,17 +339,19 @@ impl Prepared {
         if entry.origin == Origin::Untrusted {
             return Prepared::Untrusted;
         }
-        match crate::event::parse(entry.message) {
-            Ok(Event::Decision(mut decision)) => {
+        match crate::event::parse_apart(entry.message) {
+            Ok((Event::Decision(mut decision), addresses)) => {
                 let group = grouper
                     .key(decision.client_name.as_ref(), decision.client_address)
                     .map(HashedKey::new);
-                let pair = pair_of(&decision);
                 // Counting reads neither the queue id nor the addresses once the pair is
                 // hashed: not kept while the entry waits to be counted.
+                let pair = pair_of(
+                    &decision,
+                    addresses.sender.as_deref(),
+                    addresses.recipient.as_deref(),
+                );
                 decision.queue_id = None;
-                decision.sender = None;
-                decision.recipient = None;
                 Prepared::Decision(GroupedDecision {
                     decision,
                     group,
@@ -702,7 +701,11 @@ impl Tally {
         let group = grouper
             .key(decision.client_name.as_ref(), decision.client_address)
             .map(HashedKey::new);
-        let pair = pair_of(decision);
+        let pair = pair_of(
+            decision,
+            decision.sender.as_deref(),
+            decision.recipient.as_deref(),
+        );
         self.counter()
             .record_grouped(grouper, realtime_us, host, decision, group.as_ref(), pair);
     }
