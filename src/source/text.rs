@@ -92,11 +92,28 @@ pub fn read<P: Send>(
         // Each file is read on a thread of its own already.
         return read_in_zone(spec, window, &tz, &mut consumer.inline());
     }
+    // Inflating keeps the reading thread busy; searching a plain log leaves it time to parse.
+    let prepare_on = match spec.paths.first() {
+        Some(path) if is_gzip_file(path) => PrepareOn::Consumer,
+        _ => PrepareOn::Reader,
+    };
     super::pipelined(
         move |on_entry| read_in_zone(spec, window, &tz, on_entry),
         consumer,
-        PrepareOn::Reader,
+        prepare_on,
     )
+}
+
+/// Whether `path` is a file that starts with gzip's magic bytes. Only a hint: a file that
+/// cannot be read here fails with its error when it is opened to be read.
+fn is_gzip_file(path: &Path) -> bool {
+    if path.as_os_str() == "-" {
+        return false;
+    }
+    let mut head = [0; GZIP_MAGIC.len()];
+    File::open(path)
+        .and_then(|mut file| file.read_exact(&mut head))
+        .is_ok_and(|()| head == GZIP_MAGIC)
 }
 
 /// [`read`], with traditional stamps in time zone `tz`.
@@ -1099,6 +1116,23 @@ mod tests {
         assert_eq!(entries[0].message.len(), MAX_LINE_BYTES - 33);
         assert_eq!(entries[1].message, b"next");
         assert_eq!((summary.lines, summary.truncated_lines), (2, 1));
+    }
+
+    #[test]
+    fn gzip_files_are_told_by_their_first_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let zipped = dir.path().join("mail.log.1");
+        std::fs::write(&zipped, gzip(&[b"x\n"])).unwrap();
+        let plain = dir.path().join("mail.log.gz");
+        std::fs::write(&plain, b"Nov 27 10:00:01 mx1 postgrey[1]: x\n").unwrap();
+        let short = dir.path().join("short");
+        std::fs::write(&short, [GZIP_MAGIC[0]]).unwrap();
+        let told: Vec<bool> = [&zipped, &plain, &short, &dir.path().join("missing")]
+            .iter()
+            .map(|path| is_gzip_file(path))
+            .collect();
+        assert_eq!(told, [true, false, false, false]);
+        assert!(!is_gzip_file(Path::new("-")));
     }
 
     #[test]
