@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::event::{Action, ClientName, Decision, Event, Reason};
 use crate::group::{GroupKey, Grouper};
 use crate::postgrey::Network;
-use crate::source::{Entry, Origin};
+use crate::source::{Entry, Origin, Share};
 
 mod compact;
 mod mx;
@@ -274,6 +274,12 @@ pub const MAX_FILLED_DAYS: i64 = 366;
 
 /// The pair whose greylisting `decision` is, when it is the first of a triplet (`new`) from a
 /// known address: the only decisions the pair memory follows.
+fn group_of(grouper: &Grouper, decision: &Decision) -> Option<HashedKey> {
+    grouper
+        .key(decision.client_name.as_ref(), decision.client_address)
+        .map(HashedKey::new)
+}
+
 fn pair_of(decision: &Decision, sender: Option<&str>, recipient: Option<&str>) -> Option<u64> {
     match (&decision.action, &decision.reason, decision.client_address) {
         (Action::Greylist, Some(Reason::New), Some(_)) => Some(pair_hash(sender, recipient)),
@@ -302,8 +308,17 @@ pub enum Prepared {
 #[derive(Debug, PartialEq, Eq)]
 pub struct GroupedDecision {
     decision: Decision,
-    group: Option<HashedKey>,
+    group: GroupOf,
     pair: Option<u64>,
+}
+
+/// A decision's group, as far as preparing it went.
+#[derive(Debug, PartialEq, Eq)]
+enum GroupOf {
+    /// Worked out: the key, or `None` when the decision names no client to group by.
+    Known(Option<HashedKey>),
+    /// Left to counting (see [`Share`]).
+    Later,
 }
 
 /// A group key with its hash, worked out where the entry is prepared (the reading thread), so
@@ -335,15 +350,18 @@ impl std::hash::Hash for HashedKey {
 }
 
 impl Prepared {
-    pub fn of(grouper: &Grouper, entry: &Entry<'_>) -> Prepared {
+    /// What counting `entry` takes that depends on it alone; with [`Share::Part`], all but
+    /// its group, which the grouper's suffix lookup makes the costliest part after parsing.
+    pub fn of(grouper: &Grouper, entry: &Entry<'_>, share: Share) -> Prepared {
         if entry.origin == Origin::Untrusted {
             return Prepared::Untrusted;
         }
         match crate::event::parse_apart(entry.message) {
             Ok((Event::Decision(mut decision), addresses)) => {
-                let group = grouper
-                    .key(decision.client_name.as_ref(), decision.client_address)
-                    .map(HashedKey::new);
+                let group = match share {
+                    Share::All => GroupOf::Known(group_of(grouper, &decision)),
+                    Share::Part => GroupOf::Later,
+                };
                 // Counting reads neither the queue id nor the addresses once the pair is
                 // hashed: not kept while the entry waits to be counted.
                 let pair = pair_of(
@@ -673,7 +691,7 @@ impl Tally {
     /// Takes one entry through parse → group → tally.
     pub fn ingest(&mut self, grouper: &Grouper, entry: &Entry<'_>) {
         self.counter()
-            .count(grouper, entry, &Prepared::of(grouper, entry));
+            .count(grouper, entry, &Prepared::of(grouper, entry, Share::All));
     }
 
     /// Counts entries into this tally until the counter is dropped.
@@ -698,9 +716,7 @@ impl Tally {
         host: Option<&str>,
         decision: &Decision,
     ) {
-        let group = grouper
-            .key(decision.client_name.as_ref(), decision.client_address)
-            .map(HashedKey::new);
+        let group = group_of(grouper, decision);
         let pair = pair_of(
             decision,
             decision.sender.as_deref(),
@@ -846,14 +862,24 @@ impl Counter<'_> {
         }
         self.tally.totals_of(at).postgrey_lines += 1;
         match prepared {
-            Prepared::Decision(grouped) => self.record_grouped(
-                grouper,
-                at,
-                host.as_deref(),
-                &grouped.decision,
-                grouped.group.as_ref(),
-                grouped.pair,
-            ),
+            Prepared::Decision(grouped) => {
+                let worked_out_here;
+                let group = match &grouped.group {
+                    GroupOf::Known(group) => group.as_ref(),
+                    GroupOf::Later => {
+                        worked_out_here = group_of(grouper, &grouped.decision);
+                        worked_out_here.as_ref()
+                    }
+                };
+                self.record_grouped(
+                    grouper,
+                    at,
+                    host.as_deref(),
+                    &grouped.decision,
+                    group,
+                    grouped.pair,
+                )
+            }
             Prepared::Malformed => self.tally.totals_of(at).malformed += 1,
             Prepared::Untrusted | Prepared::Other => {}
         }
@@ -1117,6 +1143,49 @@ mod tests {
         assert_eq!(e.distinct_hosts, 3);
         assert_eq!(e.hosts[0], "c.smtp.example.com");
         assert_eq!(f.tally.totals_between(*d, *d).greylisted, 4);
+    }
+
+    #[test]
+    fn a_group_left_to_counting_is_counted_as_one_worked_out_before() {
+        let grouper = Grouper::builtin();
+        let messages: Vec<String> = (0..40)
+            .map(|i| {
+                format!(
+                    "action=greylist, reason=new, client_name=out{}.mail.example.co.uk, \
+                     client_address=192.0.{}.7, sender=news{i}@example.co.uk, recipient=bob@example.org",
+                    i % 7,
+                    i % 5
+                )
+            })
+            .chain(["action=greylist, reason=new, client_address=198.51.100.9".to_owned()])
+            .collect();
+        let count = |share_of: &dyn Fn(usize) -> Share| {
+            let mut tally = Tally::default();
+            let mut counter = tally.counter();
+            for (i, message) in messages.iter().enumerate() {
+                let entry = Entry {
+                    realtime_us: T0 + i as i64 * 60_000_000,
+                    message: message.as_bytes(),
+                    origin: Origin::Unknown,
+                    host: Some(b"mx1"),
+                    cursor: None,
+                };
+                counter.count(
+                    &grouper,
+                    &entry,
+                    &Prepared::of(&grouper, &entry, share_of(i)),
+                );
+            }
+            drop(counter);
+            tally
+        };
+        let worked_out = count(&|_| Share::All);
+        let left = count(&|i| if i % 3 == 0 { Share::Part } else { Share::All });
+        assert_eq!(left, worked_out);
+        let keys: Vec<String> = worked_out.groups.keys().map(ToString::to_string).collect();
+        assert_eq!(keys, ["example.co.uk", "198.51.100.0/24"]);
+        let day = &worked_out.groups[&key("example.co.uk")].days[&day_of(T0)];
+        assert_eq!((day.new, day.ips.len(), day.hosts.len()), (40, 5, 7));
     }
 
     #[test]

@@ -188,7 +188,7 @@ pub fn scan(
     let mut last_realtime_us = None;
     let mut first_realtime_us: Option<i64> = None;
     // Parsing and grouping on the source's reading thread, counting on this one.
-    let prepare = |entry: &Entry<'_>| Prepared::of(grouper, entry);
+    let prepare = |entry: &Entry<'_>, share| Prepared::of(grouper, entry, share);
     let mut counter = tally.counter();
     let mut count = |entry: Entry, prepared: &Prepared| -> anyhow::Result<()> {
         progress.tick();

@@ -9,6 +9,7 @@ pub mod text;
 pub use merge::merged_in_time;
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use anyhow::Result;
@@ -186,17 +187,27 @@ pub type OnEntry<'f> = dyn FnMut(Entry<'_>) -> Result<()> + 'f;
 /// What a source hands its entries to: `prepare` runs where an entry is read (on the reading
 /// thread when the source has one), so that what depends on the entry alone — parsing it,
 /// above all — is done there; `count` gets the entries in order, each with what `prepare` made
-/// of it.
+/// of it, and does what `prepare` left to it (see [`Share`]).
 pub struct Consumer<'c, P> {
-    pub prepare: &'c (dyn Fn(&Entry<'_>) -> P + Sync),
+    pub prepare: &'c (dyn Fn(&Entry<'_>, Share) -> P + Sync),
     pub count: &'c mut dyn FnMut(Entry<'_>, &P) -> Result<()>,
+}
+
+/// How much of preparing an entry the reading thread takes on. Which of the two threads is the
+/// slower one depends on the log (how much of it is postgrey's, how many groups and pairs), so
+/// the reader does all of it while the counting thread has a batch to count, and leaves a part
+/// to it while it waits for one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Share {
+    All,
+    Part,
 }
 
 impl<'c> Consumer<'c, ()> {
     /// Nothing to prepare: every entry goes straight to `count`.
     pub fn unprepared(count: &'c mut dyn FnMut(Entry<'_>, &()) -> Result<()>) -> Self {
         Consumer {
-            prepare: &|_| (),
+            prepare: &|_, _| (),
             count,
         }
     }
@@ -207,7 +218,7 @@ impl<P> Consumer<'_, P> {
     pub fn inline(&mut self) -> impl FnMut(Entry<'_>) -> Result<()> + '_ {
         let prepare = self.prepare;
         move |entry| {
-            let prepared = prepare(&entry);
+            let prepared = prepare(&entry, Share::All);
             (self.count)(entry, &prepared)
         }
     }
@@ -244,12 +255,20 @@ pub fn pipelined<S: Send, P: Send>(
     let (full_tx, full_rx) = mpsc::sync_channel::<Batch<P>>(2);
     let (empty_tx, empty_rx) = mpsc::channel::<Batch<P>>();
     let prepare = consumer.prepare;
+    // Whether the counting thread waits for the next batch (see `Share`).
+    let consumer_waits = AtomicBool::new(false);
+    let consumer_waits = &consumer_waits;
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
             let mut batch = Batch::default();
             let mut batch_entries = FIRST_BATCH_ENTRIES;
             let read = read(&mut |entry| {
-                batch.push(&entry, prepare(&entry));
+                let share = if consumer_waits.load(Ordering::Relaxed) {
+                    Share::Part
+                } else {
+                    Share::All
+                };
+                batch.push(&entry, prepare(&entry, share));
                 if batch.entries.len() >= batch_entries {
                     batch_entries = (2 * batch_entries).min(BATCH_ENTRIES);
                     let mut next = empty_rx.try_recv().unwrap_or_default();
@@ -267,7 +286,20 @@ pub fn pipelined<S: Send, P: Send>(
             read
         });
         let mut consumed = Ok(());
-        while let Ok(batch) = full_rx.recv() {
+        loop {
+            let batch = match full_rx.try_recv() {
+                Ok(batch) => batch,
+                Err(mpsc::TryRecvError::Disconnected) => break,
+                Err(mpsc::TryRecvError::Empty) => {
+                    consumer_waits.store(true, Ordering::Relaxed);
+                    let next = full_rx.recv();
+                    consumer_waits.store(false, Ordering::Relaxed);
+                    match next {
+                        Ok(batch) => batch,
+                        Err(mpsc::RecvError) => break,
+                    }
+                }
+            };
             consumed = batch.hand_on(consumer.count);
             if consumed.is_err() {
                 break;
@@ -318,7 +350,7 @@ mod tests {
         for prepare_on in [PrepareOn::Reader, PrepareOn::Consumer] {
             let mut seen = Vec::new();
             let consumer = Consumer {
-                prepare: &|entry: &Entry<'_>| {
+                prepare: &|entry: &Entry<'_>, _| {
                     format!("{}:{}", entry.realtime_us, entry.message.len())
                 },
                 count: &mut |entry, prepared| {
