@@ -104,10 +104,11 @@ pub fn read<P: Send>(
     )
 }
 
-/// Whether `path` is a file that starts with gzip's magic bytes. Only a hint: a file that
-/// cannot be read here fails with its error when it is opened to be read.
+/// Whether `path` is a regular file that starts with gzip's magic bytes. Only a hint: a file
+/// that cannot be read here fails with its error when it is opened to be read. A FIFO or
+/// standard input is never opened here: what was read to peek would be gone.
 fn is_gzip_file(path: &Path) -> bool {
-    if path.as_os_str() == "-" {
+    if path.as_os_str() == "-" || !std::fs::metadata(path).is_ok_and(|m| m.is_file()) {
         return false;
     }
     let mut head = [0; GZIP_MAGIC.len()];
@@ -1133,6 +1134,14 @@ mod tests {
             .collect();
         assert_eq!(told, [true, false, false, false]);
         assert!(!is_gzip_file(Path::new("-")));
+        // A FIFO is not opened to peek: opening it would block until a writer comes.
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert!(!is_gzip_file(&fifo));
     }
 
     #[test]
