@@ -596,9 +596,13 @@ fn following_clients(ips: &SortedSet<IpAddr>, hosts: &SortedMap<Name, u64>) -> S
     } else {
         hosts.keys().map(Some).collect()
     };
-    ips.iter()
-        .flat_map(|ip| names.iter().map(|name| (*ip, name.cloned())))
-        .collect()
+    // Listed in their order already, and allocated once: most days of a loaded state are
+    // rebuilt here, and a list grown one client at a time took a tenth of loading.
+    let mut clients = Vec::with_capacity(ips.len().saturating_mul(names.len()));
+    for ip in ips {
+        clients.extend(names.iter().map(|name| (*ip, name.cloned())));
+    }
+    clients.into_iter().collect()
 }
 
 /// The day's `a`: for each of its addresses, the names it came with, as positions in the
