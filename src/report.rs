@@ -504,10 +504,8 @@ pub fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
 
 /// Evidence and advice for every group active in the days `[first, last]`.
 pub fn assemble(tally: &Tally, first: Day, last: Day, ctx: &Context<'_>) -> Report {
-    let mut groups = Vec::new();
-    let mut unresolved = Vec::new();
     let mut caps = Caps::default();
-    let findings = tally.evidence_between_into(first, last, &|key, evidence| {
+    let mut findings = tally.evidence_between_into(first, last, &|key, evidence| {
         let advice = advise(key, &evidence, ctx);
         let accepted = accepted(tally, key, &evidence, &advice, ctx, last);
         Finding {
@@ -517,20 +515,19 @@ pub fn assemble(tally: &Tally, first: Day, last: Day, ctx: &Context<'_>) -> Repo
             accepted,
         }
     });
-    for finding in findings {
+    for finding in &findings {
         caps = caps.union(finding.evidence.caps);
-        match finding.key {
-            GroupKey::Domain(_) => groups.push(finding),
-            GroupKey::Network(_) => unresolved.push(finding),
-        }
     }
+    // Taken out of the findings in place: the groups, thousands of findings of hundreds of
+    // bytes each, are not moved into a list of their own.
+    let mut unresolved: Vec<Finding> = findings
+        .extract_if(.., |f| matches!(f.key, GroupKey::Network(_)))
+        .collect();
+    let mut groups = findings;
     for list in [&mut groups, &mut unresolved] {
-        list.sort_by(|a, b| {
-            b.evidence
-                .new
-                .cmp(&a.evidence.new)
-                .then_with(|| a.key.cmp(&b.key))
-        });
+        // A finding is hundreds of bytes: sorted by key, each is moved once rather than at
+        // every step of the sort (a tenth of the report of thousands of groups).
+        list.sort_by_cached_key(|f| (std::cmp::Reverse(f.evidence.new), f.key.clone()));
     }
     let folded = tally.folded_between(first, last);
     let mx_hosts = mx_hosts(tally, first, last);

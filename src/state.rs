@@ -11,13 +11,13 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::atomic;
 use crate::error::Failure;
@@ -199,16 +199,20 @@ pub fn save(path: &Path, state: &State) -> anyhow::Result<()> {
 pub fn serialise_tally_within(
     tally: &Tally,
     max_bytes: usize,
-) -> anyhow::Result<Option<Box<RawValue>>> {
-    /// Collects what is written, and refuses to grow past `max_bytes`.
-    struct Within {
+) -> anyhow::Result<Option<SerialisedTally>> {
+    /// Collects what is written, and refuses to grow past `max_bytes` together with the
+    /// other parts of the same text (a big tally is written in two, see
+    /// [`stored::write_tally`]).
+    struct Within<'a> {
         text: Vec<u8>,
+        written: &'a AtomicUsize,
         max_bytes: usize,
         over: bool,
     }
-    impl io::Write for Within {
+    impl io::Write for Within<'_> {
         fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            if self.text.len().saturating_add(bytes.len()) > self.max_bytes {
+            let before = self.written.fetch_add(bytes.len(), Ordering::Relaxed);
+            if before.saturating_add(bytes.len()) > self.max_bytes {
                 self.over = true;
                 return Err(io::Error::other("over the limit"));
             }
@@ -219,26 +223,60 @@ pub fn serialise_tally_within(
             Ok(())
         }
     }
-    let mut within = Within {
+    let written = AtomicUsize::new(0);
+    let within = || Within {
         text: Vec::new(),
+        written: &written,
         max_bytes,
         over: false,
     };
-    match serde_json::to_writer(&mut within, tally) {
+    // serde_json writes a few bytes at a time: counted a buffer at a time, the two threads
+    // meet at their shared count a few dozen times rather than a million.
+    let buffered = || io::BufWriter::with_capacity(1 << 16, within());
+    let (mut first, mut second) = (buffered(), buffered());
+    let written = stored::write_tally(tally, &mut first, &mut second)
+        .map_err(io::Error::from)
+        .and_then(|()| first.flush())
+        .and_then(|()| second.flush());
+    // Flushed, or given up: what is left in the buffers is not needed.
+    let ((first, _), (second, _)) = (first.into_parts(), second.into_parts());
+    match written {
         Ok(()) => {}
-        Err(_) if within.over => return Ok(None),
+        Err(_) if first.over || second.over => return Ok(None),
         Err(e) => return Err(e).context("cannot serialise the state"),
     }
-    let text = String::from_utf8(within.text).context("the serialised state is no UTF-8")?;
-    RawValue::from_string(text)
-        .map(Some)
-        .context("cannot serialise the state")
+    let mut text = first.text;
+    text.extend_from_slice(&second.text);
+    drop(second);
+    let text = String::from_utf8(text).context("the serialised state is no UTF-8")?;
+    Ok(Some(SerialisedTally(text)))
+}
+
+/// The text of a stored tally, as [`serialise_tally_within`] wrote it.
+#[derive(Debug)]
+pub struct SerialisedTally(String);
+
+impl SerialisedTally {
+    pub fn get(&self) -> &str {
+        &self.0
+    }
 }
 
 /// [`save`] of a state whose tally was serialised already (by [`serialise_tally_within`], and not
 /// changed since): a big tally takes as long to serialise as the rest of a run.
-pub fn save_serialised(path: &Path, state: &State, tally: &RawValue) -> anyhow::Result<()> {
-    write(path, &StateOut::of(state, tally))
+pub fn save_serialised(path: &Path, state: &State, tally: &SerialisedTally) -> anyhow::Result<()> {
+    // The tally is the state's last field: its text takes the place of a `null` one. (Not a
+    // `RawValue`, which would parse the whole text again to check it.)
+    let without_tally =
+        serde_json::to_vec(&StateOut::of(state, &())).context("cannot serialise the state")?;
+    let Some(start) = without_tally.strip_suffix(b"null}") else {
+        bail!("the serialised state does not end with its tally");
+    };
+    atomic::replace_with(path, 0o600, |out| {
+        out.write_all(start)?;
+        out.write_all(tally.get().as_bytes())?;
+        out.write_all(b"}")
+    })
 }
 
 fn write<T: Serialize + ?Sized>(path: &Path, state: &StateOut<'_, T>) -> anyhow::Result<()> {
@@ -356,6 +394,30 @@ mod tests {
                     .is_none()
             );
         }
+    }
+
+    #[test]
+    fn a_tally_of_many_groups_is_serialised_on_two_cores_as_on_one() {
+        let groups: Vec<String> = (0..700)
+            .map(|i| {
+                format!(
+                    r#""g{i}.example.com":{{"i":["192.0.2.{}"],"h":["mx"],"d":{{"20410":{{"n":{},"h":[1],"f":3600000000}}}}}}"#,
+                    i % 250,
+                    i % 7 + 1
+                )
+            })
+            .collect();
+        let text = format!(r#"{{"groups":{{{}}},"totals":{{}}}}"#, groups.join(","));
+        let tally: Tally = serde_json::from_str(&text).unwrap();
+        assert_eq!(tally.groups.len(), 700);
+        let whole = serde_json::to_string(&tally).unwrap();
+        let serialised = serialise_tally_within(&tally, usize::MAX)
+            .unwrap()
+            .expect("within no limit");
+        assert_eq!(serialised.get(), whole);
+        let size = whole.len();
+        assert!(serialise_tally_within(&tally, size).unwrap().is_some());
+        assert!(serialise_tally_within(&tally, size - 1).unwrap().is_none());
     }
 
     #[test]

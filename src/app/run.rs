@@ -180,27 +180,43 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     }
     state::test_pause("POSTGREY_ADVISOR_TEST_PAUSE_BEFORE_SAVE_MS");
     state::test_gate("POSTGREY_ADVISOR_TEST_GATE_BEFORE_SAVE");
-    match &serialised {
-        Some(tally) => state::save_serialised(&args.state, &state, tally)?,
-        None => state::save(&args.state, &state)?,
-    }
-    drop(serialised);
     // The summary and the printed report are made from the report alone, each as big as the
-    // other: written on two cores at once, once the state they describe is saved.
+    // other: written on two cores at once. The summary is written and synced while the state
+    // is saved, and replaces the old one once the state it describes is saved; the report is
+    // printed only then.
+    let (saved_tx, saved_rx) = std::sync::mpsc::channel::<()>();
+    let state_saved = move || {
+        saved_rx
+            .recv()
+            .map_err(|_| anyhow!("the summary was not replaced: the state was not saved"))
+    };
     std::thread::scope(|scope| {
-        let summary = scope.spawn(|| write_summary(&args.state, &report, &facts, now_us));
-        let printed = print_report(args, &report, &facts).and_then(|()| {
-            let Some(path) = prometheus_path(args) else {
-                return Ok(());
-            };
-            let metrics = render::prometheus::RunMetrics {
-                last_run_unix_s: now_us as f64 / MICROS_PER_SECOND as f64,
-                entries_read: outcome.entries,
-                duration_s: started.elapsed().as_secs_f64(),
-            };
-            let text = render::prometheus::render(&report, &metrics, args.prometheus_top);
-            atomic::replace(&path, text.as_bytes(), 0o644)
-        });
+        let summary =
+            scope.spawn(|| write_summary(&args.state, &report, &facts, now_us, state_saved));
+        let saved = match &serialised {
+            Some(tally) => state::save_serialised(&args.state, &state, tally),
+            None => state::save(&args.state, &state),
+        };
+        drop(serialised);
+        if saved.is_ok() {
+            // The summary thread waits for this, or for the sender to be dropped.
+            let _ = saved_tx.send(());
+        }
+        drop(saved_tx);
+        let printed = saved
+            .and_then(|()| print_report(args, &report, &facts))
+            .and_then(|()| {
+                let Some(path) = prometheus_path(args) else {
+                    return Ok(());
+                };
+                let metrics = render::prometheus::RunMetrics {
+                    last_run_unix_s: now_us as f64 / MICROS_PER_SECOND as f64,
+                    entries_read: outcome.entries,
+                    duration_s: started.elapsed().as_secs_f64(),
+                };
+                let text = render::prometheus::render(&report, &metrics, args.prometheus_top);
+                atomic::replace(&path, text.as_bytes(), 0o644)
+            });
         let summary = match summary.join() {
             Ok(summary) => summary,
             Err(panic) => std::panic::resume_unwind(panic),
@@ -407,6 +423,7 @@ fn write_summary(
     report: &Report,
     facts: &RunFacts,
     now_us: i64,
+    state_saved: impl FnOnce() -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let run = render::json::RunFields {
         last_run_us: now_us,
@@ -416,7 +433,8 @@ fn write_summary(
     // Written straight into the file: a big summary is never whole in memory beside the
     // report it is made from.
     let path = summary_path(state_path);
-    atomic::replace_with(&path, 0o644, |out| render::json::summary(report, &run, out))
+    let write = |out: &mut dyn Write| render::json::summary(report, &run, out);
+    atomic::replace_with_once(&path, 0o644, write, state_saved)
 }
 
 /// The report, to the journal or to stdout.
