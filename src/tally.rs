@@ -301,6 +301,8 @@ pub enum Prepared {
     /// A postgrey line of another kind (maintenance, warnings, the auto-whitelist).
     Other,
     Decision(GroupedDecision),
+    /// Left to counting (see [`Share`]).
+    Later,
 }
 
 /// A decision with its group key (`None`: neither a name nor an address to group by) and the
@@ -308,17 +310,8 @@ pub enum Prepared {
 #[derive(Debug, PartialEq, Eq)]
 pub struct GroupedDecision {
     decision: Decision,
-    group: GroupOf,
+    group: Option<HashedKey>,
     pair: Option<u64>,
-}
-
-/// A decision's group, as far as preparing it went.
-#[derive(Debug, PartialEq, Eq)]
-enum GroupOf {
-    /// Worked out: the key, or `None` when the decision names no client to group by.
-    Known(Option<HashedKey>),
-    /// Left to counting (see [`Share`]).
-    Later,
 }
 
 /// A group key with its hash, worked out where the entry is prepared (the reading thread), so
@@ -350,18 +343,18 @@ impl std::hash::Hash for HashedKey {
 }
 
 impl Prepared {
-    /// What counting `entry` takes that depends on it alone; with [`Share::Part`], all but
-    /// its group, which the grouper's suffix lookup makes the costliest part after parsing.
+    /// What counting `entry` takes that depends on it alone; with [`Share::Part`], nothing:
+    /// counting prepares it.
     pub fn of(grouper: &Grouper, entry: &Entry<'_>, share: Share) -> Prepared {
         if entry.origin == Origin::Untrusted {
             return Prepared::Untrusted;
         }
+        if share == Share::Part {
+            return Prepared::Later;
+        }
         match crate::event::parse_apart(entry.message) {
             Ok((Event::Decision(mut decision), addresses)) => {
-                let group = match share {
-                    Share::All => GroupOf::Known(group_of(grouper, &decision)),
-                    Share::Part => GroupOf::Later,
-                };
+                let group = group_of(grouper, &decision);
                 // Counting reads neither the queue id nor the addresses once the pair is
                 // hashed: not kept while the entry waits to be counted.
                 let pair = pair_of(
@@ -846,6 +839,9 @@ impl Drop for Counter<'_> {
 impl Counter<'_> {
     /// Counts `entry`, of which `prepared` is what [`Prepared::of`] made.
     pub fn count(&mut self, grouper: &Grouper, entry: &Entry<'_>, prepared: &Prepared) {
+        if *prepared == Prepared::Later {
+            return self.count(grouper, entry, &Prepared::of(grouper, entry, Share::All));
+        }
         let at = entry.realtime_us;
         self.tally.totals_of(at).entries += 1;
         let host = mx::host_text(entry.host);
@@ -862,26 +858,16 @@ impl Counter<'_> {
         }
         self.tally.totals_of(at).postgrey_lines += 1;
         match prepared {
-            Prepared::Decision(grouped) => {
-                let worked_out_here;
-                let group = match &grouped.group {
-                    GroupOf::Known(group) => group.as_ref(),
-                    GroupOf::Later => {
-                        worked_out_here = group_of(grouper, &grouped.decision);
-                        worked_out_here.as_ref()
-                    }
-                };
-                self.record_grouped(
-                    grouper,
-                    at,
-                    host.as_deref(),
-                    &grouped.decision,
-                    group,
-                    grouped.pair,
-                )
-            }
+            Prepared::Decision(grouped) => self.record_grouped(
+                grouper,
+                at,
+                host.as_deref(),
+                &grouped.decision,
+                grouped.group.as_ref(),
+                grouped.pair,
+            ),
             Prepared::Malformed => self.tally.totals_of(at).malformed += 1,
-            Prepared::Untrusted | Prepared::Other => {}
+            Prepared::Untrusted | Prepared::Other | Prepared::Later => {}
         }
     }
 
@@ -1146,7 +1132,7 @@ mod tests {
     }
 
     #[test]
-    fn a_group_left_to_counting_is_counted_as_one_worked_out_before() {
+    fn an_entry_left_to_counting_is_counted_as_one_prepared_before() {
         let grouper = Grouper::builtin();
         let messages: Vec<String> = (0..40)
             .map(|i| {

@@ -9,7 +9,7 @@ pub mod text;
 pub use merge::merged_in_time;
 
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use anyhow::Result;
@@ -122,7 +122,7 @@ struct BatchEntry {
 }
 
 /// Entries per batch: enough that handing a batch over costs nothing per entry.
-const BATCH_ENTRIES: usize = 4096;
+const BATCH_ENTRIES: usize = 1024;
 /// Entries in the first batch; each next one holds twice as many, up to [`BATCH_ENTRIES`]: the
 /// counting thread waits for the first one, and gets to work sooner when it is small.
 const FIRST_BATCH_ENTRIES: usize = 256;
@@ -195,8 +195,8 @@ pub struct Consumer<'c, P> {
 
 /// How much of preparing an entry the reading thread takes on. Which of the two threads is the
 /// slower one depends on the log (how much of it is postgrey's, how many groups and pairs), so
-/// the reader does all of it while the counting thread has a batch to count, and leaves a part
-/// to it while it waits for one.
+/// the reader does all of it while a batch waits for the counting thread, and leaves whole
+/// entries to it (unparsed) while none does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Share {
     All,
@@ -255,15 +255,15 @@ pub fn pipelined<S: Send, P: Send>(
     let (full_tx, full_rx) = mpsc::sync_channel::<Batch<P>>(2);
     let (empty_tx, empty_rx) = mpsc::channel::<Batch<P>>();
     let prepare = consumer.prepare;
-    // Whether the counting thread waits for the next batch (see `Share`).
-    let consumer_waits = AtomicBool::new(false);
-    let consumer_waits = &consumer_waits;
+    // Batches handed over and not yet taken by the counting thread (see `Share`).
+    let in_flight = AtomicUsize::new(0);
+    let in_flight = &in_flight;
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
             let mut batch = Batch::default();
             let mut batch_entries = FIRST_BATCH_ENTRIES;
             let read = read(&mut |entry| {
-                let share = if consumer_waits.load(Ordering::Relaxed) {
+                let share = if in_flight.load(Ordering::Relaxed) == 0 {
                     Share::Part
                 } else {
                     Share::All
@@ -274,6 +274,7 @@ pub fn pipelined<S: Send, P: Send>(
                     let mut next = empty_rx.try_recv().unwrap_or_default();
                     next.clear();
                     let full = std::mem::replace(&mut batch, next);
+                    in_flight.fetch_add(1, Ordering::Relaxed);
                     full_tx.send(full).map_err(|_| Stopped)?;
                 }
                 Ok(())
@@ -281,25 +282,14 @@ pub fn pipelined<S: Send, P: Send>(
             if !batch.entries.is_empty() {
                 // What was read before an error is handed on, as without a thread. The
                 // consumer may have stopped: its error is then the one returned.
+                in_flight.fetch_add(1, Ordering::Relaxed);
                 let _ = full_tx.send(batch);
             }
             read
         });
         let mut consumed = Ok(());
-        loop {
-            let batch = match full_rx.try_recv() {
-                Ok(batch) => batch,
-                Err(mpsc::TryRecvError::Disconnected) => break,
-                Err(mpsc::TryRecvError::Empty) => {
-                    consumer_waits.store(true, Ordering::Relaxed);
-                    let next = full_rx.recv();
-                    consumer_waits.store(false, Ordering::Relaxed);
-                    match next {
-                        Ok(batch) => batch,
-                        Err(mpsc::RecvError) => break,
-                    }
-                }
-            };
+        while let Ok(batch) = full_rx.recv() {
+            in_flight.fetch_sub(1, Ordering::Relaxed);
             consumed = batch.hand_on(consumer.count);
             if consumed.is_err() {
                 break;
