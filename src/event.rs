@@ -23,13 +23,11 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+use crate::hostname;
+
 /// postgrey keeps only this many bytes of a policy attribute (`substr($2, 0, 512)` in
 /// `mux_input`), so a longer logged value was not written by postgrey.
 const MAX_ATTRIBUTE_BYTES: usize = 512;
-/// Longest DNS name in text form, without the trailing dot (RFC 1035).
-const MAX_HOSTNAME_BYTES: usize = 253;
-/// Longest DNS label (RFC 1035).
-const MAX_LABEL_BYTES: usize = 63;
 /// Postfix queue IDs are 10–12 hex digits (short form) or about 15 base-52 characters (long
 /// form); anything far longer is not a queue ID.
 const MAX_QUEUE_ID_BYTES: usize = 32;
@@ -85,49 +83,17 @@ impl ClientName {
     }
 
     /// Validates a logged client name: `unknown` (any case), or a host name as Postfix's
-    /// `valid_hostname()` accepts it, since Postfix only hands out names it has verified.
-    ///
-    /// That means labels of 1–63 letters, digits, `-` or `_` (Postfix tolerates the underscore
-    /// that real reverse DNS contains), no hyphen at either end of a label, no empty label, at
-    /// most 253 bytes, and a top-level label that is not all digits (so an IP address literal is
-    /// never taken for a name). One trailing dot is dropped; the result is lower-cased.
-    /// Returns `None` for anything else.
+    /// `valid_hostname()` accepts it (see [`hostname`]), since Postfix only hands out names it
+    /// has verified. One trailing dot is dropped; the result is lower-cased. Returns `None` for
+    /// anything else.
     pub fn from_log(raw: &[u8]) -> Option<ClientName> {
         let name = raw.strip_suffix(b".").unwrap_or(raw);
         if name.eq_ignore_ascii_case(b"unknown") {
             return Some(ClientName::Unknown);
         }
-        if name.is_empty() || name.len() > MAX_HOSTNAME_BYTES {
-            return None;
-        }
-        // One pass: the labels are checked and the name lower-cased as the bytes go by.
-        let mut host = Vec::with_capacity(name.len());
-        let mut label_len = 0;
-        let mut label_numeric = true;
-        let mut previous = b'.';
-        for &byte in name {
-            if byte == b'.' {
-                if label_len == 0 || previous == b'-' {
-                    return None;
-                }
-                label_len = 0;
-                label_numeric = true;
-            } else {
-                let allowed = byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_';
-                if !allowed || (label_len == 0 && byte == b'-') || label_len == MAX_LABEL_BYTES {
-                    return None;
-                }
-                label_len += 1;
-                label_numeric &= byte.is_ascii_digit();
-            }
-            host.push(byte.to_ascii_lowercase());
-            previous = byte;
-        }
-        if label_len == 0 || previous == b'-' || label_numeric {
-            return None;
-        }
-        // Only ASCII is left, so the lower-cased bytes are UTF-8.
-        let host = String::from_utf8(host).ok()?;
+        hostname::check(name)?;
+        // Only ASCII is left.
+        let host = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
         Some(ClientName::Host(host))
     }
 }
@@ -183,25 +149,27 @@ pub enum Malformed {
 
 /// Parses one log message (without syslog prefix). A trailing line break is ignored.
 pub fn parse(line: &[u8]) -> Result<Event, Malformed> {
-    let (mut event, addresses) = parse_apart(line)?;
+    let (mut event, details) = parse_apart(line)?;
     if let Event::Decision(decision) = &mut event {
-        decision.sender = addresses.sender.map(Cow::into_owned);
-        decision.recipient = addresses.recipient.map(Cow::into_owned);
+        decision.queue_id = details.queue_id.map(str::to_owned);
+        decision.sender = details.sender.map(Cow::into_owned);
+        decision.recipient = details.recipient.map(Cow::into_owned);
     }
     Ok(event)
 }
 
-/// A decision's sender and recipient, unescaped, borrowed from the line when postgrey escaped
-/// nothing in them (the usual case).
+/// A decision's queue ID, and its sender and recipient unescaped, borrowed from the line (the
+/// addresses unless postgrey escaped something in them).
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Addresses<'a> {
+pub struct Details<'a> {
+    pub queue_id: Option<&'a str>,
     pub sender: Option<Cow<'a, str>>,
     pub recipient: Option<Cow<'a, str>>,
 }
 
-/// [`parse`], with a decision's sender and recipient apart from it (the decision has none): a
-/// caller that only hashes them need not copy them.
-pub fn parse_apart(line: &[u8]) -> Result<(Event, Addresses<'_>), Malformed> {
+/// [`parse`], with a decision's queue ID, sender and recipient apart from it (the decision has
+/// none): a caller that only hashes the addresses need not copy them.
+pub fn parse_apart(line: &[u8]) -> Result<(Event, Details<'_>), Malformed> {
     let line = trim_line_end(line);
     if let Some(text) = split_queue_id(line)? {
         return parse_decision(text)
@@ -211,7 +179,7 @@ pub fn parse_apart(line: &[u8]) -> Result<(Event, Addresses<'_>), Malformed> {
         Some(client) => parse_auto_whitelisted(client)?,
         None => classify_notice(line).ok_or(Malformed::Unrecognized)?,
     };
-    Ok((event, Addresses::default()))
+    Ok((event, Details::default()))
 }
 
 fn trim_line_end(mut line: &[u8]) -> &[u8] {
@@ -330,13 +298,13 @@ impl Field {
     }
 }
 
-fn parse_decision(text: DecisionText<'_>) -> Result<(Decision, Addresses<'_>), Malformed> {
+fn parse_decision(text: DecisionText<'_>) -> Result<(Decision, Details<'_>), Malformed> {
     let DecisionText { queue_id, fields } = text;
     let after_action = fields.strip_prefix(b"action=").unwrap_or(fields);
     let action_end = find(after_action, b", ").unwrap_or(after_action.len());
     let (action, mut rest) = after_action.split_at(action_end);
     let mut decision = Decision {
-        queue_id: queue_id.map(ascii_to_string),
+        queue_id: None,
         action: parse_action(action)?,
         reason: None,
         delay_s: None,
@@ -345,7 +313,11 @@ fn parse_decision(text: DecisionText<'_>) -> Result<(Decision, Addresses<'_>), M
         sender: None,
         recipient: None,
     };
-    let mut addresses = Addresses::default();
+    let mut details = Details {
+        // Checked to be ASCII letters and digits.
+        queue_id: queue_id.and_then(|id| std::str::from_utf8(id).ok()),
+        ..Details::default()
+    };
     let mut previous = "action";
     let mut remaining_fields: &[Field] = &FIELD_ORDER;
     while !rest.is_empty() {
@@ -361,16 +333,16 @@ fn parse_decision(text: DecisionText<'_>) -> Result<(Decision, Addresses<'_>), M
         remaining_fields = &remaining_fields[position + 1..];
         let text = &after_separator[field.key().len()..];
         let (value, after_value) = text.split_at(field.value_end(text));
-        store_field(&mut decision, &mut addresses, field, value)?;
+        store_field(&mut decision, &mut details, field, value)?;
         previous = field.name();
         rest = after_value;
     }
-    Ok((decision, addresses))
+    Ok((decision, details))
 }
 
 fn store_field<'a>(
     decision: &mut Decision,
-    addresses: &mut Addresses<'a>,
+    details: &mut Details<'a>,
     field: Field,
     value: &'a [u8],
 ) -> Result<(), Malformed> {
@@ -384,8 +356,8 @@ fn store_field<'a>(
         Field::ClientAddress => {
             decision.client_address = Some(parse_address(value).ok_or_else(bad)?)
         }
-        Field::Sender => addresses.sender = Some(unescape(value).ok_or_else(bad)?),
-        Field::Recipient => addresses.recipient = Some(unescape(value).ok_or_else(bad)?),
+        Field::Sender => details.sender = Some(unescape(value).ok_or_else(bad)?),
+        Field::Recipient => details.recipient = Some(unescape(value).ok_or_else(bad)?),
     }
     Ok(())
 }
@@ -463,8 +435,12 @@ fn unescape(text: &[u8]) -> Option<Cow<'_, str>> {
     let plain =
         memchr::memchr3(b'%', b'\r', b'\n', text).is_none() && memchr::memchr(0, text).is_none();
     if plain && !text.is_empty() && text.len() <= MAX_ATTRIBUTE_BYTES {
-        // Most addresses have nothing to undo: borrowed, not undone a byte at a time.
-        return Some(String::from_utf8_lossy(text));
+        // Most addresses have nothing to undo: borrowed, not undone a byte at a time, and
+        // checked as UTF-8 a word at a time (the lossy form only for what is not).
+        return Some(match std::str::from_utf8(text) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(text),
+        });
     }
     let mut bytes = Vec::with_capacity(text.len().min(MAX_ATTRIBUTE_BYTES));
     let mut rest = text;

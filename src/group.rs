@@ -26,6 +26,7 @@ use ipnet::IpNet;
 use psl::Psl;
 
 use crate::event::ClientName;
+use crate::hostname;
 use crate::postgrey::Network;
 
 /// The organisation a client belongs to.
@@ -226,10 +227,6 @@ impl Grouper {
     }
 }
 
-/// Longest host name without the trailing dot (RFC 1035: 255 octets on the wire).
-const MAX_NAME_LEN: usize = 253;
-const MAX_LABEL_LEN: usize = 63;
-
 /// The lower-case form of a host name without its trailing dot, or `None` when it is not a
 /// host name. Borrows unless the name has upper-case letters.
 ///
@@ -239,7 +236,16 @@ const MAX_LABEL_LEN: usize = 63;
 /// IPv4 literal or no name at all: no top-level domain is numeric.
 fn normalise(host: &str) -> Option<Cow<'_, str>> {
     let name = host.strip_suffix('.').unwrap_or(host);
-    if name.is_empty() || name.len() > MAX_NAME_LEN {
+    if name.is_ascii() {
+        // Every name of a log line: checked in one pass over its bytes.
+        let checked = hostname::check(name.as_bytes())?;
+        return Some(if checked.has_upper {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        });
+    }
+    if name.len() > hostname::MAX_NAME_BYTES {
         return None;
     }
     let mut last_label = "";
@@ -252,12 +258,6 @@ fn normalise(host: &str) -> Option<Cow<'_, str>> {
     if last_label.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    if name.is_ascii() {
-        if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            return Some(Cow::Owned(name.to_ascii_lowercase()));
-        }
-        return Some(Cow::Borrowed(name));
-    }
     let lower = name.to_lowercase();
     if lower == name {
         Some(Cow::Borrowed(name))
@@ -268,7 +268,7 @@ fn normalise(host: &str) -> Option<Cow<'_, str>> {
 
 fn is_label(label: &str) -> bool {
     !label.is_empty()
-        && label.len() <= MAX_LABEL_LEN
+        && label.len() <= hostname::MAX_LABEL_BYTES
         && !label.starts_with('-')
         && !label.ends_with('-')
         && label.chars().all(|c| {

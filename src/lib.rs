@@ -16,6 +16,7 @@ pub mod error;
 pub mod escape;
 pub mod event;
 pub mod group;
+pub mod hostname;
 pub mod json_text;
 pub mod mail;
 pub mod man;

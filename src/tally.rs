@@ -15,7 +15,7 @@
 //! pairs) to keep the state bounded; [`Evidence::caps`] says which cap was hit. A window merges
 //! its days without capping again: its sets are the unions of the days' sets.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
@@ -353,16 +353,15 @@ impl Prepared {
             return Prepared::Later;
         }
         match crate::event::parse_apart(entry.message) {
-            Ok((Event::Decision(mut decision), addresses)) => {
+            Ok((Event::Decision(decision), details)) => {
                 let group = group_of(grouper, &decision);
                 // Counting reads neither the queue id nor the addresses once the pair is
                 // hashed: not kept while the entry waits to be counted.
                 let pair = pair_of(
                     &decision,
-                    addresses.sender.as_deref(),
-                    addresses.recipient.as_deref(),
+                    details.sender.as_deref(),
+                    details.recipient.as_deref(),
                 );
-                decision.queue_id = None;
                 Prepared::Decision(GroupedDecision {
                     decision,
                     group,
@@ -507,10 +506,12 @@ struct WindowStats<'a> {
     delays: Vec<(u64, f64)>,
     max_delay_s: Option<u64>,
     delay_total_s: u64,
-    ips: BTreeSet<IpAddr>,
-    nets: BTreeSet<IpNet>,
-    hosts: BTreeMap<&'a str, u64>,
-    clients: BTreeSet<&'a Client>,
+    /// The days' sets one after the other: each day's is sorted, so a stable sort merges
+    /// them as runs, cheaper than building a tree of a big sender's thousands of hosts.
+    ips: Vec<IpAddr>,
+    nets: Vec<IpNet>,
+    hosts: Vec<(&'a str, u64)>,
+    clients: Vec<&'a Client>,
     first_seen_us: i64,
     last_seen_us: i64,
     caps: Caps,
@@ -531,10 +532,10 @@ impl<'a> WindowStats<'a> {
             delays: Vec::new(),
             max_delay_s: None,
             delay_total_s: 0,
-            ips: BTreeSet::new(),
-            nets: BTreeSet::new(),
-            hosts: BTreeMap::new(),
-            clients: BTreeSet::new(),
+            ips: Vec::new(),
+            nets: Vec::new(),
+            hosts: Vec::new(),
+            clients: Vec::new(),
             first_seen_us: i64::MAX,
             last_seen_us: i64::MIN,
             caps: Caps::default(),
@@ -561,9 +562,8 @@ impl<'a> WindowStats<'a> {
         self.delay_total_s = self.delay_total_s.saturating_add(day.delay_total_s);
         self.ips.extend(day.ips.iter().copied());
         self.nets.extend(day.nets.iter().copied());
-        for (host, count) in &day.hosts {
-            *self.hosts.entry(&**host).or_default() += count;
-        }
+        self.hosts
+            .extend(day.hosts.iter().map(|(host, count)| (&**host, *count)));
         self.clients.extend(day.clients.iter());
         self.first_seen_us = self.first_seen_us.min(day.first_seen_us);
         self.last_seen_us = self.last_seen_us.max(day.last_seen_us);
@@ -572,7 +572,21 @@ impl<'a> WindowStats<'a> {
     }
 
     fn evidence(mut self, per_day: Vec<(Day, u64)>) -> Evidence {
-        let mut hosts: Vec<(&str, u64)> = self.hosts.into_iter().collect();
+        self.ips.sort();
+        self.ips.dedup();
+        self.nets.sort();
+        self.nets.dedup();
+        self.clients.sort();
+        self.clients.dedup();
+        let mut hosts = self.hosts;
+        hosts.sort_by(|a, b| a.0.cmp(b.0));
+        hosts.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 += later.1;
+            }
+            same
+        });
         hosts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         Evidence {
             new: self.new,
@@ -592,7 +606,7 @@ impl<'a> WindowStats<'a> {
             first_seen_us: self.first_seen_us,
             last_seen_us: self.last_seen_us,
             hosts: hosts.into_iter().map(|(h, _)| h.to_owned()).collect(),
-            ips: self.ips.into_iter().collect(),
+            ips: self.ips,
             clients: self
                 .clients
                 .into_iter()
@@ -975,13 +989,21 @@ impl Counter<'_> {
     /// Moves the staged groups back into the tally.
     fn unstage(&mut self) {
         self.staged_at.clear();
-        self.tally.groups.extend(self.staged.drain(..));
+        if self.tally.groups.is_empty() {
+            // Sorted first and built bottom-up: a report's thousands of groups inserted one by
+            // one cost a search and a node split each, all after the last entry was read.
+            self.staged.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            self.tally.groups = BTreeMap::from_iter(self.staged.drain(..));
+        } else {
+            self.tally.groups.extend(self.staged.drain(..));
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     const T0: i64 = 1_795_000_000_000_000; // 2026-11-18 …
 

@@ -128,6 +128,17 @@ const BATCH_ENTRIES: usize = 1024;
 const FIRST_BATCH_ENTRIES: usize = 256;
 
 impl<P> Batch<P> {
+    /// A batch with room for `entries` entries of a typical log line, so that filling it does
+    /// not grow it step by step.
+    fn with_capacity(entries: usize) -> Self {
+        const TYPICAL_ENTRY_BYTES: usize = 256;
+        Batch {
+            bytes: Vec::with_capacity(entries * TYPICAL_ENTRY_BYTES),
+            entries: Vec::with_capacity(entries),
+            prepared: Vec::with_capacity(entries),
+        }
+    }
+
     fn append(&mut self, bytes: &[u8]) -> Range<usize> {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(bytes);
@@ -260,8 +271,8 @@ pub fn pipelined<S: Send, P: Send>(
     let in_flight = &in_flight;
     std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
-            let mut batch = Batch::default();
             let mut batch_entries = FIRST_BATCH_ENTRIES;
+            let mut batch = Batch::with_capacity(batch_entries);
             let read = read(&mut |entry| {
                 let share = if in_flight.load(Ordering::Relaxed) == 0 {
                     Share::Part
@@ -271,7 +282,9 @@ pub fn pipelined<S: Send, P: Send>(
                 batch.push(&entry, prepare(&entry, share));
                 if batch.entries.len() >= batch_entries {
                     batch_entries = (2 * batch_entries).min(BATCH_ENTRIES);
-                    let mut next = empty_rx.try_recv().unwrap_or_default();
+                    let mut next = empty_rx
+                        .try_recv()
+                        .unwrap_or_else(|_| Batch::with_capacity(batch_entries));
                     next.clear();
                     let full = std::mem::replace(&mut batch, next);
                     in_flight.fetch_add(1, Ordering::Relaxed);

@@ -36,6 +36,9 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Bytes searched at a time; more than [`MAX_LINE_BYTES`], so that a block without a newline
 /// holds a line to cut.
 const BLOCK_BYTES: usize = 2 * MAX_LINE_BYTES;
+/// Bytes read at a time: searched right after, while they are in the core's cache (a bigger
+/// read made reading and searching a mail log an eighth slower).
+const READ_CHUNK_BYTES: usize = 128 * 1024;
 
 /// What to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -300,9 +303,10 @@ struct LineCounts {
     truncated: u64,
 }
 
-/// Reads `reader` a block of `block_bytes` at a time and hands `on_line` each line (without its
+/// Reads `reader` into a block of `block_bytes` and hands `on_line` each line (without its
 /// newline, cut at `cap` bytes) that `finder` finds in: the needle is searched for in the whole
-/// block, and other lines are only counted, so that a mail log costs about what `grep -c` does.
+/// lines read so far, and other lines are only counted, so that a mail log costs about what
+/// `grep -c` does.
 /// A line longer than the block is cut and the rest of it skipped; memory stays one block.
 /// `block_bytes` must be more than `cap`.
 fn scan_lines(
@@ -318,14 +322,19 @@ fn scan_lines(
     let mut eof = false;
     // Inside the rest of a line longer than the block, already counted and cut.
     let mut skipping = false;
-    while !eof {
-        while filled < buf.len() && !eof {
-            match reader.read(&mut buf[filled..]) {
+    loop {
+        if !eof {
+            // A chunk at a time, its lines searched while they are still in the cache.
+            let end = (filled + READ_CHUNK_BYTES).min(buf.len());
+            match reader.read(&mut buf[filled..end]) {
                 Ok(0) => eof = true,
                 Ok(n) => filled += n,
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 Err(error) => return Err(error.into()),
             }
+        }
+        if eof && filled == 0 {
+            return Ok(());
         }
         let complete = if eof {
             filled
@@ -333,6 +342,10 @@ fn scan_lines(
             memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |at| at + 1)
         };
         if complete == 0 {
+            if filled < buf.len() {
+                // The line goes on in the next chunk.
+                continue;
+            }
             // A full block without a newline: a line longer than the cap.
             if !skipping {
                 counts.truncated += 1;
@@ -352,7 +365,6 @@ fn scan_lines(
         buf.copy_within(complete..filled, 0);
         filled -= complete;
     }
-    Ok(())
 }
 
 /// Counts the lines of `block` (whole lines; the last one may lack its newline) and hands on
@@ -885,6 +897,27 @@ mod tests {
         );
         // Blocks larger than every line: the same.
         assert_eq!(all_lines(&mut &input[..], 10, 64), (lines, counts));
+    }
+
+    #[test]
+    fn an_empty_input_and_a_block_that_ends_the_input_have_no_cut_line() {
+        assert_eq!(
+            all_lines(&mut &b""[..], 10, 16),
+            (Vec::new(), LineCounts::default())
+        );
+        // Exactly one block, ending in a newline: nothing is left to read after it.
+        let input = b"01234567\nabcdef\n";
+        assert_eq!(input.len(), 16);
+        assert_eq!(
+            all_lines(&mut &input[..], 10, 16),
+            (
+                vec![b"01234567".to_vec(), b"abcdef".to_vec()],
+                LineCounts {
+                    lines: 2,
+                    truncated: 0
+                }
+            )
+        );
     }
 
     #[test]

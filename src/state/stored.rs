@@ -1402,8 +1402,8 @@ fn expand_stored(
     };
     let default_mask = mx.mask();
     for (net, hashes) in stored.pairs {
-        // A pair and each of its networks: the map's entry and the list's slot.
-        let pair_bytes = size_of::<(u64, PairTrack)>() + size_of::<IpNet>() + 16;
+        // A pair with its first network inline: the map's entry, a further network's slot.
+        let pair_bytes = size_of::<(u64, PairTrack)>() + size_of::<IpNet>();
         budget::charge(budget, budget::heap_bytes(hashes.len(), pair_bytes))?;
         for text in hashes {
             let hash = hash_of(&text)?;

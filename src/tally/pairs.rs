@@ -15,6 +15,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Deref;
 
 use ipnet::IpNet;
+use smallvec::SmallVec;
 
 use super::MICROS_PER_DAY;
 
@@ -32,10 +33,15 @@ pub const PAIR_MEMORY_US: i64 = 5 * MICROS_PER_DAY;
 /// `tally::mx`), and when last.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PairTrack {
-    pub nets: Vec<IpNet>,
+    /// Most pairs are greylisted from one network only: that one is kept inline, so that
+    /// remembering a pair allocates nothing beyond the map's slot.
+    pub nets: PairNets,
     pub mx: u64,
     pub last_us: i64,
 }
+
+/// The networks a pair was greylisted from, at most [`PAIR_NET_CAP`].
+pub type PairNets = SmallVec<[IpNet; 1]>;
 
 /// What one greylisting of a pair showed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,8 +136,6 @@ impl Pairs {
         } else {
             let seen_elsewhere = !track.nets.is_empty();
             if track.nets.len() < PAIR_NET_CAP {
-                // Most pairs are greylisted from one network only: room for one, not for four.
-                track.nets.reserve_exact(1);
                 track.nets.push(net);
             }
             seen_elsewhere
@@ -269,7 +273,7 @@ mod tests {
         assert_eq!(pairs.greylisted_from(u64::MAX - 2, a, later), None);
         assert_eq!(pairs.len(), PAIR_CAP);
         assert!(pairs.contains_key(&0) && !pairs.contains_key(&1) && !pairs.contains_key(&2));
-        assert_eq!(pairs[&0].nets, [a, b]);
+        assert_eq!(pairs[&0].nets.as_slice(), [a, b]);
     }
 
     #[test]
