@@ -489,7 +489,7 @@ pub fn triplet_sender(sender: &str) -> String {
 /// `do_sender_substitutions` (the BATV tag, a `+extension` dropped; numbers standing alone in
 /// the local part replaced by `#`). Allocates nothing: it runs once per greylisting, and the
 /// caller hashes the bytes.
-pub fn triplet_sender_into(sender: &str, out: &mut dyn FnMut(u8)) {
+pub fn triplet_sender_into(sender: &str, out: &mut impl FnMut(u8)) {
     let Some((mut user, domain)) = sender.split_once('@') else {
         sender.bytes().for_each(&mut *out);
         return;
@@ -526,7 +526,7 @@ pub fn triplet_sender_into(sender: &str, out: &mut dyn FnMut(u8)) {
 
 /// Perl's `s/\b\d+\b/#/g` on a byte string: a run of digits with a word boundary at both
 /// ends (`\w` is `[A-Za-z0-9_]`), so `a-123-b` → `a-#-b` but `a123` stays.
-fn hash_numbers(user: &str, out: &mut dyn FnMut(u8)) {
+fn hash_numbers(user: &str, out: &mut impl FnMut(u8)) {
     let bytes = user.as_bytes();
     let word = |i: usize| {
         bytes

@@ -251,8 +251,14 @@ impl LineMatcher {
     }
 
     /// The parts of `line` when it is the program's line; cheap for other lines.
+    #[cfg(test)]
     fn matching<'a>(&self, line: &'a [u8]) -> Option<SyslogLine<'a>> {
         self.finder.find(line)?;
+        self.parts_of(line)
+    }
+
+    /// [`LineMatcher::matching`] for a line the identifier was found in already.
+    fn parts_of<'a>(&self, line: &'a [u8]) -> Option<SyslogLine<'a>> {
         let parts = SyslogLine::split(line)?;
         (program_of(parts.tag) == self.identifier.as_slice()).then_some(parts)
     }
@@ -429,7 +435,8 @@ impl FileReader<'_> {
         let mut ours = 0;
         let mut on_line = |line: &[u8]| {
             let text = line.strip_suffix(b"\r").unwrap_or(line);
-            match self.matcher.matching(text) {
+            // `scan_lines` hands on only lines the identifier is in.
+            match self.matcher.parts_of(text) {
                 Some(parts) => {
                     ours += 1;
                     self.hand_on(parts, summary, on_entry)
