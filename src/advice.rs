@@ -148,7 +148,7 @@ impl<N: AsRef<str>> Seen<'_, N> {
     };
 }
 
-impl<'a> Seen<'a, String> {
+impl<'a> Seen<'a, crate::tally::Name> {
     pub fn of(evidence: &'a Evidence) -> Self {
         Seen {
             hosts: &evidence.hosts,
@@ -475,10 +475,11 @@ pub fn advise(key: &GroupKey, evidence: &Evidence, ctx: &Context<'_>) -> Advice 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tally::Name;
 
     fn evidence(hosts: &[&str], ips: &[&str]) -> Evidence {
         Evidence {
-            hosts: hosts.iter().map(|h| h.to_string()).collect(),
+            hosts: hosts.iter().map(|&h| Name::from(h)).collect(),
             ips: ips.iter().map(|i| i.parse().unwrap()).collect(),
             distinct_hosts: hosts.len() as u64,
             distinct_ips: ips.len() as u64,
@@ -506,11 +507,11 @@ mod tests {
         let mut e = evidence(&[], &[]);
         e.clients = clients
             .iter()
-            .map(|(name, ip)| (name.map(str::to_owned), ip.parse().unwrap()))
+            .map(|(name, ip)| (name.map(Name::from), ip.parse().unwrap()))
             .collect();
         e.hosts = clients
             .iter()
-            .filter_map(|(n, _)| n.map(str::to_owned))
+            .filter_map(|(n, _)| n.map(Name::from))
             .collect();
         e.ips = e.clients.iter().map(|(_, ip)| *ip).collect();
         e

@@ -87,14 +87,17 @@ impl ClientName {
     /// has verified. One trailing dot is dropped; the result is lower-cased. Returns `None` for
     /// anything else.
     pub fn from_log(raw: &[u8]) -> Option<ClientName> {
-        let name = raw.strip_suffix(b".").unwrap_or(raw);
-        if name.eq_ignore_ascii_case(b"unknown") {
+        Self::from_log_text(std::str::from_utf8(raw).ok()?)
+    }
+
+    /// [`ClientName::from_log`] of a name known to be UTF-8.
+    fn from_log_text(raw: &str) -> Option<ClientName> {
+        let name = raw.strip_suffix('.').unwrap_or(raw);
+        if name.eq_ignore_ascii_case("unknown") {
             return Some(ClientName::Unknown);
         }
-        hostname::check(name)?;
-        // Only ASCII is left.
-        let host = std::str::from_utf8(name).ok()?.to_ascii_lowercase();
-        Some(ClientName::Host(host))
+        hostname::check(name.as_bytes())?;
+        Some(ClientName::Host(name.to_ascii_lowercase()))
     }
 }
 
@@ -172,7 +175,7 @@ pub struct Details<'a> {
 pub fn parse_apart(line: &[u8]) -> Result<(Event, Details<'_>), Malformed> {
     let line = trim_line_end(line);
     if let Some(text) = split_queue_id(line)? {
-        return parse_decision(text)
+        return parse_decision(text, &Utf8View::of(line))
             .map(|(decision, addresses)| (Event::Decision(decision), addresses));
     }
     let event = match line.strip_prefix(b"whitelisted: ") {
@@ -180,6 +183,32 @@ pub fn parse_apart(line: &[u8]) -> Result<(Event, Details<'_>), Malformed> {
         None => classify_notice(line).ok_or(Malformed::Unrecognized)?,
     };
     Ok((event, Details::default()))
+}
+
+/// A line's fields as text. Nearly every line is valid UTF-8 (most are ASCII): checked once as a
+/// whole, its fields are then taken as text where they lie, instead of each being checked again.
+struct Utf8View<'a> {
+    line: &'a [u8],
+    text: Option<&'a str>,
+}
+
+impl<'a> Utf8View<'a> {
+    fn of(line: &'a [u8]) -> Self {
+        Utf8View {
+            line,
+            text: std::str::from_utf8(line).ok(),
+        }
+    }
+
+    /// `part` of the line as text, `None` when it is not UTF-8.
+    fn str_of(&self, part: &'a [u8]) -> Option<&'a str> {
+        // Where `part` lies in the line: bytes at the same place are the same bytes. A part of
+        // another buffer lies outside the line, and is checked on its own.
+        let start = (part.as_ptr() as usize).wrapping_sub(self.line.as_ptr() as usize);
+        self.text
+            .and_then(|text| text.get(start..start.checked_add(part.len())?))
+            .or_else(|| std::str::from_utf8(part).ok())
+    }
 }
 
 fn trim_line_end(mut line: &[u8]) -> &[u8] {
@@ -298,7 +327,10 @@ impl Field {
     }
 }
 
-fn parse_decision(text: DecisionText<'_>) -> Result<(Decision, Details<'_>), Malformed> {
+fn parse_decision<'a>(
+    text: DecisionText<'a>,
+    line: &Utf8View<'a>,
+) -> Result<(Decision, Details<'a>), Malformed> {
     let DecisionText { queue_id, fields } = text;
     let after_action = fields.strip_prefix(b"action=").unwrap_or(fields);
     let action_end = find(after_action, b", ").unwrap_or(after_action.len());
@@ -315,7 +347,7 @@ fn parse_decision(text: DecisionText<'_>) -> Result<(Decision, Details<'_>), Mal
     };
     let mut details = Details {
         // Checked to be ASCII letters and digits.
-        queue_id: queue_id.and_then(|id| std::str::from_utf8(id).ok()),
+        queue_id: queue_id.and_then(|id| line.str_of(id)),
         ..Details::default()
     };
     let mut previous = "action";
@@ -333,7 +365,7 @@ fn parse_decision(text: DecisionText<'_>) -> Result<(Decision, Details<'_>), Mal
         remaining_fields = &remaining_fields[position + 1..];
         let text = &after_separator[field.key().len()..];
         let (value, after_value) = text.split_at(field.value_end(text));
-        store_field(&mut decision, &mut details, field, value)?;
+        store_field(&mut decision, &mut details, field, value, line)?;
         previous = field.name();
         rest = after_value;
     }
@@ -345,19 +377,22 @@ fn store_field<'a>(
     details: &mut Details<'a>,
     field: Field,
     value: &'a [u8],
+    line: &Utf8View<'a>,
 ) -> Result<(), Malformed> {
     let bad = || Malformed::BadField(field.name());
     match field {
         Field::Reason => decision.reason = Some(parse_reason(value).ok_or_else(bad)?),
         Field::Delay => decision.delay_s = Some(parse_decimal(value).ok_or_else(bad)?),
         Field::ClientName => {
-            decision.client_name = Some(ClientName::from_log(value).ok_or_else(bad)?)
+            let name = line.str_of(value).and_then(ClientName::from_log_text);
+            decision.client_name = Some(name.ok_or_else(bad)?)
         }
         Field::ClientAddress => {
-            decision.client_address = Some(parse_address(value).ok_or_else(bad)?)
+            let address = line.str_of(value).and_then(parse_address);
+            decision.client_address = Some(address.ok_or_else(bad)?)
         }
-        Field::Sender => details.sender = Some(unescape(value).ok_or_else(bad)?),
-        Field::Recipient => details.recipient = Some(unescape(value).ok_or_else(bad)?),
+        Field::Sender => details.sender = Some(unescape(value, line).ok_or_else(bad)?),
+        Field::Recipient => details.recipient = Some(unescape(value, line).ok_or_else(bad)?),
     }
     Ok(())
 }
@@ -419,11 +454,11 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 
 /// Postfix hands postgrey plain addresses (`192.0.2.1`, `2001:db8::1`), never the `ipv6:` form
 /// of SMTP address literals, so only those are accepted.
-fn parse_address(text: &[u8]) -> Option<IpAddr> {
+fn parse_address(text: &str) -> Option<IpAddr> {
     if text.len() > MAX_ADDRESS_BYTES {
         return None;
     }
-    std::str::from_utf8(text).ok()?.parse().ok()
+    text.parse().ok()
 }
 
 /// Undoes postgrey's escaping: `%%` → `%`, `%XX` → byte, then lossy UTF-8.
@@ -431,15 +466,18 @@ fn parse_address(text: &[u8]) -> Option<IpAddr> {
 /// Rejects what postgrey cannot have written: an empty value (it omits those), a lone `%`, more
 /// than 512 bytes, or a NUL, CR or LF (the policy protocol is line-based, so no attribute value
 /// holds a line break, and syslog(3) ends a message at NUL).
-fn unescape(text: &[u8]) -> Option<Cow<'_, str>> {
-    let plain =
-        memchr::memchr3(b'%', b'\r', b'\n', text).is_none() && memchr::memchr(0, text).is_none();
-    if plain && !text.is_empty() && text.len() <= MAX_ATTRIBUTE_BYTES {
-        // Most addresses have nothing to undo: borrowed, not undone a byte at a time, and
-        // checked as UTF-8 a word at a time (the lossy form only for what is not).
-        return Some(match std::str::from_utf8(text) {
-            Ok(text) => Cow::Borrowed(text),
-            Err(_) => String::from_utf8_lossy(text),
+fn unescape<'a>(text: &'a [u8], line: &Utf8View<'a>) -> Option<Cow<'a, str>> {
+    // An address is a few dozen bytes: one pass over all of them without a branch (which the
+    // compiler turns into vector instructions) costs less than a search for each byte.
+    let special = text.iter().fold(false, |seen, &b| {
+        seen | matches!(b, b'%' | b'\r' | b'\n' | 0)
+    });
+    if !special && !text.is_empty() && text.len() <= MAX_ATTRIBUTE_BYTES {
+        // Most addresses have nothing to undo: borrowed, not undone a byte at a time (the
+        // lossy form only for what is not UTF-8).
+        return Some(match line.str_of(text) {
+            Some(text) => Cow::Borrowed(text),
+            None => String::from_utf8_lossy(text),
         });
     }
     let mut bytes = Vec::with_capacity(text.len().min(MAX_ATTRIBUTE_BYTES));
@@ -484,7 +522,10 @@ fn parse_auto_whitelisted(client: &[u8]) -> Result<Event, Malformed> {
         }
         None => (None, client),
     };
-    let client_address = parse_address(address).ok_or(Malformed::BadField("client_address"))?;
+    let client_address = std::str::from_utf8(address)
+        .ok()
+        .and_then(parse_address)
+        .ok_or(Malformed::BadField("client_address"))?;
     let client_name = match name {
         Some(name) => ClientName::from_log(name).ok_or(Malformed::BadField("client_name"))?,
         None => ClientName::Unknown,
@@ -1188,6 +1229,22 @@ mod tests {
         assert_eq!(lossy(sender(&[b'a'; 512])), Some("a".repeat(512)));
         assert_eq!(sender(&[b'a'; 513]), bad);
         assert_eq!(sender(&b"%%".repeat(256)).map(|_| ()), Ok(()));
+    }
+
+    #[test]
+    fn a_lines_fields_are_its_text_or_checked_on_their_own() {
+        let utf8 = "sender=jürgen@x, recipient=bob@example.org".as_bytes();
+        let view = Utf8View::of(utf8);
+        assert_eq!(view.str_of(&utf8[7..16]), Some("jürgen@x"));
+        // Not at a character boundary: checked on its own, and not text.
+        assert_eq!(view.str_of(&utf8[7..9]), None);
+        let elsewhere = b"bob@example.org".to_vec();
+        assert_eq!(view.str_of(&elsewhere), Some("bob@example.org"));
+        let broken = b"sender=j\xfcrgen@x, recipient=bob@example.org";
+        let view = Utf8View::of(broken);
+        assert_eq!(view.str_of(&broken[..9]), None);
+        assert_eq!(view.str_of(&broken[..8]), Some("sender=j"));
+        assert_eq!(view.str_of(&broken[27..]), Some("bob@example.org"));
     }
 
     #[test]

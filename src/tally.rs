@@ -28,6 +28,7 @@ use crate::postgrey::Network;
 use crate::source::{Entry, Origin, Share};
 
 mod compact;
+mod memo;
 mod mx;
 mod pairs;
 mod sorted;
@@ -246,12 +247,12 @@ pub struct Evidence {
     pub mx: MxCounts,
     pub first_seen_us: i64,
     pub last_seen_us: i64,
-    /// Every host seen, most frequent first (ties by name).
-    pub hosts: Vec<String>,
+    /// Every host seen, most frequent first (ties by name); shared with the days it was seen on.
+    pub hosts: Vec<Name>,
     /// Every address seen.
     pub ips: Vec<IpAddr>,
     /// Every client seen: the name logged with an address (`None` for `unknown`), by address.
-    pub clients: Vec<(Option<String>, IpAddr)>,
+    pub clients: Vec<(Option<Name>, IpAddr)>,
     /// Greylistings (`new` + `early_retry`) per day, oldest first: every day of the window
     /// (see [`Tally::evidence_between`]), or only the group's own days when the window is
     /// longer than [`MAX_FILLED_DAYS`].
@@ -272,14 +273,20 @@ impl Evidence {
 /// caller can make every group allocate an entry per day of an absurd span.
 pub const MAX_FILLED_DAYS: i64 = 366;
 
-/// The pair whose greylisting `decision` is, when it is the first of a triplet (`new`) from a
-/// known address: the only decisions the pair memory follows.
+/// The group of `decision`'s client, as [`Grouper::key`] finds it, with the domains of recent
+/// names remembered (see `memo`).
 fn group_of(grouper: &Grouper, decision: &Decision) -> Option<HashedKey> {
-    grouper
-        .key(decision.client_name.as_ref(), decision.client_address)
-        .map(HashedKey::new)
+    if let Some(ClientName::Host(host)) = &decision.client_name
+        && let Some(domain) = memo::domain_key(grouper, host)
+    {
+        return Some(domain);
+    }
+    let network = decision.client_address.map(|a| grouper.network_of(a));
+    network.map(|net| HashedKey::new(GroupKey::Network(net)))
 }
 
+/// The pair whose greylisting `decision` is, when it is the first of a triplet (`new`) from a
+/// known address: the only decisions the pair memory follows.
 fn pair_of(decision: &Decision, sender: Option<&str>, recipient: Option<&str>) -> Option<u64> {
     match (&decision.action, &decision.reason, decision.client_address) {
         (Action::Greylist, Some(Reason::New), Some(_)) => Some(pair_hash(sender, recipient)),
@@ -510,7 +517,7 @@ struct WindowStats<'a> {
     /// them as runs, cheaper than building a tree of a big sender's thousands of hosts.
     ips: Vec<IpAddr>,
     nets: Vec<IpNet>,
-    hosts: Vec<(&'a str, u64)>,
+    hosts: Vec<(&'a Name, u64)>,
     clients: Vec<&'a Client>,
     first_seen_us: i64,
     last_seen_us: i64,
@@ -519,6 +526,20 @@ struct WindowStats<'a> {
 }
 
 impl<'a> WindowStats<'a> {
+    /// Room for the sets and delays of `days`, so that adding them does not grow the vectors
+    /// step by step (which cost a report of thousands of groups more than merging them).
+    fn for_days<'d>(days: impl Iterator<Item = &'d DayStats> + Clone) -> Self {
+        let total = |size: fn(&DayStats) -> usize| days.clone().map(size).sum::<usize>();
+        WindowStats {
+            delays: Vec::with_capacity(total(|d| d.delays.len())),
+            ips: Vec::with_capacity(total(|d| d.ips.len())),
+            nets: Vec::with_capacity(total(|d| d.nets.len())),
+            hosts: Vec::with_capacity(total(|d| d.hosts.len())),
+            clients: Vec::with_capacity(total(|d| d.clients.len())),
+            ..WindowStats::new()
+        }
+    }
+
     fn new() -> Self {
         WindowStats {
             new: 0,
@@ -563,7 +584,7 @@ impl<'a> WindowStats<'a> {
         self.ips.extend(day.ips.iter().copied());
         self.nets.extend(day.nets.iter().copied());
         self.hosts
-            .extend(day.hosts.iter().map(|(host, count)| (&**host, *count)));
+            .extend(day.hosts.iter().map(|(host, count)| (host, *count)));
         self.clients.extend(day.clients.iter());
         self.first_seen_us = self.first_seen_us.min(day.first_seen_us);
         self.last_seen_us = self.last_seen_us.max(day.last_seen_us);
@@ -605,12 +626,12 @@ impl<'a> WindowStats<'a> {
             mx: self.mx,
             first_seen_us: self.first_seen_us,
             last_seen_us: self.last_seen_us,
-            hosts: hosts.into_iter().map(|(h, _)| h.to_owned()).collect(),
+            hosts: hosts.into_iter().map(|(h, _)| Name::clone(h)).collect(),
             ips: self.ips,
             clients: self
                 .clients
                 .into_iter()
-                .map(|(address, name)| (name.as_deref().map(str::to_owned), *address))
+                .map(|(address, name)| (name.clone(), *address))
                 .collect(),
             per_day,
             caps: self.caps,
@@ -629,8 +650,8 @@ impl GroupTally {
         if first > last {
             return None;
         }
-        let mut window = WindowStats::new();
-        let mut per_day = Vec::new();
+        let mut window = WindowStats::for_days(self.days.range(first..=last).map(|(_, s)| s));
+        let mut per_day = Vec::with_capacity(self.days.len());
         for (day, stats) in self.days.range(first..=last) {
             per_day.push((*day, stats.new + stats.early_retry));
             window.add(stats);
@@ -649,9 +670,10 @@ fn fill_days(first: Day, last: Day, days: Vec<(Day, u64)>) -> Vec<(Day, u64)> {
     if !span.is_some_and(|n| (1..=MAX_FILLED_DAYS).contains(&n)) {
         return days;
     }
-    let given: BTreeMap<Day, u64> = days.into_iter().collect();
+    // Both in order: one walk, no map.
+    let mut given = days.into_iter().peekable();
     (first..=last)
-        .map(|d| (d, given.get(&d).copied().unwrap_or(0)))
+        .map(|d| (d, given.next_if(|&(day, _)| day == d).map_or(0, |(_, n)| n)))
         .collect()
 }
 
@@ -680,17 +702,19 @@ fn weighted_median(values: &mut [(u64, f64)]) -> Option<u64> {
 }
 
 impl Tally {
-    fn totals_of(&mut self, realtime_us: i64) -> &mut Totals {
-        self.totals.entry(day_of(realtime_us)).or_default()
-    }
-
-    /// Adds to what the MX host `host` logged on the day of `realtime_us`.
-    fn add_mx_totals(&mut self, realtime_us: i64, host: &str, add: MxTotals) {
-        let day = self.mx_totals.entry(day_of(realtime_us)).or_default();
-        match day.get_mut(host) {
-            Some(totals) => totals.add(&add),
-            None => {
-                day.insert(host.to_owned(), add);
+    /// Adds what a [`Counter`] counted of `day`.
+    fn add_day_totals(&mut self, day: Day, totals: &Totals, mx: Vec<(String, MxTotals)>) {
+        self.totals.entry(day).or_default().add(totals);
+        if mx.is_empty() {
+            return;
+        }
+        let day = self.mx_totals.entry(day).or_default();
+        for (host, add) in mx {
+            match day.get_mut(&host) {
+                Some(totals) => totals.add(&add),
+                None => {
+                    day.insert(host, add);
+                }
             }
         }
     }
@@ -707,6 +731,7 @@ impl Tally {
             tally: self,
             staged: Vec::new(),
             staged_at: HashMap::default(),
+            today: None,
         }
     }
 
@@ -793,20 +818,29 @@ impl Tally {
             return Vec::new();
         };
         let (first, last) = (first.max(known_first), last.min(known_last));
-        let of = |groups: &[(&GroupKey, &GroupTally)]| -> Vec<T> {
-            groups
-                .iter()
-                .filter_map(|(key, g)| g.evidence(first, last).map(|e| finding(key, e)))
-                .collect()
+        // A finding is hundreds of bytes: the list is made as long as it may get at once, not
+        // grown (and copied) step by step.
+        let into = |groups: &[(&GroupKey, &GroupTally)], findings: &mut Vec<T>| {
+            findings.extend(
+                groups
+                    .iter()
+                    .filter_map(|(key, g)| g.evidence(first, last).map(|e| finding(key, e))),
+            )
         };
         let groups: Vec<(&GroupKey, &GroupTally)> = self.groups.iter().collect();
+        let mut all = Vec::with_capacity(groups.len());
         if groups.len() < 2 * GROUPS_PER_THREAD {
-            return of(&groups);
+            into(&groups, &mut all);
+            return all;
         }
         let (front, back) = groups.split_at(groups.len() / 2);
         std::thread::scope(|scope| {
-            let back = scope.spawn(|| of(back));
-            let mut all = of(front);
+            let back = scope.spawn(|| {
+                let mut findings = Vec::with_capacity(back.len());
+                into(back, &mut findings);
+                findings
+            });
+            into(front, &mut all);
             match back.join() {
                 Ok(back) => all.extend(back),
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -842,6 +876,18 @@ pub struct Counter<'t> {
     staged: Vec<(GroupKey, GroupTally)>,
     /// Where in `staged` each group is.
     staged_at: HashMap<HashedKey, usize, BuildHasherDefault<PrehashedHasher>>,
+    /// The totals of the day counted last, added to the tally's when another day comes and
+    /// when the groups are: a log is in time order, and a lookup in the tally's maps for each
+    /// of an entry's figures cost as much as counting it into its group.
+    today: Option<DayTotals>,
+}
+
+/// What a [`Counter`] counted of one day and not yet added to the tally.
+struct DayTotals {
+    day: Day,
+    totals: Totals,
+    /// Per MX host: a few of them.
+    mx: Vec<(String, MxTotals)>,
 }
 
 impl Drop for Counter<'_> {
@@ -857,20 +903,20 @@ impl Counter<'_> {
             return self.count(grouper, entry, &Prepared::of(grouper, entry, Share::All));
         }
         let at = entry.realtime_us;
-        self.tally.totals_of(at).entries += 1;
+        self.totals_of(at).entries += 1;
         let host = mx::host_text(entry.host);
         if let Some(host) = &host {
             let entry = MxTotals {
                 entries: 1,
                 greylisted: 0,
             };
-            self.tally.add_mx_totals(at, host, entry);
+            self.add_mx_totals(at, host, entry);
         }
         if *prepared == Prepared::Untrusted {
-            self.tally.totals_of(at).untrusted_skipped += 1;
+            self.totals_of(at).untrusted_skipped += 1;
             return;
         }
-        self.tally.totals_of(at).postgrey_lines += 1;
+        self.totals_of(at).postgrey_lines += 1;
         match prepared {
             Prepared::Decision(grouped) => self.record_grouped(
                 grouper,
@@ -880,7 +926,7 @@ impl Counter<'_> {
                 grouped.group.as_ref(),
                 grouped.pair,
             ),
-            Prepared::Malformed => self.tally.totals_of(at).malformed += 1,
+            Prepared::Malformed => self.totals_of(at).malformed += 1,
             Prepared::Untrusted | Prepared::Other | Prepared::Later => {}
         }
     }
@@ -901,10 +947,10 @@ impl Counter<'_> {
             self.unstage();
             self.tally.adopt_network(network);
         }
-        self.tally.totals_of(realtime_us).decisions += 1;
+        self.totals_of(realtime_us).decisions += 1;
         let greylisted = decision.action == Action::Greylist;
         if greylisted {
-            self.tally.totals_of(realtime_us).greylisted += 1;
+            self.totals_of(realtime_us).greylisted += 1;
         }
         let (mx_bit, mx_host) = match host {
             Some(host) if greylisted => {
@@ -912,7 +958,7 @@ impl Counter<'_> {
                     entries: 0,
                     greylisted: 1,
                 };
-                self.tally.add_mx_totals(realtime_us, host, greylisting);
+                self.add_mx_totals(realtime_us, host, greylisting);
                 let (bit, name) = self.tally.mx_hosts.intern(host);
                 (bit, Some(name))
             }
@@ -959,7 +1005,7 @@ impl Counter<'_> {
             (Action::Pass, Some(Reason::TripletFound)) => match decision.delay_s {
                 Some(delay) => {
                     day.add_delay(delay);
-                    let totals = self.tally.totals_of(realtime_us);
+                    let totals = self.totals_of(realtime_us);
                     totals.delayed += 1;
                     totals.delay_total_s = totals.delay_total_s.saturating_add(delay);
                 }
@@ -986,8 +1032,41 @@ impl Counter<'_> {
         &mut self.staged[at].1
     }
 
-    /// Moves the staged groups back into the tally.
+    /// The totals of the day of `realtime_us`.
+    fn totals_of(&mut self, realtime_us: i64) -> &mut Totals {
+        &mut self.today_at(realtime_us).totals
+    }
+
+    /// Adds to what the MX host `host` logged on the day of `realtime_us`.
+    fn add_mx_totals(&mut self, realtime_us: i64, host: &str, add: MxTotals) {
+        let mx = &mut self.today_at(realtime_us).mx;
+        match mx.iter_mut().find(|(name, _)| name == host) {
+            Some((_, totals)) => totals.add(&add),
+            None => mx.push((host.to_owned(), add)),
+        }
+    }
+
+    fn today_at(&mut self, realtime_us: i64) -> &mut DayTotals {
+        let day = day_of(realtime_us);
+        if self.today.as_ref().is_some_and(|today| today.day != day) {
+            self.add_today();
+        }
+        self.today.get_or_insert_with(|| DayTotals {
+            day,
+            totals: Totals::default(),
+            mx: Vec::new(),
+        })
+    }
+
+    fn add_today(&mut self) {
+        if let Some(DayTotals { day, totals, mx }) = self.today.take() {
+            self.tally.add_day_totals(day, &totals, mx);
+        }
+    }
+
+    /// Moves the staged groups and the day's totals back into the tally.
     fn unstage(&mut self) {
+        self.add_today();
         self.staged_at.clear();
         if self.tally.groups.is_empty() {
             // Sorted first and built bottom-up: a report's thousands of groups inserted one by
@@ -1149,7 +1228,7 @@ mod tests {
         assert_eq!(e.distinct_ips, 3);
         assert_eq!(e.distinct_nets, 2);
         assert_eq!(e.distinct_hosts, 3);
-        assert_eq!(e.hosts[0], "c.smtp.example.com");
+        assert_eq!(&*e.hosts[0], "c.smtp.example.com");
         assert_eq!(f.tally.totals_between(*d, *d).greylisted, 4);
     }
 
@@ -1650,8 +1729,8 @@ mod tests {
             T0 + MICROS_PER_DAY,
             greylist("unknown", "203.0.113.8", "s@x"),
         );
-        let client = |name: Option<&str>, ip: &str| (name.map(str::to_owned), ip.parse().unwrap());
-        let expected: Vec<Vec<(Option<String>, IpAddr)>> = vec![
+        let client = |name: Option<&str>, ip: &str| (name.map(Name::from), ip.parse().unwrap());
+        let expected: Vec<Vec<(Option<Name>, IpAddr)>> = vec![
             vec![
                 client(Some("a.example.com"), "192.0.2.1"),
                 client(Some("b.example.com"), "192.0.2.1"),
@@ -1659,7 +1738,7 @@ mod tests {
             ],
             vec![client(None, "203.0.113.8")],
         ];
-        let clients_of = |tally: &Tally| -> Vec<Vec<(Option<String>, IpAddr)>> {
+        let clients_of = |tally: &Tally| -> Vec<Vec<(Option<Name>, IpAddr)>> {
             let (first, last) = tally.span().unwrap();
             tally
                 .evidence_between(first, last)

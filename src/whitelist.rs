@@ -253,13 +253,16 @@ impl Whitelist {
 
     /// The earliest entry written by `accept` (dated) that lets one of `clients` pass, by name
     /// or by address: the line whose effect the report follows.
-    pub fn accepted_rule_for(&self, clients: &[(Option<String>, IpAddr)]) -> Option<&Rule> {
+    pub fn accepted_rule_for<N: AsRef<str>>(
+        &self,
+        clients: &[(Option<N>, IpAddr)],
+    ) -> Option<&Rule> {
         self.rules
             .iter()
             .filter(|r| r.added_on.is_some())
             .filter(|r| {
                 clients.iter().any(|(name, address)| {
-                    r.matches_name(name.as_deref().unwrap_or(UNKNOWN_CLIENT_NAME))
+                    r.matches_name(name.as_ref().map_or(UNKNOWN_CLIENT_NAME, AsRef::as_ref))
                         || r.matches_address(*address)
                 })
             })

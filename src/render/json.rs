@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::rfc3339;
 use crate::report::{Finding, Report};
-use crate::tally::{Day, MICROS_PER_DAY};
+use crate::tally::{Day, MICROS_PER_DAY, Name};
 
 /// How many host names a group lists.
 pub const SAMPLE_HOSTS: usize = 5;
@@ -114,7 +114,7 @@ struct JsonFinding<'a> {
     greylisted: u64,
     /// Every host seen (capped per day), most frequent first: lets `check` re-evaluate the
     /// whitelist without the journal.
-    hosts: &'a [String],
+    hosts: &'a [Name],
     last_seen: String,
     max_delay_s: Option<u64>,
     median_delay_s: Option<u64>,
@@ -129,7 +129,7 @@ struct JsonFinding<'a> {
     retried_at_other_mx: u64,
     retried_from_other_net: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    sample_hosts: Option<&'a [String]>,
+    sample_hosts: Option<&'a [Name]>,
     status: &'static str,
     /// A group's suggestion, `null` when there is none.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -147,7 +147,7 @@ struct JsonAccepted<'a> {
 
 /// Every client seen as `[name, address]`, the name `null` when postgrey logged `unknown`:
 /// what `check` needs to tell whether each client is covered by name or address.
-struct Clients<'a>(&'a [(Option<String>, std::net::IpAddr)]);
+struct Clients<'a>(&'a [(Option<Name>, std::net::IpAddr)]);
 
 impl Serialize for Clients<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -726,7 +726,7 @@ mod tests {
             (3, 2, 3)
         );
         assert_eq!((e.median_delay_s, e.max_delay_s), (Some(600), Some(900)));
-        assert_eq!(e.hosts, vec!["a.mx.example.com"]);
+        assert_eq!(e.hosts, vec![Name::from("a.mx.example.com")]);
         assert!(e.caps.distinct && e.caps.delays);
     }
 

@@ -238,7 +238,7 @@ impl<K: Ord, V> SortedMap<K, V> {
     pub fn range(
         &self,
         range: impl RangeBounds<K>,
-    ) -> impl DoubleEndedIterator<Item = (&K, &V)> + ExactSizeIterator {
+    ) -> impl DoubleEndedIterator<Item = (&K, &V)> + ExactSizeIterator + Clone {
         let start = match range.start_bound() {
             Bound::Included(first) => self.entries.partition_point(|(k, _)| k < first),
             Bound::Excluded(first) => self.entries.partition_point(|(k, _)| k <= first),
