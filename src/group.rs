@@ -94,12 +94,7 @@ enum SuffixList {
 pub struct Grouper {
     list: SuffixList,
     network: Network,
-    /// Tells the lists apart (see [`Grouper::list_id`]).
-    list_id: u64,
 }
-
-/// The id of the next list loaded; 0 is the built-in one.
-static NEXT_LIST_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl std::fmt::Debug for Grouper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -123,7 +118,6 @@ impl Grouper {
         Grouper {
             list: SuffixList::Builtin,
             network: Network::default(),
-            list_id: 0,
         }
     }
 
@@ -131,12 +125,6 @@ impl Grouper {
     /// `--ipv6cidr` or `--lookup-by-host`.
     pub fn with_network(self, network: Network) -> Self {
         Grouper { network, ..self }
-    }
-
-    /// The same for every grouper of the same Public Suffix List (the built-in one, or one
-    /// list loaded), different for any other: what a name's domain depends on.
-    pub fn list_id(&self) -> u64 {
-        self.list_id
     }
 
     /// How addresses are cut into networks.
@@ -156,7 +144,6 @@ impl Grouper {
         Ok(Grouper {
             list: SuffixList::Loaded(Box::new(list)),
             network: Network::default(),
-            list_id: NEXT_LIST_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -198,17 +185,11 @@ impl Grouper {
         address: Option<IpAddr>,
     ) -> Option<GroupKey> {
         if let Some(ClientName::Host(host)) = client_name
-            && let Some(domain) = self.domain_key(host)
+            && let Some(name) = normalise(host)
         {
-            return Some(domain);
+            return Some(GroupKey::Domain(self.group_name(name)));
         }
         address.map(|a| GroupKey::Network(self.network_of(a)))
-    }
-
-    /// The group of a client named `host`: its [`GroupKey::Domain`], `None` when `host` is not
-    /// a host name (the client is then grouped by its network).
-    pub fn domain_key(&self, host: &str) -> Option<GroupKey> {
-        normalise(host).map(|name| GroupKey::Domain(self.group_name(name)))
     }
 
     /// The registrable domain of a normalised name, or the name itself when it has none.

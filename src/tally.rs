@@ -28,7 +28,6 @@ use crate::postgrey::Network;
 use crate::source::{Entry, Origin, Share};
 
 mod compact;
-mod memo;
 mod mx;
 mod pairs;
 mod sorted;
@@ -273,16 +272,10 @@ impl Evidence {
 /// caller can make every group allocate an entry per day of an absurd span.
 pub const MAX_FILLED_DAYS: i64 = 366;
 
-/// The group of `decision`'s client, as [`Grouper::key`] finds it, with the domains of recent
-/// names remembered (see `memo`).
 fn group_of(grouper: &Grouper, decision: &Decision) -> Option<HashedKey> {
-    if let Some(ClientName::Host(host)) = &decision.client_name
-        && let Some(domain) = memo::domain_key(grouper, host)
-    {
-        return Some(domain);
-    }
-    let network = decision.client_address.map(|a| grouper.network_of(a));
-    network.map(|net| HashedKey::new(GroupKey::Network(net)))
+    grouper
+        .key(decision.client_name.as_ref(), decision.client_address)
+        .map(HashedKey::new)
 }
 
 /// The pair whose greylisting `decision` is, when it is the first of a triplet (`new`) from a
