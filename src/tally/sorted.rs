@@ -223,7 +223,14 @@ impl<K: Ord, V> SortedMap<K, V> {
 
     /// The value of `key`, inserted from `make` when there is none.
     pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
-        let at = match self.position(&key) {
+        // Logs come in time order: a day's key is nearly always the last one, found without a
+        // search through values that are not in the cache.
+        let last = self.entries.len().checked_sub(1);
+        let found = match last {
+            Some(last) if self.entries[last].0 == key => Ok(last),
+            _ => self.position(&key),
+        };
+        let at = match found {
             Ok(at) => at,
             Err(at) => {
                 self.entries.reserve_exact(1);
@@ -239,6 +246,23 @@ impl<K: Ord, V> SortedMap<K, V> {
         &self,
         range: impl RangeBounds<K>,
     ) -> impl DoubleEndedIterator<Item = (&K, &V)> + ExactSizeIterator + Clone {
+        let whole = match (self.entries.first(), self.entries.last()) {
+            (Some((first, _)), Some((last, _))) => range.contains(first) && range.contains(last),
+            _ => true,
+        };
+        // A report's window holds all of a group's days: no search through them.
+        let (start, end) = if whole {
+            (0, self.entries.len())
+        } else {
+            self.bounds(&range)
+        };
+        self.entries[start..end.max(start)]
+            .iter()
+            .map(|(k, v)| (k, v))
+    }
+
+    /// Where the entries whose keys lie in `range` start and end.
+    fn bounds(&self, range: &impl RangeBounds<K>) -> (usize, usize) {
         let start = match range.start_bound() {
             Bound::Included(first) => self.entries.partition_point(|(k, _)| k < first),
             Bound::Excluded(first) => self.entries.partition_point(|(k, _)| k <= first),
@@ -249,9 +273,7 @@ impl<K: Ord, V> SortedMap<K, V> {
             Bound::Excluded(last) => self.entries.partition_point(|(k, _)| k < last),
             Bound::Unbounded => self.entries.len(),
         };
-        self.entries[start..end.max(start)]
-            .iter()
-            .map(|(k, v)| (k, v))
+        (start, end)
     }
 
     pub fn iter_mut(
@@ -354,5 +376,19 @@ mod tests {
         assert_eq!(keys(days.range(2..=4).collect()), [2, 3, 4]);
         assert_eq!(keys(days.range(4..).collect()), [4, 5]);
         assert_eq!(keys(days.range(6..=9).collect()), Vec::<i64>::new());
+        assert_eq!(keys(days.range(1..=5).collect()), [1, 2, 3, 4, 5]);
+        assert_eq!(keys(days.range(0..9).collect()), [1, 2, 3, 4, 5]);
+        assert_eq!(keys(days.range(1..5).collect()), [1, 2, 3, 4]);
+        let empty: SortedMap<i64, ()> = SortedMap::new();
+        assert_eq!(keys(empty.range(1..=5).collect()), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn a_value_is_found_or_inserted_in_its_place_whether_its_key_is_last_or_not() {
+        let mut days: SortedMap<i64, u64> = SortedMap::new();
+        for day in [3, 3, 5, 1, 5, 3, 4] {
+            *days.get_or_insert_with(day, || 0) += 1;
+        }
+        assert_eq!(days, SortedMap::from([(1, 1), (3, 3), (4, 1), (5, 2)]));
     }
 }
