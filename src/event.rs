@@ -299,16 +299,18 @@ impl Field {
     /// The field whose `key=` `text` starts with. No key is the start of another, so one byte
     /// or two tell which key to compare.
     fn at_start_of(text: &[u8]) -> Option<Field> {
+        // Each key compared as a constant, which the compiler does in a register or two.
         let field = match (text.first()?, text.get(2), text.get(7)) {
-            (b'r', Some(b'a'), _) => Field::Reason,
-            (b'r', _, _) => Field::Recipient,
-            (b'd', _, _) => Field::Delay,
-            (b'c', _, Some(b'n')) => Field::ClientName,
-            (b'c', _, _) => Field::ClientAddress,
-            (b's', _, _) => Field::Sender,
+            (b'r', Some(b'a'), _) if text.starts_with(b"reason=") => Field::Reason,
+            (b'r', _, _) if text.starts_with(b"recipient=") => Field::Recipient,
+            (b'd', _, _) if text.starts_with(b"delay=") => Field::Delay,
+            (b'c', _, Some(b'n')) if text.starts_with(b"client_name=") => Field::ClientName,
+            (b'c', _, _) if text.starts_with(b"client_address=") => Field::ClientAddress,
+            (b's', _, _) if text.starts_with(b"sender=") => Field::Sender,
             _ => return None,
         };
-        text.starts_with(field.key()).then_some(field)
+        debug_assert!(text.starts_with(field.key()));
+        Some(field)
     }
 
     /// Where this field's value ends in `text` (which starts right after `key=`).
