@@ -192,6 +192,20 @@ impl Grouper {
         address.map(|a| GroupKey::Network(self.network_of(a)))
     }
 
+    /// [`Grouper::key`] of a client named in a log line: [`ClientName::from_log`] made its name,
+    /// a valid host name in lower case already, which every line would otherwise check again.
+    pub fn key_of_logged(
+        &self,
+        client_name: Option<&ClientName>,
+        address: Option<IpAddr>,
+    ) -> Option<GroupKey> {
+        if let Some(ClientName::Host(host)) = client_name {
+            debug_assert_eq!(normalise(host).as_deref(), Some(host.as_str()));
+            return Some(GroupKey::Domain(self.group_name(Cow::Borrowed(host))));
+        }
+        address.map(|a| GroupKey::Network(self.network_of(a)))
+    }
+
     /// The registrable domain of a normalised name, or the name itself when it has none.
     fn group_name(&self, name: Cow<'_, str>) -> String {
         let Some(start) = self.registrable_start(&name) else {
@@ -329,6 +343,28 @@ mod tests {
 
     fn both() -> [(&'static str, Grouper); 2] {
         [("built-in", Grouper::builtin()), ("subset.dat", loaded())]
+    }
+
+    #[test]
+    fn a_logged_name_is_grouped_as_any_name() {
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        for (list, grouper) in both() {
+            for raw in [
+                "Mail.Bulk.CO.UK.",
+                "mx1.example.com",
+                "unknown",
+                "co.uk",
+                "x_y.example",
+            ] {
+                let name = ClientName::from_log(raw.as_bytes());
+                assert_eq!(
+                    grouper.key_of_logged(name.as_ref(), Some(v4)),
+                    grouper.key(name.as_ref(), Some(v4)),
+                    "{list}: {raw}"
+                );
+            }
+            assert_eq!(grouper.key_of_logged(None, None), None);
+        }
     }
 
     /// `checkPublicSuffix('input', 'expected');` lines; `null` is `None`.

@@ -278,6 +278,13 @@ fn group_of(grouper: &Grouper, decision: &Decision) -> Option<HashedKey> {
         .map(HashedKey::new)
 }
 
+/// [`group_of`] a decision just parsed from a log line (see [`Grouper::key_of_logged`]).
+fn group_of_logged(grouper: &Grouper, decision: &Decision) -> Option<HashedKey> {
+    grouper
+        .key_of_logged(decision.client_name.as_ref(), decision.client_address)
+        .map(HashedKey::new)
+}
+
 /// The pair whose greylisting `decision` is, when it is the first of a triplet (`new`) from a
 /// known address: the only decisions the pair memory follows.
 fn pair_of(decision: &Decision, sender: Option<&str>, recipient: Option<&str>) -> Option<u64> {
@@ -354,7 +361,7 @@ impl Prepared {
         }
         match crate::event::parse_apart(entry.message) {
             Ok((Event::Decision(decision), details)) => {
-                let group = group_of(grouper, &decision);
+                let group = group_of_logged(grouper, &decision);
                 // Counting reads neither the queue id nor the addresses once the pair is
                 // hashed: not kept while the entry waits to be counted.
                 let pair = pair_of(
