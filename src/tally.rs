@@ -272,6 +272,7 @@ impl Evidence {
 /// caller can make every group allocate an entry per day of an absurd span.
 pub const MAX_FILLED_DAYS: i64 = 366;
 
+/// The group of `decision`'s client (see [`Grouper::key`]), with its hash.
 fn group_of(grouper: &Grouper, decision: &Decision) -> Option<HashedKey> {
     grouper
         .key(decision.client_name.as_ref(), decision.client_address)
@@ -876,9 +877,9 @@ pub struct Counter<'t> {
     staged: Vec<(GroupKey, GroupTally)>,
     /// Where in `staged` each group is.
     staged_at: HashMap<HashedKey, usize, BuildHasherDefault<PrehashedHasher>>,
-    /// The totals of the day counted last, added to the tally's when another day comes and
-    /// when the groups are: a log is in time order, and a lookup in the tally's maps for each
-    /// of an entry's figures cost as much as counting it into its group.
+    /// The totals of the day counted last, added to the tally's when an entry of another day
+    /// comes and when the groups go back: a log is in time order, and a lookup in the tally's
+    /// maps for each of an entry's figures cost as much as counting it into its group.
     today: Option<DayTotals>,
 }
 
