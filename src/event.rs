@@ -299,17 +299,17 @@ impl Field {
     /// The field whose `key=` `text` starts with. No key is the start of another, so one byte
     /// or two tell which key to compare.
     fn at_start_of(text: &[u8]) -> Option<Field> {
-        // Each key compared as a constant, which the compiler does in a register or two.
+        // Each arm compares a key the compiler knows, in a register or two instead of a call.
+        let is = |field: Field| text.starts_with(field.key());
         let field = match (text.first()?, text.get(2), text.get(7)) {
-            (b'r', Some(b'a'), _) if text.starts_with(b"reason=") => Field::Reason,
-            (b'r', _, _) if text.starts_with(b"recipient=") => Field::Recipient,
-            (b'd', _, _) if text.starts_with(b"delay=") => Field::Delay,
-            (b'c', _, Some(b'n')) if text.starts_with(b"client_name=") => Field::ClientName,
-            (b'c', _, _) if text.starts_with(b"client_address=") => Field::ClientAddress,
-            (b's', _, _) if text.starts_with(b"sender=") => Field::Sender,
+            (b'r', Some(b'a'), _) if is(Field::Reason) => Field::Reason,
+            (b'r', _, _) if is(Field::Recipient) => Field::Recipient,
+            (b'd', _, _) if is(Field::Delay) => Field::Delay,
+            (b'c', _, Some(b'n')) if is(Field::ClientName) => Field::ClientName,
+            (b'c', _, _) if is(Field::ClientAddress) => Field::ClientAddress,
+            (b's', _, _) if is(Field::Sender) => Field::Sender,
             _ => return None,
         };
-        debug_assert!(text.starts_with(field.key()));
         Some(field)
     }
 
