@@ -158,14 +158,13 @@ pub fn load(path: &Path) -> anyhow::Result<State> {
             path.display()
         )
     };
-    let allowance = budget::allowance_for(bytes.len());
     // One pass in the usual case; the schema alone is read only to say why a file that does
     // not load is refused, so that a file of another version is not called corrupt.
     // Checked as UTF-8 at once, the file's strings need no check one by one, and its names
     // are borrowed while the tally is built; a file that is no UTF-8 is left to serde_json, for
     // the position in its message.
     let loaded: Result<State, _> =
-        budget::with_allowance(allowance, || match std::str::from_utf8(&bytes) {
+        budget::for_file(bytes.len(), || match std::str::from_utf8(&bytes) {
             Ok(text) => serde_json::from_str(text),
             Err(_) => serde_json::from_slice(&bytes),
         });
@@ -418,6 +417,87 @@ mod tests {
         let size = whole.len();
         assert!(serialise_tally_within(&tally, size).unwrap().is_some());
         assert!(serialise_tally_within(&tally, size - 1).unwrap().is_none());
+    }
+
+    #[test]
+    fn unchanged_groups_are_saved_as_loaded_and_changed_ones_anew() {
+        use crate::event::{Action, ClientName, Decision, Reason};
+        use crate::group::{GroupKey, Grouper};
+        use crate::tally::MICROS_PER_DAY;
+        // Every group has day 20410, every tenth also 20409. example1.com is written with a space, as
+        // no run writes it: a group saved as it was loaded keeps it.
+        let mut groups: Vec<String> = (0..700)
+            .map(|i| {
+                let day_before = if i % 10 == 0 {
+                    r#""20409":{"n":1,"h":[1],"f":7200000000},"#
+                } else {
+                    ""
+                };
+                let space = if i == 1 { " " } else { "" };
+                format!(
+                    r#""example{i}.com":{{"i":[{space}"192.0.2.{}"],"h":["mx"],"d":{{{day_before}"20410":{{"n":{},"h":[1],"f":3600000000}}}}}}"#,
+                    i % 250,
+                    i % 7 + 1
+                )
+            })
+            .collect();
+        // In the order of the tally's map, which is the names'.
+        groups.sort();
+        let text = format!(
+            r#"{{"schema":{SCHEMA},"machines":{{}},"last_entry_us":null,"last_run_us":null,"last_mailed_us":null,"tally":{{"groups":{{{}}},"totals":{{}}}}}}"#,
+            groups.join(",")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        fs::write(&path, &text).unwrap();
+        let mut state = load(&path).unwrap();
+
+        // Saved again unchanged: the very text loaded, the space too.
+        save(&path, &state).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), text);
+
+        // example2.com counts a greylisting; every tenth group loses its first day.
+        let decision = Decision {
+            queue_id: None,
+            action: Action::Greylist,
+            reason: Some(Reason::New),
+            delay_s: None,
+            client_name: Some(ClientName::Host(String::from("mx.example2.com"))),
+            client_address: Some("192.0.2.2".parse().unwrap()),
+            sender: Some(String::from("a@example.net")),
+            recipient: Some(String::from("bob@example.org")),
+        };
+        let grouper = Grouper::builtin();
+        let at_us = 20410 * MICROS_PER_DAY + 60_000_000;
+        state.tally.record_decision(&grouper, at_us, &decision);
+        state.tally.prune(20410, i64::MIN);
+        let domain = |i: usize| GroupKey::Domain(format!("example{i}.com"));
+        let kept = [1, 2, 3, 10].map(|i| state.tally.groups[&domain(i)].loaded_form.is_kept());
+        assert_eq!(kept, [true, false, true, false]);
+        assert_eq!(state.tally.groups[&domain(2)].days[&20410].new, 4);
+
+        // What is saved is the stored form made anew, but for example1.com's space.
+        let mut anew = state.clone();
+        for group in anew.tally.groups.values_mut() {
+            group.loaded_form.forget();
+        }
+        let anew = serde_json::to_string(&anew).unwrap();
+        assert!(!anew.contains(r#""20409""#), "{anew}");
+        for serialised in [true, false] {
+            if serialised {
+                let tally = serialise_tally_within(&state.tally, usize::MAX)
+                    .unwrap()
+                    .expect("within no limit");
+                save_serialised(&path, &state, &tally).unwrap();
+            } else {
+                save(&path, &state).unwrap();
+            }
+            let saved = fs::read_to_string(&path).unwrap();
+            let spaced = anew.replace(r#""example1.com":{"i":["#, r#""example1.com":{"i":[ "#);
+            assert_eq!(saved, spaced);
+            let read_anew: State = serde_json::from_str(&anew).unwrap();
+            assert_eq!(load(&path).unwrap(), read_anew);
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ use crate::event::{Action, ClientName, Decision, Event, Reason};
 use crate::group::{GroupKey, Grouper};
 use crate::postgrey::Network;
 use crate::source::{Entry, Origin, Share};
+use crate::state::stored::LoadedForm;
 
 mod compact;
 mod mx;
@@ -203,6 +204,9 @@ pub struct GroupTally {
     pub days: SortedMap<Day, DayStats>,
     /// The pairs greylisted lately, for `retried_from_other_net`.
     pub pairs: Pairs,
+    /// The group's text in the state file it was loaded from, while the group is as it was
+    /// loaded: saving copies it (see [`LoadedForm`]). Whatever changes a group forgets it.
+    pub loaded_form: LoadedForm,
 }
 
 /// Evidence per group over a set of days.
@@ -642,7 +646,11 @@ impl<'a> WindowStats<'a> {
 
 impl GroupTally {
     pub(crate) fn forget_pairs_before(&mut self, cutoff_us: i64) {
+        let before = self.pairs.len();
         self.pairs.retain_since(cutoff_us);
+        if self.pairs.len() != before {
+            self.loaded_form.forget();
+        }
     }
 
     /// Evidence over the days in `[first, last]`, `None` when the group has none there.
@@ -770,6 +778,7 @@ impl Tally {
     pub fn adopt_network(&mut self, network: Network) {
         self.network = network;
         for group in self.groups.values_mut() {
+            group.loaded_form.forget();
             group.pairs = Pairs::default();
             for day in group.days.values_mut() {
                 day.nets = day.ips.iter().map(|ip| network.of(*ip)).collect();
@@ -783,7 +792,11 @@ impl Tally {
         self.folded.retain(|day, _| *day >= first_kept);
         self.mx_totals.retain(|day, _| *day >= first_kept);
         for group in self.groups.values_mut() {
+            let days = group.days.len();
             group.days.retain(|day, _| *day >= first_kept);
+            if group.days.len() != days {
+                group.loaded_form.forget();
+            }
             group.forget_pairs_before(pair_cutoff_us);
         }
         self.groups.retain(|_, g| !g.days.is_empty());
@@ -1024,7 +1037,9 @@ impl Counter<'_> {
         let at = match self.staged_at.get(hashed) {
             Some(&at) => at,
             None => {
-                let group = self.tally.groups.remove(&hashed.key).unwrap_or_default();
+                let mut group = self.tally.groups.remove(&hashed.key).unwrap_or_default();
+                // Staged to be counted: no longer as it was loaded.
+                group.loaded_form.forget();
                 self.staged.push((hashed.key.clone(), group));
                 self.staged_at.insert(hashed.clone(), self.staged.len() - 1);
                 self.staged.len() - 1

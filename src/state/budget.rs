@@ -22,31 +22,53 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// timer job writes itself expand to about 5 × their size (4.8 × for a week of 47,000 groups,
 /// 5.4 × for the benchmark's); one within the default `--max-state-size` of 10 MB may expand
 /// to more than 11 × before it is refused.
-pub fn allowance_for(file_bytes: usize) -> u64 {
+fn allowance_for(file_bytes: usize) -> u64 {
     (file_bytes as u64).saturating_mul(7) + (48 << 20)
 }
+
+/// The biggest state file whose groups keep the text they were loaded from (see
+/// `stored::LoadedForm`): beside the tally it is as big as the file, and a bigger state is
+/// written anew rather than held twice, as `run` does with a serialised tally.
+const LOADED_FORMS_MAX: usize = 64 << 20;
 
 /// Bytes of expansion left to a load.
 #[derive(Debug)]
 pub struct Budget {
     remaining: AtomicU64,
+    /// Whether the groups keep their text: the file is small enough.
+    pub keeps_loaded_forms: bool,
 }
 
 thread_local! {
     static CURRENT: RefCell<Option<Arc<Budget>>> = const { RefCell::new(None) };
 }
 
+/// Runs `parse` of a state file of `file_bytes` with the allowance of its size.
+pub fn for_file<T>(file_bytes: usize, parse: impl FnOnce() -> T) -> T {
+    let budget = Budget {
+        remaining: AtomicU64::new(allowance_for(file_bytes)),
+        keeps_loaded_forms: file_bytes <= LOADED_FORMS_MAX,
+    };
+    with_budget(budget, parse)
+}
+
 /// Runs `parse` with `bytes` of expansion allowed to the tallies it deserialises.
+#[cfg(test)]
 pub fn with_allowance<T>(bytes: u64, parse: impl FnOnce() -> T) -> T {
+    let budget = Budget {
+        remaining: AtomicU64::new(bytes),
+        keeps_loaded_forms: false,
+    };
+    with_budget(budget, parse)
+}
+
+fn with_budget<T>(budget: Budget, parse: impl FnOnce() -> T) -> T {
     struct Reset(Option<Arc<Budget>>);
     impl Drop for Reset {
         fn drop(&mut self) {
             CURRENT.set(self.0.take());
         }
     }
-    let budget = Budget {
-        remaining: AtomicU64::new(bytes),
-    };
     let _reset = Reset(CURRENT.replace(Some(Arc::new(budget))));
     parse()
 }

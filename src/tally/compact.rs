@@ -496,6 +496,10 @@ impl Tally {
                 ..Compaction::default()
             };
         }
+        // What follows changes groups here and there: none is saved as it was loaded.
+        for group in self.groups.values_mut() {
+            group.loaded_form.forget();
+        }
         let mut sizes = Sizes::measure(self);
         let mut done = Compaction {
             bytes_before: sizes.bytes(),
