@@ -35,19 +35,6 @@ pub fn replace_with(
     new_file_mode: u32,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
-    replace_with_once(path, new_file_mode, write, || Ok(()))
-}
-
-/// [`replace_with`], the new content renamed into place only once `ready` says so: a file made
-/// from another one (the summary from the state it describes) is written and synced beside the
-/// other's save, and replaces the old one only after it. An error from `ready` leaves the old
-/// file.
-pub fn replace_with_once(
-    path: &Path,
-    new_file_mode: u32,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-    ready: impl FnOnce() -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
     let target = real_target(path)?;
     let dir = directory_of(&target);
     let old = match fs::metadata(&target) {
@@ -95,7 +82,6 @@ pub fn replace_with_once(
     written
         .and_then(|()| temp.as_file().sync_all())
         .with_context(|| format!("cannot write {temp_name}"))?;
-    ready()?;
     pause_for_tests()?;
     temp.persist(&target)
         .map_err(|e| e.error)

@@ -68,8 +68,10 @@ fn build(scan_args: &ScanArgs, show: &ShowArgs) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// The report in the format asked for.
+/// The report in the format asked for, through a buffer of its own: standard output is line
+/// buffered, and every line of a table or of counts with `--all` was a write of its own.
 pub fn write_report(report: &Report, format: Format, out: &mut dyn Write) -> io::Result<()> {
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
     match format {
         Format::Table => {
             let terminal = io::stdout().is_terminal();
@@ -77,12 +79,13 @@ pub fn write_report(report: &Report, format: Format, out: &mut dyn Write) -> io:
                 report,
                 render::table::colour_wanted(terminal),
                 render::table::width_wanted(terminal),
-                out,
+                &mut out,
             )
         }
-        Format::Json => render::json::write(report, out),
-        Format::Counts => render::counts::write(report, out),
-    }
+        Format::Json => render::json::write(report, &mut out),
+        Format::Counts => render::counts::write(report, &mut out),
+    }?;
+    out.flush()
 }
 
 pub fn report(args: &ReportArgs) -> anyhow::Result<()> {

@@ -153,12 +153,27 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
             ),
             None => (state.tally.compact(&limit), None),
         };
-    let mut report = inputs.report(&state.tally, window, &args.show);
     let compaction = Compaction {
         bytes_before: compaction.bytes_before.saturating_add(besides_tally),
         bytes_after: compaction.bytes_after.saturating_add(besides_tally),
         ..compaction
     };
+    state::test_pause("POSTGREY_ADVISOR_TEST_PAUSE_BEFORE_SAVE_MS");
+    state::test_gate("POSTGREY_ADVISOR_TEST_GATE_BEFORE_SAVE");
+    // The state is saved while the report is made from it (a save is mostly waiting for the
+    // disk); the serialised tally is gone before the summary and the report are written.
+    let (mut report, saved) = std::thread::scope(|scope| {
+        let saving = scope.spawn(|| match serialised {
+            Some(tally) => state::save_serialised(&args.state, &state, &tally),
+            None => state::save(&args.state, &state),
+        });
+        let report = inputs.report(&state.tally, window, &args.show);
+        match saving.join() {
+            Ok(saved) => (report, saved),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    });
+    saved?;
     let facts = RunFacts {
         entries_read: outcome.entries,
         cursor_lost: outcome.cursor_lost,
@@ -178,45 +193,22 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
              from the time of the last entry counted, and entries logged in between may have been lost",
         ));
     }
-    state::test_pause("POSTGREY_ADVISOR_TEST_PAUSE_BEFORE_SAVE_MS");
-    state::test_gate("POSTGREY_ADVISOR_TEST_GATE_BEFORE_SAVE");
     // The summary and the printed report are made from the report alone, each as big as the
-    // other: written on two cores at once. The summary is written and synced while the state
-    // is saved, and replaces the old one once the state it describes is saved; the report is
-    // printed only then.
-    let (saved_tx, saved_rx) = std::sync::mpsc::channel::<()>();
-    let state_saved = move || {
-        saved_rx
-            .recv()
-            .map_err(|_| anyhow!("the summary was not replaced: the state was not saved"))
-    };
+    // other: written on two cores at once, now that the state they describe is saved.
     std::thread::scope(|scope| {
-        let summary =
-            scope.spawn(|| write_summary(&args.state, &report, &facts, now_us, state_saved));
-        let saved = match &serialised {
-            Some(tally) => state::save_serialised(&args.state, &state, tally),
-            None => state::save(&args.state, &state),
-        };
-        drop(serialised);
-        if saved.is_ok() {
-            // The summary thread waits for this, or for the sender to be dropped.
-            let _ = saved_tx.send(());
-        }
-        drop(saved_tx);
-        let printed = saved
-            .and_then(|()| print_report(args, &report, &facts))
-            .and_then(|()| {
-                let Some(path) = prometheus_path(args) else {
-                    return Ok(());
-                };
-                let metrics = render::prometheus::RunMetrics {
-                    last_run_unix_s: now_us as f64 / MICROS_PER_SECOND as f64,
-                    entries_read: outcome.entries,
-                    duration_s: started.elapsed().as_secs_f64(),
-                };
-                let text = render::prometheus::render(&report, &metrics, args.prometheus_top);
-                atomic::replace(&path, text.as_bytes(), 0o644)
-            });
+        let summary = scope.spawn(|| write_summary(&args.state, &report, &facts, now_us));
+        let printed = print_report(args, &report, &facts).and_then(|()| {
+            let Some(path) = prometheus_path(args) else {
+                return Ok(());
+            };
+            let metrics = render::prometheus::RunMetrics {
+                last_run_unix_s: now_us as f64 / MICROS_PER_SECOND as f64,
+                entries_read: outcome.entries,
+                duration_s: started.elapsed().as_secs_f64(),
+            };
+            let text = render::prometheus::render(&report, &metrics, args.prometheus_top);
+            atomic::replace(&path, text.as_bytes(), 0o644)
+        });
         let summary = match summary.join() {
             Ok(summary) => summary,
             Err(panic) => std::panic::resume_unwind(panic),
@@ -423,7 +415,6 @@ fn write_summary(
     report: &Report,
     facts: &RunFacts,
     now_us: i64,
-    state_saved: impl FnOnce() -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let run = render::json::RunFields {
         last_run_us: now_us,
@@ -434,7 +425,7 @@ fn write_summary(
     // report it is made from.
     let path = summary_path(state_path);
     let write = |out: &mut dyn Write| render::json::summary(report, &run, out);
-    atomic::replace_with_once(&path, 0o644, write, state_saved)
+    atomic::replace_with(&path, 0o644, write)
 }
 
 /// The report, to the journal or to stdout.
