@@ -244,20 +244,27 @@ pub fn serialise_tally_within(
         Err(_) if first.over || second.over => return Ok(None),
         Err(e) => return Err(e).context("cannot serialise the state"),
     }
-    let mut text = first.text;
-    text.extend_from_slice(&second.text);
-    drop(second);
-    let text = String::from_utf8(text).context("the serialised state is no UTF-8")?;
-    Ok(Some(SerialisedTally(text)))
+    Ok(Some(SerialisedTally([first.text, second.text])))
 }
 
-/// The text of a stored tally, as [`serialise_tally_within`] wrote it.
+/// The text of a stored tally, as [`serialise_tally_within`] wrote it: in its two parts, one
+/// after the other (not joined: a copy of half a big state).
 #[derive(Debug)]
-pub struct SerialisedTally(String);
+pub struct SerialisedTally([Vec<u8>; 2]);
 
 impl SerialisedTally {
-    pub fn get(&self) -> &str {
-        &self.0
+    /// Bytes it takes.
+    pub fn bytes(&self) -> usize {
+        self.0.iter().map(Vec::len).sum()
+    }
+
+    fn write_to(&self, out: &mut dyn io::Write) -> io::Result<()> {
+        self.0.iter().try_for_each(|part| out.write_all(part))
+    }
+
+    #[cfg(test)]
+    fn text(&self) -> String {
+        String::from_utf8(self.0.concat()).unwrap()
     }
 }
 
@@ -273,7 +280,7 @@ pub fn save_serialised(path: &Path, state: &State, tally: &SerialisedTally) -> a
     };
     atomic::replace_with(path, 0o600, |out| {
         out.write_all(start)?;
-        out.write_all(tally.get().as_bytes())?;
+        tally.write_to(out)?;
         out.write_all(b"}")
     })
 }
@@ -381,7 +388,7 @@ mod tests {
                 .expect("within no limit");
             save_serialised(&path, &state, &tally).unwrap();
             assert_eq!(fs::read(&path).unwrap(), whole);
-            let size = tally.get().len();
+            let size = tally.bytes();
             assert!(
                 serialise_tally_within(&state.tally, size)
                     .unwrap()
@@ -413,7 +420,7 @@ mod tests {
         let serialised = serialise_tally_within(&tally, usize::MAX)
             .unwrap()
             .expect("within no limit");
-        assert_eq!(serialised.get(), whole);
+        assert_eq!(serialised.text(), whole);
         let size = whole.len();
         assert!(serialise_tally_within(&tally, size).unwrap().is_some());
         assert!(serialise_tally_within(&tally, size - 1).unwrap().is_none());

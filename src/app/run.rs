@@ -148,7 +148,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let (compaction, serialised) =
         match state::serialise_tally_within(&state.tally, limit.max_bytes.min(KEPT_TEXT_MAX))? {
             Some(serialised) => (
-                state.tally.compact_measured(&limit, serialised.get().len()),
+                state.tally.compact_measured(&limit, serialised.bytes()),
                 Some(serialised),
             ),
             None => (state.tally.compact(&limit), None),
