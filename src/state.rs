@@ -11,9 +11,8 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write as _};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -199,58 +198,14 @@ pub fn serialise_tally_within(
     tally: &Tally,
     max_bytes: usize,
 ) -> anyhow::Result<Option<SerialisedTally>> {
-    /// Collects what is written, and refuses to grow past `max_bytes` together with the
-    /// other parts of the same text (a big tally is written in two, see
-    /// [`stored::write_tally`]).
-    struct Within<'a> {
-        text: Vec<u8>,
-        written: &'a AtomicUsize,
-        max_bytes: usize,
-        over: bool,
-    }
-    impl io::Write for Within<'_> {
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            let before = self.written.fetch_add(bytes.len(), Ordering::Relaxed);
-            if before.saturating_add(bytes.len()) > self.max_bytes {
-                self.over = true;
-                return Err(io::Error::other("over the limit"));
-            }
-            self.text.extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-    let written = AtomicUsize::new(0);
-    let within = || Within {
-        text: Vec::new(),
-        written: &written,
-        max_bytes,
-        over: false,
-    };
-    // serde_json writes a few bytes at a time: counted a buffer at a time, the two threads
-    // meet at their shared count a few dozen times rather than a million.
-    let buffered = || io::BufWriter::with_capacity(1 << 16, within());
-    let (mut first, mut second) = (buffered(), buffered());
-    let written = stored::write_tally(tally, &mut first, &mut second)
-        .map_err(io::Error::from)
-        .and_then(|()| first.flush())
-        .and_then(|()| second.flush());
-    // Flushed, or given up: what is left in the buffers is not needed.
-    let ((first, _), (second, _)) = (first.into_parts(), second.into_parts());
-    match written {
-        Ok(()) => {}
-        Err(_) if first.over || second.over => return Ok(None),
-        Err(e) => return Err(e).context("cannot serialise the state"),
-    }
-    Ok(Some(SerialisedTally([first.text, second.text])))
+    let parts = stored::tally_text(tally, max_bytes).context("cannot serialise the state")?;
+    Ok(parts.map(SerialisedTally))
 }
 
-/// The text of a stored tally, as [`serialise_tally_within`] wrote it: in its two parts, one
-/// after the other (not joined: a copy of half a big state).
+/// The text of a stored tally, as [`serialise_tally_within`] wrote it: in parts, one after the
+/// other (not joined: a copy of a big state).
 #[derive(Debug)]
-pub struct SerialisedTally([Vec<u8>; 2]);
+pub struct SerialisedTally(Vec<Vec<u8>>);
 
 impl SerialisedTally {
     /// Bytes it takes.
@@ -403,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn a_tally_of_many_groups_is_serialised_on_two_cores_as_on_one() {
+    fn a_tally_of_many_groups_is_serialised_in_parts_as_at_once() {
         let groups: Vec<String> = (0..700)
             .map(|i| {
                 format!(

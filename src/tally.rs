@@ -20,6 +20,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Action, ClientName, Decision, Event, Reason};
@@ -819,48 +820,25 @@ impl Tally {
 
     /// [`Tally::evidence_between`], each group's evidence handed to `finding` and what it makes
     /// returned, in the order of the groups. A report of thousands of groups merges their days
-    /// on two cores.
+    /// on every core.
     pub fn evidence_between_into<T: Send>(
         &self,
         first: Day,
         last: Day,
         finding: &(dyn Fn(&GroupKey, Evidence) -> T + Sync),
     ) -> Vec<T> {
-        /// Fewer groups than this are not worth a thread.
-        const GROUPS_PER_THREAD: usize = 512;
+        /// Fewer groups than this are not worth handing to another core.
+        const GROUPS_PER_TASK: usize = 64;
         let Some((known_first, known_last)) = self.span() else {
             return Vec::new();
         };
         let (first, last) = (first.max(known_first), last.min(known_last));
-        // A finding is hundreds of bytes: the list is made as long as it may get at once, not
-        // grown (and copied) step by step.
-        let into = |groups: &[(&GroupKey, &GroupTally)], findings: &mut Vec<T>| {
-            findings.extend(
-                groups
-                    .iter()
-                    .filter_map(|(key, g)| g.evidence(first, last).map(|e| finding(key, e))),
-            )
-        };
         let groups: Vec<(&GroupKey, &GroupTally)> = self.groups.iter().collect();
-        let mut all = Vec::with_capacity(groups.len());
-        if groups.len() < 2 * GROUPS_PER_THREAD {
-            into(&groups, &mut all);
-            return all;
-        }
-        let (front, back) = groups.split_at(groups.len() / 2);
-        std::thread::scope(|scope| {
-            let back = scope.spawn(|| {
-                let mut findings = Vec::with_capacity(back.len());
-                into(back, &mut findings);
-                findings
-            });
-            into(front, &mut all);
-            match back.join() {
-                Ok(back) => all.extend(back),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-            all
-        })
+        groups
+            .par_iter()
+            .with_min_len(GROUPS_PER_TASK)
+            .filter_map(|(key, g)| g.evidence(first, last).map(|e| finding(key, e)))
+            .collect()
     }
 
     /// The first and last day this tally knows of: of its totals and of its groups' days.

@@ -36,8 +36,10 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ipnet::IpNet;
+use rayon::prelude::*;
 use serde::de::Error as _;
 use serde::ser::SerializeStruct as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -1151,21 +1153,19 @@ impl<G: Serialize> Serialize for TallyOut<'_, G> {
     }
 }
 
-/// Writes the stored tally, the bytes `serde_json::to_writer` writes, in two parts: `first`
-/// gets the start and `second` the rest, to be put after it. A tally of many groups writes
-/// about half of its groups into each, `second`'s on a core of its own: serialising a big
-/// tally took a fifth of a `run` that read little. A small one is written whole into `first`.
-pub(crate) fn write_tally<A, B>(
+/// The stored tally's text, the bytes `serde_json::to_writer` writes, in parts to be written
+/// one after the other: the groups are written a few dozen at a time on every core (serialising
+/// a big tally took a fifth of a `run` that read little). `None` as soon as the parts are more
+/// than `max_bytes` together: a tally that big is compacted, and its text would only take
+/// memory.
+pub(crate) fn tally_text(
     tally: &Tally,
-    first: &mut A,
-    second: &mut B,
-) -> serde_json::Result<()>
-where
-    A: std::io::Write,
-    B: std::io::Write + Send,
-{
-    if tally.groups.len() < GROUPS_FOR_TWO_CORES {
-        return serde_json::to_writer(first, tally);
+    max_bytes: usize,
+) -> serde_json::Result<Option<Vec<Vec<u8>>>> {
+    /// Why writing the groups stopped.
+    enum Stop {
+        Over,
+        Failed(serde_json::Error),
     }
     // The tally without its groups, whose map is written apart: `{"groups":{}` and the rest.
     let skeleton = TallyOut {
@@ -1179,35 +1179,33 @@ where
             "the stored tally does not start with its groups",
         )));
     };
+    if text.len() > max_bytes {
+        return Ok(None);
+    }
+    let written = AtomicUsize::new(text.len());
     let groups: Vec<(&GroupKey, &GroupTally)> = tally.groups.iter().collect();
-    // Halves by days, which the size of a group follows.
-    let days: usize = groups.iter().map(|(_, g)| g.days.len()).sum();
-    let mut counted = 0;
-    let middle = groups
-        .iter()
-        .position(|(_, g)| {
-            counted += g.days.len();
-            counted * 2 >= days
-        })
-        .map_or(groups.len(), |i| i + 1);
-    let (front, back) = groups.split_at(middle);
     let mx = mx_defaults(tally);
-    let io = serde_json::Error::io;
-    std::thread::scope(|scope| {
-        let back = scope.spawn(|| {
-            write_group_entries(&mut *second, back, mx, !front.is_empty())?;
-            second.write_all(b"}").map_err(io)?;
-            second.write_all(rest).map_err(io)
-        });
-        let front = first
-            .write_all(&empty_groups[..empty_groups.len() - 1])
-            .map_err(io)
-            .and_then(|()| write_group_entries(&mut *first, front, mx, false));
-        let back = back
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        front.and(back)
-    })
+    let parts: Result<Vec<Vec<u8>>, Stop> = groups
+        .par_chunks(GROUPS_PER_TASK)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut part = Vec::new();
+            write_group_entries(&mut part, chunk, mx, i > 0).map_err(Stop::Failed)?;
+            let before = written.fetch_add(part.len(), Ordering::Relaxed);
+            if before.saturating_add(part.len()) > max_bytes {
+                return Err(Stop::Over);
+            }
+            Ok(part)
+        })
+        .collect();
+    let mut parts = match parts {
+        Ok(parts) => parts,
+        Err(Stop::Over) => return Ok(None),
+        Err(Stop::Failed(e)) => return Err(e),
+    };
+    parts.insert(0, empty_groups[..empty_groups.len() - 1].to_vec());
+    parts.push([b"}", rest].concat());
+    Ok(Some(parts))
 }
 
 /// Writes `groups` as entries of the stored tally's map of groups, `"key":{…}`, separated by
@@ -1400,60 +1398,20 @@ impl<'de> Deserialize<'de> for Tally {
     }
 }
 
-/// Fewer groups than this are read on one core: a second is not worth its start.
-const GROUPS_FOR_TWO_CORES: usize = 512;
+/// Groups read, or written, as one task: fewer are not worth handing to another core.
+const GROUPS_PER_TASK: usize = 32;
 
 /// The stored groups read into the tally's, in order, or why one does not make sense. A big
-/// state is read on two cores, about half of its text each: reading it was most of a `run`
-/// that read few new entries.
+/// state is read on every core: reading it was most of a `run` that read few new entries.
 fn expand_groups(
     groups: BTreeMap<GroupKey, &RawValue>,
     mx: MxDefaults<'_>,
     budget: Option<&Budget>,
 ) -> Result<Vec<(GroupKey, GroupTally)>, String> {
-    let mut first: Vec<(GroupKey, &RawValue)> = groups.into_iter().collect();
-    if first.len() < GROUPS_FOR_TWO_CORES {
-        return expand_all(first, mx, budget);
-    }
-    // The second core starts later, with an allocator arena of its own that has no memory yet:
-    // it gets a little less than half of the text (measured: 55/45 reads the bench's state 6 %
-    // faster than halves).
-    let share = first
-        .iter()
-        .map(|(_, text)| text.get().len())
-        .sum::<usize>()
-        / 20
-        * 11;
-    let mut bytes = 0;
-    let middle = first
-        .iter()
-        .position(|(_, text)| {
-            bytes += text.get().len();
-            bytes >= share
-        })
-        .unwrap_or(first.len());
-    let second = first.split_off(middle);
-    let (first, second) = std::thread::scope(|scope| {
-        let second = scope.spawn(|| expand_all(second, mx, budget));
-        let first = expand_all(first, mx, budget);
-        let second = second
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (first, second)
-    });
-    // The first group in the file's order that does not make sense is the one named.
-    let mut groups = first?;
-    groups.extend(second?);
-    Ok(groups)
-}
-
-fn expand_all(
-    groups: Vec<(GroupKey, &RawValue)>,
-    mx: MxDefaults<'_>,
-    budget: Option<&Budget>,
-) -> Result<Vec<(GroupKey, GroupTally)>, String> {
-    groups
-        .into_iter()
+    let groups: Vec<(GroupKey, &RawValue)> = groups.into_iter().collect();
+    let expanded: Vec<Result<(GroupKey, GroupTally), String>> = groups
+        .into_par_iter()
+        .with_min_len(GROUPS_PER_TASK)
         .map(|(key, text)| {
             let mut group = expand(&key, text, mx, budget)?;
             if budget.is_some_and(|budget| budget.keeps_loaded_forms) {
@@ -1462,7 +1420,9 @@ fn expand_all(
             }
             Ok((key, group))
         })
-        .collect()
+        .collect();
+    // The first group in the file's order that does not make sense is the one named.
+    expanded.into_iter().collect()
 }
 
 /// One stored group, as the tally keeps it; serde_json's message for text that is no group,
