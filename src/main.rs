@@ -27,7 +27,22 @@ fn parse(args: &[OsString], plugin: bool) -> Result<Command, clap::Error> {
     Cli::from_arg_matches(&matches).map(|c| c.command)
 }
 
+/// Lets glibc's allocator take memory for a thread's heap 64 MiB at a time. A thread's heap
+/// otherwise grows by what each allocation needs, with an `mprotect` call each time: the
+/// threads that read a state and make a report allocate tens of thousands of small pieces, and
+/// those calls were a twentieth of a run. Memory taken this way and never touched is no part of
+/// the process's resident set.
+fn tune_allocator() {
+    const TOP_PAD: libc::c_int = 64 << 20;
+    // SAFETY: called first thing in `main`, before any other thread exists; mallopt only sets
+    // a parameter of the allocator (a failure, 0, leaves the default).
+    unsafe {
+        libc::mallopt(libc::M_TOP_PAD, TOP_PAD);
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     let args: Vec<OsString> = std::env::args_os().collect();
     let plugin = invoked_as_plugin(args.first());
     let is_check = plugin || args.get(1).is_some_and(|a| a == "check");
