@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::rfc3339;
+use crate::group::GroupKey;
 use crate::report::{Finding, Report};
 use crate::tally::{Day, MICROS_PER_DAY, Name};
 
@@ -101,27 +102,27 @@ struct JsonFinding<'a> {
     capped: bool,
     clients: Clients<'a>,
     /// Greylistings per UTC day, `YYYY-MM-DD` → count; days without any are left out.
-    daily_greylisted: BTreeMap<String, u64>,
+    daily_greylisted: Daily<'a>,
     /// The sum of `delay=` of the mails that passed after greylisting (seconds).
     delay_total_s: u64,
     distinct_hosts: u64,
     distinct_ips: u64,
     distinct_nets: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    domain: Option<String>,
+    domain: Option<&'a GroupKey>,
     early_retry: u64,
-    first_seen: String,
+    first_seen: Rfc3339,
     greylisted: u64,
     /// Every host seen (capped per day), most frequent first: lets `check` re-evaluate the
     /// whitelist without the journal.
     hosts: &'a [Name],
-    last_seen: String,
+    last_seen: Rfc3339,
     max_delay_s: Option<u64>,
     median_delay_s: Option<u64>,
     /// Greylistings per MX host (`_HOSTNAME`, or the syslog host field).
     mx: &'a crate::tally::MxCounts,
     #[serde(skip_serializing_if = "Option::is_none")]
-    network: Option<String>,
+    network: Option<&'a GroupKey>,
     new: u64,
     passed_after_delay: u64,
     passed_whitelisted: u64,
@@ -185,17 +186,17 @@ fn finding(f: &Finding, delay_s: u64) -> JsonFinding<'_> {
         addresses: &e.ips,
         capped: e.caps.any(),
         clients: Clients(&e.clients),
-        daily_greylisted: daily(&e.per_day),
+        daily_greylisted: Daily(&e.per_day),
         delay_total_s: e.delay_total_s,
         distinct_hosts: e.distinct_hosts,
         distinct_ips: e.distinct_ips,
         distinct_nets: e.distinct_nets,
         domain: None,
         early_retry: e.early_retry,
-        first_seen: rfc3339(e.first_seen_us),
+        first_seen: Rfc3339(e.first_seen_us),
         greylisted: e.greylisted(),
         hosts: &e.hosts,
-        last_seen: rfc3339(e.last_seen_us),
+        last_seen: Rfc3339(e.last_seen_us),
         max_delay_s: e.max_delay_s,
         median_delay_s: e.median_delay_s,
         mx: &e.mx,
@@ -216,7 +217,7 @@ fn finding(f: &Finding, delay_s: u64) -> JsonFinding<'_> {
 fn group(f: &Finding, suggest_regex: bool, delay_s: u64) -> JsonFinding<'_> {
     let hosts = &f.evidence.hosts;
     JsonFinding {
-        domain: Some(f.key.to_string()),
+        domain: Some(&f.key),
         sample_hosts: Some(&hosts[..hosts.len().min(SAMPLE_HOSTS)]),
         suggestion: Some(
             f.advice
@@ -230,17 +231,82 @@ fn group(f: &Finding, suggest_regex: bool, delay_s: u64) -> JsonFinding<'_> {
 
 fn unresolved(f: &Finding, delay_s: u64) -> JsonFinding<'_> {
     JsonFinding {
-        network: Some(f.key.to_string()),
+        network: Some(&f.key),
         ..finding(f, delay_s)
     }
 }
 
-fn daily(per_day: &[(Day, u64)]) -> BTreeMap<String, u64> {
-    let mut daily = BTreeMap::new();
-    for &(day, n) in per_day.iter().filter(|(_, n)| *n > 0) {
-        *daily.entry(date_of(day)).or_default() += n;
+/// Greylistings per UTC day, `YYYY-MM-DD` → count, days without any left out: written from the
+/// evidence's days, which are in order and distinct, and so are their dates. Days beyond any
+/// calendar (a damaged clock) share one name, and are summed under it.
+struct Daily<'a>(&'a [(Day, u64)]);
+
+impl Serialize for Daily<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let days = self.0.iter().filter(|(_, n)| *n > 0);
+        let dates: Option<Vec<(jiff::civil::Date, u64)>> = days
+            .clone()
+            .map(|&(day, n)| Some((calendar_date(day)?, n)))
+            .collect();
+        match dates {
+            Some(dates) => {
+                serializer.collect_map(dates.iter().map(|(date, n)| (DateKey(*date), n)))
+            }
+            None => {
+                let mut summed: BTreeMap<String, u64> = BTreeMap::new();
+                for &(day, n) in days {
+                    *summed.entry(date_of(day)).or_default() += n;
+                }
+                summed.serialize(serializer)
+            }
+        }
     }
-    daily
+}
+
+/// The date of a UTC day number, when its year has four digits (as `date_of` writes it).
+fn calendar_date(day: Day) -> Option<jiff::civil::Date> {
+    let second = day.checked_mul(MICROS_PER_DAY / 1_000_000)?;
+    let time = jiff::Timestamp::from_second(second).ok()?;
+    let date = jiff::tz::TimeZone::UTC.to_datetime(time).date();
+    (0..=9999).contains(&date.year()).then_some(date)
+}
+
+/// A date as a map key, `YYYY-MM-DD`, written without a string of its own.
+struct DateKey(jiff::civil::Date);
+
+impl Serialize for DateKey {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let date = self.0;
+        let mut text = [0u8; 10];
+        let digits = |n: i16, out: &mut [u8]| {
+            let mut n = n.unsigned_abs();
+            for place in out.iter_mut().rev() {
+                *place = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        digits(date.year(), &mut text[0..4]);
+        text[4] = b'-';
+        digits(i16::from(date.month()), &mut text[5..7]);
+        text[7] = b'-';
+        digits(i16::from(date.day()), &mut text[8..10]);
+        match std::str::from_utf8(&text) {
+            Ok(text) => serializer.serialize_str(text),
+            Err(e) => Err(serde::ser::Error::custom(e)),
+        }
+    }
+}
+
+/// A time as RFC 3339 in UTC, like `rfc3339`, written without a string of its own.
+struct Rfc3339(i64);
+
+impl Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match jiff::Timestamp::from_microsecond(self.0) {
+            Ok(time) => serializer.collect_str(&time),
+            Err(_) => serializer.serialize_str("invalid-time"),
+        }
+    }
 }
 
 fn document(report: &Report) -> JsonReport<'_> {
@@ -487,20 +553,28 @@ mod tests {
 
     #[test]
     fn daily_greylisted_lists_only_days_with_greylistings() {
-        let daily = daily(&[
-            (20_410, 2),
-            (20_411, 0),
-            (20_412, 5),
-            (i64::MAX, 1),
-            (i64::MIN, 1),
-        ]);
+        let written = |days: &[(Day, u64)]| serde_json::to_string(&Daily(days)).unwrap();
         assert_eq!(
-            daily,
-            BTreeMap::from([
-                ("2025-11-18".to_owned(), 2),
-                ("2025-11-20".to_owned(), 5),
-                (INVALID_DATE.to_owned(), 2),
-            ])
+            written(&[(20_410, 2), (20_411, 0), (20_412, 5)]),
+            r#"{"2025-11-18":2,"2025-11-20":5}"#
         );
+        // Days beyond any calendar share one name, summed under it.
+        assert_eq!(
+            written(&[
+                (-719_162, 3),
+                (20_410, 2),
+                (20_411, 0),
+                (20_412, 5),
+                (i64::MAX, 1),
+                (i64::MIN, 1),
+            ]),
+            r#"{"0001-01-01":3,"2025-11-18":2,"2025-11-20":5,"invalid-date":2}"#
+        );
+        // The first day of year 0 has a date, the last of year -1 has none, as `date_of` says.
+        assert_eq!(written(&[(-719_528, 4)]), r#"{"0000-01-01":4}"#);
+        assert_eq!(date_of(-719_528), "0000-01-01");
+        assert_eq!(written(&[(-719_529, 4)]), r#"{"invalid-date":4}"#);
+        assert_eq!(date_of(-719_529), INVALID_DATE);
+        assert_eq!(written(&[]), "{}");
     }
 }
