@@ -43,7 +43,7 @@ pub fn replace_with(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).with_context(|| format!("cannot examine {}", target.display())),
     };
-    let mut temp = tempfile::Builder::new()
+    let temp = tempfile::Builder::new()
         .prefix(&temp_prefix(&target))
         .suffix(TEMP_SUFFIX)
         .rand_bytes(TEMP_RANDOM_LEN)
@@ -76,7 +76,7 @@ pub fn replace_with(
         .set_permissions(Permissions::from_mode(mode))
         .with_context(|| format!("cannot set the mode of {temp_name}"))?;
     let written = {
-        let mut out = BufWriter::with_capacity(1 << 16, temp.as_file_mut());
+        let mut out = BufWriter::with_capacity(1 << 16, WrittenBack::new(temp.as_file()));
         write(&mut out).and_then(|()| out.flush())
     };
     written
@@ -90,6 +90,58 @@ pub fn replace_with(
         .and_then(|d| d.sync_all())
         .with_context(|| format!("cannot sync directory {}", dir.display()))?;
     Ok(())
+}
+
+/// How much of a new file is written before the kernel is asked to start writing it to disk.
+const WRITE_BACK_BYTES: u64 = 1 << 20;
+
+/// Writes to a file, and has the kernel start writing each MiB to disk as soon as it is
+/// written: the sync that follows then waits for the last one only (syncing a summary of a
+/// few megabytes at once took 5 ms at the end of a run).
+struct WrittenBack<'f> {
+    file: &'f File,
+    written: u64,
+    started: u64,
+}
+
+impl<'f> WrittenBack<'f> {
+    fn new(file: &'f File) -> Self {
+        WrittenBack {
+            file,
+            written: 0,
+            started: 0,
+        }
+    }
+}
+
+impl Write for WrittenBack<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(bytes)?;
+        self.written += n as u64;
+        if self.written - self.started >= WRITE_BACK_BYTES {
+            start_write_back(self.file, self.started, self.written - self.started);
+            self.started = self.written;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Asks the kernel to start writing `len` bytes of `file` from `offset` to disk, without
+/// waiting. A hint: where it fails (a file system without it), the sync does the work.
+fn start_write_back(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd as _;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: sync_file_range takes no pointers, and the descriptor stays open while `file`
+    // is borrowed.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
 }
 
 /// The file a path names, following a symlink so the link itself stays in place.
