@@ -1414,8 +1414,10 @@ fn expand_groups(
         .with_min_len(GROUPS_PER_TASK)
         .map(|(key, text)| {
             let mut group = expand(&key, text, mx, budget)?;
+            // The kept texts are no part of the allowance: together they are the file, which
+            // is small enough to keep (see `Budget::keeps_loaded_forms`), and a file that loaded
+            // before they were kept still loads.
             if budget.is_some_and(|budget| budget.keeps_loaded_forms) {
-                budget::charge(budget, budget::heap_bytes(1, text.get().len()))?;
                 group.loaded_form = LoadedForm::of(text, mx);
             }
             Ok((key, group))
