@@ -1113,7 +1113,7 @@ impl Serialize for Tally {
 }
 
 /// The stored tally, its groups written by `groups`: all of them, or none (see
-/// [`write_tally`]).
+/// [`tally_text`]).
 struct TallyOut<'a, G> {
     tally: &'a Tally,
     groups: &'a G,
