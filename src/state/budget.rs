@@ -9,7 +9,7 @@
 //! would pass its allowance is refused as corrupt — before the memory is taken, not after.
 //!
 //! serde's derived `Deserialize` of the state gives no way to hand a budget down to the tally
-//! inside it, so `state::load` sets one for the time of the parse ([`with_allowance`]) and the
+//! inside it, so `state::load` sets one for the time of the parse ([`for_file`]) and the
 //! tally's loader takes it ([`current`]) and shares it with the threads that expand its groups.
 //! Without one (tests deserialising a tally directly) nothing is counted.
 
